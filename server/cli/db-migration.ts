@@ -1,0 +1,27 @@
+// `npm run db:migration -- <name>`: writes prisma/migrations/<timestamp>_<name>/migration.sql
+// with the SQL that takes the migrations folder to prisma/schema.prisma. The engine replays the
+// migrations into a throw-away "shadow" database it creates and drops beside SHADOW_DATABASE_URL
+// (or DATABASE_URL, or the local PostgreSQL): that needs a real server with CREATEDB, since
+// PGlite serves one database only.
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { diffMigrationsToSchema, migrationsDir } from '../db/migrate.js';
+
+const name = process.argv[2];
+if (!name || !/^[a-z0-9_]+$/i.test(name)) {
+  console.error('usage: npm run db:migration -- <name>   (letters, digits and underscores)');
+  process.exit(2);
+}
+const url = process.env.SHADOW_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+{
+  const sql = await diffMigrationsToSchema(url);
+  if (!sql.trim() || /^-- This is an empty migration\.?\s*$/.test(sql.trim())) {
+    console.log('The schema and the migrations agree: no migration written.');
+  } else {
+    const stamp = new Date().toISOString().replace(/\D/g, '').slice(0, 14);
+    const dir = path.join(migrationsDir, `${stamp}_${name}`);
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'migration.sql'), sql);
+    console.log(`Wrote ${path.relative(process.cwd(), dir)}/migration.sql`);
+  }
+}

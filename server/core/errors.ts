@@ -1,0 +1,27 @@
+// Domain errors with a stable code. Services throw these; the GraphQL layer maps them to
+// `extensions.code` (and `extensions.field`), and anything else is masked as internal.
+export type ErrorCode =
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'BAD_USER_INPUT'
+  | 'TIER_LIMIT_REACHED'
+  | 'NO_KEY_AVAILABLE'
+  | 'QUOTA_EXHAUSTED'
+  | 'LEASE_NOT_ACTIVE'
+  | 'CONFLICT';
+
+export class MpkError extends Error {
+  readonly code: ErrorCode;
+  readonly field: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { field?: string } = {}) {
+    super(message);
+    this.name = 'MpkError';
+    this.code = code;
+    this.field = options.field;
+  }
+}
+
+export const badInput = (field: string, message: string) => new MpkError('BAD_USER_INPUT', message, { field });
+export const notFound = (what: string) => new MpkError('NOT_FOUND', `${what} not found`);

@@ -1,0 +1,128 @@
+// Migrations through Prisma's WebAssembly schema engine, because the native engine is a download
+// this environment cannot make. It keeps `_prisma_migrations` exactly as `prisma migrate deploy`
+// does, so both work on the same `prisma/migrations` folder.
+import { readFile, readdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
+import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
+import * as runtime from '@prisma/schema-engine-wasm/schema_engine_bg';
+import type { MigrationList, SchemaEngine } from '@prisma/schema-engine-wasm';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const schemaPath = path.join(root, 'prisma/schema.prisma');
+export const migrationsDir = path.join(root, 'prisma/migrations');
+const noFilters = { externalTables: [], externalEnums: [] };
+
+let wasmReady: Promise<void> | undefined;
+
+/** The wasm module is instantiated once per process; engines are then created per connection. */
+function loadWasm(): Promise<void> {
+  wasmReady ??= (async () => {
+    const require = createRequire(import.meta.url);
+    const wasmPath = path.join(path.dirname(require.resolve('@prisma/schema-engine-wasm/schema_engine_bg')), 'schema_engine_bg.wasm');
+    const module = await WebAssembly.compile(await readFile(wasmPath));
+    const instance = new WebAssembly.Instance(module, { './schema_engine_bg.js': runtime as unknown as WebAssembly.ModuleImports });
+    runtime.__wbg_set_wasm(instance.exports);
+    (instance.exports as { __wbindgen_start: () => void }).__wbindgen_start();
+  })();
+  return wasmReady;
+}
+
+const PG_CHAR_OID = 18;
+const PG_TEXT_OID = 25;
+
+/**
+ * The schema engine describes a database through catalog queries that return PostgreSQL's
+ * one-byte "char" type, which the pg adapter does not map; reporting it as text is exact.
+ */
+class CatalogCharAsTextClient extends pg.Client {
+  override query(...args: unknown[]): any {
+    const patch = (r: pg.QueryResult | undefined) => {
+      for (const field of r?.fields ?? []) if (field.dataTypeID === PG_CHAR_OID) field.dataTypeID = PG_TEXT_OID;
+      return r;
+    };
+    const last = args.at(-1);
+    if (typeof last === 'function') {
+      // pg.Pool#query hands the client a callback instead of awaiting a promise.
+      args[args.length - 1] = (error: Error | null, result: pg.QueryResult) => last(error, patch(result));
+    }
+    const result = (super.query as (...a: unknown[]) => unknown)(...args);
+    return result instanceof Promise ? result.then(patch) : result;
+  }
+}
+
+async function withEngine<T>(connectionString: string, use: (engine: SchemaEngine) => Promise<T>): Promise<T> {
+  await loadWasm();
+  const pool = new pg.Pool({ connectionString, max: 2, Client: CatalogCharAsTextClient });
+  const adapter = bindMigrationAwareSqlAdapterFactory(new PrismaPg(pool, { disposeExternalPool: true }));
+  const datamodel = await readFile(schemaPath, 'utf8');
+  const log = () => {};
+  const engine = (await runtime.SchemaEngine.new({ datamodels: [[schemaPath, datamodel]] }, log, adapter)) as SchemaEngine;
+  try {
+    return await use(engine);
+  } finally {
+    engine.free();
+  }
+}
+
+export async function readMigrationsList(dir = migrationsDir): Promise<MigrationList> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  const names = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const migrationDirectories = await Promise.all(
+    names.map(async (name) => ({
+      path: name,
+      migrationFile: {
+        path: 'migration.sql',
+        content: await readFile(path.join(dir, name, 'migration.sql'), 'utf8').then(
+          (value) => ({ tag: 'ok' as const, value }),
+          (error: Error) => ({ tag: 'error' as const, value: error.message }),
+        ),
+      },
+    })),
+  );
+  const lockPath = path.join(dir, 'migration_lock.toml');
+  return {
+    baseDir: dir,
+    lockfile: { path: lockPath, content: await readFile(lockPath, 'utf8').catch(() => null) },
+    shadowDbInitScript: '',
+    migrationDirectories,
+  };
+}
+
+/** Applies every pending migration; returns the names applied (none on a second call). */
+export async function applyMigrations(connectionString: string): Promise<string[]> {
+  const migrationsList = await readMigrationsList();
+  return withEngine(connectionString, async (engine) => {
+    const result = await engine.applyMigrations({ migrationsList, filters: noFilters });
+    return result.appliedMigrationNames;
+  });
+}
+
+/** The SQL that takes the database described by the migrations folder to the schema file. */
+export async function diffMigrationsToSchema(connectionString: string): Promise<string> {
+  const migrationsList = await readMigrationsList();
+  const content = await readFile(schemaPath, 'utf8');
+  return withEngine(connectionString, async (engine) => {
+    const result = await engine.diff({
+      from: { tag: 'migrations', ...migrationsList },
+      to: { tag: 'schemaDatamodel', files: [{ path: schemaPath, content }] },
+      script: true,
+      exitCode: null,
+      filters: noFilters,
+    });
+    return result.stdout ?? '';
+  });
+}
+
+/** Names of migrations in the folder that the database has not applied (for /readyz). */
+export async function pendingMigrations(query: (sql: string) => Promise<{ migration_name: string }[]>): Promise<string[]> {
+  const { migrationDirectories } = await readMigrationsList();
+  const rows = await query(
+    `SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
+  ).catch(() => []);
+  const applied = new Set(rows.map((r) => r.migration_name));
+  return migrationDirectories.map((d) => d.path).filter((name) => !applied.has(name));
+}
