@@ -1,0 +1,106 @@
+// Every environment variable MPK reads, parsed and validated in one place.
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  MPK_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  MPK_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
+  MPK_MASTER_KEYS: z.string().min(1).optional(),
+  MPK_DATA_DIR: z.string().min(1).default('.data'),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  jwtSecret: string;
+  jwksUrl: string | undefined;
+  /** `id:base64key,...`; the first one encrypts. */
+  masterKeys: string;
+  dataDir: string;
+  logLevel: (typeof LOG_LEVELS)[number];
+  /** Names of the secrets that were generated for development because none was set. */
+  generatedSecrets: string[];
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment; throws ConfigError naming every bad variable. */
+export function parseEnv(env: NodeJS.ProcessEnv) {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid environment:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+interface DevSecrets {
+  jwtSecret: string;
+  masterKeys: string;
+}
+
+/**
+ * Reads the dev secrets kept in the data dir, creating them (mode 0600) on first start, so that a
+ * restart can still read what the previous run encrypted and verify the tokens it minted.
+ */
+async function loadDevSecrets(dataDir: string): Promise<DevSecrets> {
+  const file = path.join(dataDir, 'dev-secrets.json');
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as DevSecrets;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const secrets: DevSecrets = {
+    jwtSecret: randomBytes(32).toString('base64url'),
+    masterKeys: `dev1:${randomBytes(32).toString('base64')}`,
+  };
+  await mkdir(dataDir, { recursive: true });
+  await writeFile(file, JSON.stringify(secrets, null, 2), { mode: 0o600, flag: 'wx' });
+  await chmod(file, 0o600);
+  return secrets;
+}
+
+export async function loadConfig(env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  const e = parseEnv(env);
+  const dataDir = path.resolve(e.MPK_DATA_DIR);
+  const generatedSecrets: string[] = [];
+  let jwtSecret = e.MPK_JWT_SECRET;
+  let masterKeys = e.MPK_MASTER_KEYS;
+  if (!jwtSecret || !masterKeys) {
+    const dev = await loadDevSecrets(dataDir);
+    if (!jwtSecret) {
+      jwtSecret = dev.jwtSecret;
+      generatedSecrets.push('MPK_JWT_SECRET');
+    }
+    if (!masterKeys) {
+      masterKeys = dev.masterKeys;
+      generatedSecrets.push('MPK_MASTER_KEYS');
+    }
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    jwtSecret,
+    jwksUrl: e.MPK_JWKS_URL,
+    masterKeys,
+    dataDir,
+    logLevel: e.LOG_LEVEL,
+    generatedSecrets,
+  };
+}
