@@ -1,0 +1,67 @@
+// The audit trail: who did what to which target, written in the same transaction as the change.
+// Details hold changed fields only, never secrets (callers pass masked values).
+import type { Identity } from '../auth/authenticator.js';
+import { requireRole } from '../auth/authenticator.js';
+import type { Clock } from '../core/clock.js';
+import { readPageRequest, toPage, type PageRequest } from '../core/paging.js';
+import type { Db, Prisma, Tx } from '../db/client.js';
+
+export interface AuditRecord {
+  action: string;
+  targetType: string;
+  targetId?: string | null;
+  details?: Prisma.InputJsonValue;
+}
+
+export function createAuditService(deps: { db: Db; clock: Clock }) {
+  const { db, clock } = deps;
+  return {
+    /** Writes an entry inside the caller's transaction. */
+    async record(tx: Tx, actor: Pick<Identity, 'userId' | 'role'>, entry: AuditRecord) {
+      await tx.auditEntry.create({
+        data: {
+          at: clock.now(),
+          actorId: actor.userId,
+          actorRole: actor.role,
+          action: entry.action,
+          targetType: entry.targetType,
+          targetId: entry.targetId ?? null,
+          details: entry.details ?? {},
+        },
+      });
+    },
+
+    async list(actor: Identity | null, request: PageRequest & { targetId?: string | null }) {
+      requireRole(actor, 'ADMIN');
+      const { take, after } = readPageRequest(request);
+      const where = request.targetId ? { targetId: request.targetId } : {};
+      // Entries are ordered by their serial id, newest first; the cursor carries it.
+      const afterId = after ? BigInt(after.id) : undefined;
+      const rows = await db.auditEntry.findMany({
+        where: { ...where, ...(afterId !== undefined ? { id: { lt: afterId } } : {}) },
+        orderBy: { id: 'desc' },
+        take: take + 1,
+      });
+      return toPage(rows, take, (r) => ({ at: r.at, id: r.id.toString() }), () => db.auditEntry.count({ where }));
+    },
+  };
+}
+export type AuditService = ReturnType<typeof createAuditService>;
+
+/** Field-by-field changes between two snapshots, for an audit entry's details. */
+export function diffFields<T extends Record<string, unknown>>(before: T, after: Partial<T>): Record<string, { from: unknown; to: unknown }> {
+  const changes: Record<string, { from: unknown; to: unknown }> = {};
+  for (const [field, to] of Object.entries(after)) {
+    if (to === undefined) continue;
+    const from = before[field];
+    if (JSON.stringify(normalize(from)) !== JSON.stringify(normalize(to))) changes[field] = { from: normalize(from), to: normalize(to) };
+  }
+  return changes;
+}
+
+function normalize(value: unknown): unknown {
+  if (value === undefined) return null;
+  if (value instanceof Date) return value.toISOString();
+  if (value !== null && typeof value === 'object' && 'toFixed' in value) return String(value);
+  return value;
+}

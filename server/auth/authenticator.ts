@@ -1,0 +1,111 @@
+// Bearer token verification. HS256 with MPK_JWT_SECRET, and optionally asymmetric tokens from a
+// JWKS (MPK_JWKS_URL). Only listed algorithms are accepted, so `alg: none` and algorithm
+// confusion (an HS256 token "signed" with a public key) are refused by construction.
+import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import type { Clock } from '../core/clock.js';
+import { systemClock } from '../core/clock.js';
+import { MpkError } from '../core/errors.js';
+
+export const ROLES = ['ADMIN', 'USER', 'WORKER', 'OBSERVER'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Identity {
+  userId: string;
+  email: string | undefined;
+  role: Role;
+}
+
+export interface AuthenticatorOptions {
+  jwtSecret: string;
+  jwksUrl?: string | undefined;
+  clock?: Clock;
+}
+
+const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
+const MAX_TOKEN_LENGTH = 8192;
+
+const unauthenticated = (message: string) => new MpkError('UNAUTHENTICATED', message);
+
+/** The role claim: `mpk_role`, or `app_metadata.mpk_role` as Supabase puts custom claims. */
+function roleOf(payload: JWTPayload): Role {
+  const appMetadata = payload.app_metadata as { mpk_role?: unknown } | undefined;
+  const claim = payload.mpk_role ?? appMetadata?.mpk_role;
+  if (claim === undefined || claim === null) return 'USER';
+  const role = typeof claim === 'string' ? claim.toUpperCase() : '';
+  if (!(ROLES as readonly string[]).includes(role)) throw unauthenticated('Token has an unknown role');
+  return role as Role;
+}
+
+export function createAuthenticator(options: AuthenticatorOptions) {
+  const secret = new TextEncoder().encode(options.jwtSecret);
+  const jwks = options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: 30_000 }) : undefined;
+  const clock = options.clock ?? systemClock;
+
+  async function verify(token: string): Promise<JWTPayload> {
+    let alg: string | undefined;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      throw unauthenticated('Malformed token');
+    }
+    const common = { requiredClaims: ['exp', 'sub'], currentDate: clock.now(), clockTolerance: 5 };
+    try {
+      if (alg === 'HS256') return (await jwtVerify(token, secret, { ...common, algorithms: ['HS256'] })).payload;
+      if (jwks && alg && ASYMMETRIC_ALGS.includes(alg)) {
+        return (await jwtVerify(token, jwks, { ...common, algorithms: ASYMMETRIC_ALGS })).payload;
+      }
+    } catch (error) {
+      if (error instanceof joseErrors.JWTExpired) throw unauthenticated('Token has expired');
+      if (error instanceof joseErrors.JOSEError) throw unauthenticated('Invalid token');
+      throw error;
+    }
+    throw unauthenticated('Token algorithm is not accepted');
+  }
+
+  return {
+    /** The caller's identity; null without credentials; UNAUTHENTICATED for a bad token. */
+    async authenticate(authorization: string | null | undefined): Promise<Identity | null> {
+      if (authorization === undefined || authorization === null || authorization === '') return null;
+      const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
+      if (!match?.[1] || match[1].length > MAX_TOKEN_LENGTH) throw unauthenticated('Expected "Authorization: Bearer <token>"');
+      const payload = await verify(match[1]);
+      if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256) {
+        throw unauthenticated('Token subject is missing or too long');
+      }
+      return {
+        userId: payload.sub,
+        email: typeof payload.email === 'string' ? payload.email : undefined,
+        role: roleOf(payload),
+      };
+    },
+  };
+}
+export type Authenticator = ReturnType<typeof createAuthenticator>;
+
+/** Signs an HS256 token as the dev CLI and the tests do. */
+export async function mintToken(options: {
+  secret: string;
+  sub: string;
+  role?: Role;
+  email?: string;
+  expiresInSeconds?: number;
+  now?: Date;
+}): Promise<string> {
+  const iat = Math.floor((options.now ?? new Date()).getTime() / 1000);
+  const claims: JWTPayload = {};
+  if (options.role) claims.mpk_role = options.role.toLowerCase();
+  if (options.email) claims.email = options.email;
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(options.sub)
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + (options.expiresInSeconds ?? 3600))
+    .sign(new TextEncoder().encode(options.secret));
+}
+
+/** Refuses an anonymous caller with UNAUTHENTICATED and a caller of another role with FORBIDDEN. */
+export function requireRole(identity: Identity | null, ...roles: Role[]): Identity {
+  if (!identity) throw unauthenticated('Authentication required');
+  if (!roles.includes(identity.role)) throw new MpkError('FORBIDDEN', `Role ${identity.role} may not do this`);
+  return identity;
+}

@@ -1,0 +1,25 @@
+// USD amounts: exact decimals (Prisma's Decimal), six places at most, never floats.
+import { Prisma } from '../db/client.js';
+import { badInput } from './errors.js';
+
+export type Decimal = Prisma.Decimal;
+export const Decimal = Prisma.Decimal;
+export const MAX_USD = new Prisma.Decimal(1_000_000);
+
+/** Parses a non-negative USD amount with at most six decimals, naming `field` when it is not. */
+export function parseUsd(value: string | number, field: string, options: { max?: Decimal } = {}): Decimal {
+  const text = typeof value === 'number' ? String(value) : value.trim();
+  if (!/^-?\d+(\.\d+)?$/.test(text)) throw badInput(field, `${field} must be a decimal number`);
+  const amount = new Prisma.Decimal(text);
+  if (amount.isNegative()) throw badInput(field, `${field} must not be negative`);
+  if (amount.decimalPlaces() > 6) throw badInput(field, `${field} has more than 6 decimals`);
+  const max = options.max ?? MAX_USD;
+  if (amount.greaterThan(max)) throw badInput(field, `${field} must be at most ${max.toString()}`);
+  return amount;
+}
+
+/** "12.5" -> "12.50", "0.0001230" -> "0.000123": two decimals at least, six at most. */
+export function formatUsd(value: Decimal | string | number): string {
+  const fixed = new Prisma.Decimal(value).toFixed(6);
+  return fixed.replace(/(\.\d\d\d*?)0+$/, '$1');
+}

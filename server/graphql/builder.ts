@@ -1,0 +1,74 @@
+// The one Pothos builder every domain's GraphQL types stand on.
+import SchemaBuilder from '@pothos/core';
+import PrismaPlugin from '@pothos/plugin-prisma';
+import { GraphQLError, Kind } from 'graphql';
+import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
+import type { PrismaClient } from '../db/client.js';
+import type PrismaTypes from '../db/generated/pothos-types.js';
+import { getDatamodel } from '../db/generated/pothos-types.js';
+import { Decimal, formatUsd } from '../core/money.js';
+import type { GraphQLContext } from './context.js';
+
+export const builder = new SchemaBuilder<{
+  PrismaTypes: PrismaTypes;
+  Context: GraphQLContext;
+  DefaultFieldNullability: false;
+  Scalars: {
+    DateTime: { Input: Date; Output: Date };
+    Decimal: { Input: string; Output: Decimal | string | number };
+    JSON: { Input: unknown; Output: unknown };
+  };
+}>({
+  plugins: [PrismaPlugin],
+  defaultFieldNullability: false,
+  prisma: {
+    client: (ctx) => ctx.prisma as PrismaClient,
+    dmmf: getDatamodel(),
+    exposeDescriptions: false,
+    filterConnectionTotalCount: true,
+    onUnusedQuery: null,
+  },
+});
+
+builder.addScalarType('DateTime', DateTimeResolver);
+builder.addScalarType('JSON', JSONResolver);
+
+const DECIMAL_TEXT = /^-?\d{1,30}(\.\d{1,30})?$/;
+const decimalError = (value: unknown) =>
+  new GraphQLError(`Decimal must be a number written as a string like "12.50", got ${JSON.stringify(value)?.slice(0, 40)}`, {
+    extensions: { code: 'BAD_USER_INPUT' },
+  });
+
+// Amounts travel as strings so that no client rounds them through a float. Input accepts a
+// decimal string (or a JSON number, converted exactly as written); range and precision are the
+// services' rules.
+builder.scalarType('Decimal', {
+  description: 'An exact decimal amount (USD), serialized as a string such as "12.50".',
+  serialize: (value) => formatUsd(value as Decimal),
+  parseValue: (value) => {
+    const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : value;
+    if (typeof text !== 'string' || !DECIMAL_TEXT.test(text.trim())) throw decimalError(value);
+    return text.trim();
+  },
+  parseLiteral: (node) => {
+    if ((node.kind === Kind.STRING || node.kind === Kind.INT || node.kind === Kind.FLOAT) && DECIMAL_TEXT.test(node.value)) {
+      return node.value;
+    }
+    throw decimalError('value' in node ? node.value : node.kind);
+  },
+});
+
+builder.queryType({});
+builder.mutationType({});
+
+export const Role = builder.enumType('Role', { values: ['ADMIN', 'USER', 'WORKER', 'OBSERVER'] as const });
+export const Tier = builder.enumType('Tier', { values: ['FREE', 'PRO', 'ENTERPRISE'] as const });
+export const Provider = builder.enumType('Provider', { values: ['OPENROUTER', 'VENICE', 'OPENAI_COMPATIBLE'] as const });
+export const Framework = builder.enumType('Framework', { values: ['OPENCLAW', 'ELIZA', 'GENERIC'] as const });
+export const KeyStatus = builder.enumType('KeyStatus', { values: ['ACTIVE', 'DISABLED'] as const });
+export const LeaseStatus = builder.enumType('LeaseStatus', {
+  values: ['ACTIVE', 'EXPIRED', 'REVOKED', 'RELEASED', 'SUSPENDED'] as const,
+});
+export const LeaseEventType = builder.enumType('LeaseEventType', {
+  values: ['GRANTED', 'EXTENDED', 'RELEASED', 'REVOKED', 'EXPIRED', 'SUSPENDED', 'USAGE'] as const,
+});

@@ -1,0 +1,14 @@
+// What every resolver receives. Domains add their service to `ServiceRegistry` by module
+// augmentation in their own *.graphql.ts, so this floor never imports a domain.
+import type { Identity } from '../auth/authenticator.js';
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface ServiceRegistry {}
+
+export interface GraphQLContext {
+  identity: Identity | null;
+  requestId: string;
+  services: ServiceRegistry;
+  /** The Prisma client, for plugin-prisma's relation loading only; typed loosely on purpose. */
+  prisma: object;
+}

@@ -1,0 +1,127 @@
+// The node HTTP server: routes /graphql to Yoga, answers health checks, serves the dashboard, and
+// caps request bodies before anything parses them.
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import type { Logger } from '../core/logger.js';
+import type { GraphQLHandler } from './yoga.js';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface Readiness {
+  ready: boolean;
+  checks: Record<string, string>;
+}
+
+export interface HttpDeps {
+  graphql: GraphQLHandler;
+  logger: Logger;
+  readiness: () => Promise<Readiness>;
+  /** The built dashboard (web/dist); absent files answer 404. */
+  staticDir: string;
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json',
+  '.map': 'application/json',
+  '.woff2': 'font/woff2',
+};
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+export function createHttpServer(deps: HttpDeps): http.Server {
+  const { graphql, logger, readiness } = deps;
+  const staticRoot = path.resolve(deps.staticDir);
+
+  async function serveStatic(req: http.IncomingMessage, res: http.ServerResponse, pathname: string) {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'Method not allowed' });
+    let file = path.resolve(staticRoot, `.${decodeURIComponent(pathname)}`);
+    if (!file.startsWith(staticRoot + path.sep) && file !== staticRoot) return sendJson(res, 404, { error: 'Not found' });
+    let info = await stat(file).catch(() => undefined);
+    // The dashboard routes on the client: unknown paths without an extension get index.html.
+    if (!info?.isFile() && !path.extname(pathname)) {
+      file = path.join(staticRoot, 'index.html');
+      info = await stat(file).catch(() => undefined);
+    }
+    if (!info?.isFile()) return sendJson(res, 404, { error: 'Not found' });
+    const immutable = pathname.startsWith('/assets/');
+    res.writeHead(200, {
+      'content-type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream',
+      'content-length': info.size,
+      'cache-control': immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
+      'x-content-type-options': 'nosniff',
+    });
+    if (req.method === 'HEAD') return res.end();
+    createReadStream(file).pipe(res);
+  }
+
+  /**
+   * Reads the body up to the cap before Yoga sees it, whether its size is announced by
+   * content-length or it arrives in chunks; undefined (and a 413 sent) when it is over.
+   */
+  async function readCappedBody(req: http.IncomingMessage, res: http.ServerResponse): Promise<Buffer | undefined> {
+    const tooLarge = () => {
+      sendJson(res, 413, { errors: [{ message: `Request body exceeds ${MAX_BODY_BYTES} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+      req.resume();
+      return undefined;
+    };
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) return tooLarge();
+    const chunks: Buffer[] = [];
+    let received = 0;
+    for await (const chunk of req) {
+      received += (chunk as Buffer).length;
+      if (received > MAX_BODY_BYTES) return tooLarge();
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  return http.createServer(async (req, res) => {
+    const started = performance.now();
+    const header = req.headers['x-request-id'];
+    const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
+    res.setHeader('x-request-id', requestId);
+    const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    res.on('finish', () => {
+      logger.info(
+        { requestId, method: req.method, path: pathname, status: res.statusCode, ms: Math.round(performance.now() - started) },
+        'request',
+      );
+    });
+    try {
+      if (pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
+      if (pathname === '/readyz') {
+        const result = await readiness();
+        return sendJson(res, result.ready ? 200 : 503, { status: result.ready ? 'ready' : 'not ready', checks: result.checks });
+      }
+      if (pathname === '/graphql') {
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          const body = await readCappedBody(req, res);
+          if (!body) return;
+          // The adapter takes a body that was already read from `body` instead of the stream.
+          (req as http.IncomingMessage & { body?: Buffer }).body = body;
+        }
+        return await graphql.handle(req, res, { requestId });
+      }
+      return await serveStatic(req, res, pathname);
+    } catch (error) {
+      logger.error({ err: error, requestId }, 'request failed');
+      if (!res.headersSent) sendJson(res, 500, { error: 'Internal server error' });
+      else res.destroy();
+    }
+  });
+}

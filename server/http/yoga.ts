@@ -1,0 +1,62 @@
+// GraphQL over HTTP: Yoga with the caller's identity in the context, stable error codes, depth
+// and cost limits, and CSRF prevention for browsers.
+import { randomUUID } from 'node:crypto';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { createYoga } from 'graphql-yoga';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { Logger } from '../core/logger.js';
+import type { GraphQLContext, ServiceRegistry } from '../graphql/context.js';
+import { maskError } from '../graphql/errors.js';
+import { schema } from './schema.js';
+
+export interface YogaDeps {
+  authenticator: Authenticator;
+  services: ServiceRegistry;
+  prisma: object;
+  logger: Logger;
+}
+
+export interface ServerContext {
+  requestId?: string;
+}
+
+export const CSRF_HEADER = 'x-mpk-csrf';
+
+export function createGraphQLHandler(deps: YogaDeps) {
+  const { authenticator, services, prisma, logger } = deps;
+  return createYoga<ServerContext, GraphQLContext>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    graphiql: { title: 'MPK GraphQL', headers: JSON.stringify({ Authorization: 'Bearer <token from npm run token>' }, null, 2) },
+    logging: false,
+    maskedErrors: {
+      maskError: (error) => {
+        const masked = maskError(error);
+        if (masked.unexpected) logger.error({ err: masked.unexpected }, 'unexpected error in a GraphQL operation');
+        return masked.error;
+      },
+    },
+    context: async ({ request, requestId }): Promise<GraphQLContext> => ({
+      identity: await authenticator.authenticate(request.headers.get('authorization')),
+      requestId: requestId ?? randomUUID(),
+      services,
+      prisma,
+    }),
+    plugins: [
+      useCSRFPrevention({ requestHeaders: [CSRF_HEADER, 'x-graphql-yoga-csrf'] }),
+      EnvelopArmorPlugin({
+        // Introspection counts too (deeply nested __type queries are a known DoS); 15 still admits
+        // the full introspection query GraphiQL and codegen send.
+        maxDepth: { n: 15, ignoreIntrospection: false, flattenFragments: true },
+        costLimit: { maxCost: 5000 },
+        maxAliases: { n: 30 },
+        maxDirectives: { n: 30 },
+        maxTokens: { n: 2000 },
+        blockFieldSuggestion: { enabled: false },
+      }),
+    ],
+  });
+}
+export type GraphQLHandler = ReturnType<typeof createGraphQLHandler>;

@@ -1,0 +1,121 @@
+// GraphQL face of the key registry: types and operations, each calling the key service.
+import { builder, KeyStatus, Provider } from '../graphql/builder.js';
+import { connectionOf, pageArgs } from '../graphql/connection.js';
+import type { KeyService } from './service.js';
+
+declare module '../graphql/context.js' {
+  interface ServiceRegistry {
+    keys: KeyService;
+  }
+}
+
+export const ManagedKey = builder.prismaObject('ManagedKey', {
+  description: 'A provider API key in the pool. The secret itself is never returned: only `maskedKey`.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    provider: t.field({ type: Provider, resolve: (k) => k.provider }),
+    label: t.exposeString('label'),
+    maskedKey: t.exposeString('maskedKey'),
+    baseUrl: t.exposeString('baseUrl'),
+    defaultModel: t.exposeString('defaultModel', { nullable: true }),
+    fallbackModels: t.exposeStringList('fallbackModels'),
+    config: t.field({ type: 'JSON', resolve: (k) => k.config }),
+    dailyLimitUsd: t.expose('dailyLimitUsd', { type: 'Decimal', nullable: true }),
+    monthlyLimitUsd: t.expose('monthlyLimitUsd', { type: 'Decimal', nullable: true }),
+    maxActiveLeases: t.exposeInt('maxActiveLeases', { nullable: true }),
+    status: t.field({ type: KeyStatus, resolve: (k) => k.status }),
+    disabledReason: t.exposeString('disabledReason', { nullable: true }),
+    activeLeaseCount: t.exposeInt('activeLeaseCount'),
+    spendTodayUsd: t.field({ type: 'Decimal', resolve: (k, _, ctx) => ctx.services.keys.spendOf(k).today }),
+    spendThisMonthUsd: t.field({ type: 'Decimal', resolve: (k, _, ctx) => ctx.services.keys.spendOf(k).month }),
+    remainingTodayUsd: t.field({
+      type: 'Decimal',
+      nullable: true,
+      description: 'What the daily limit still allows today (UTC); null without a limit.',
+      resolve: (k, _, ctx) => ctx.services.keys.spendOf(k).remainingToday,
+    }),
+    remainingThisMonthUsd: t.field({
+      type: 'Decimal',
+      nullable: true,
+      description: 'What the monthly limit still allows this month (UTC); null without a limit.',
+      resolve: (k, _, ctx) => ctx.services.keys.spendOf(k).remainingThisMonth,
+    }),
+    lastUsedAt: t.expose('lastUsedAt', { type: 'DateTime', nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
+const ManagedKeyConnection = connectionOf('ManagedKey', ManagedKey);
+
+const CreateManagedKeyInput = builder.inputType('CreateManagedKeyInput', {
+  fields: (t) => ({
+    provider: t.field({ type: Provider, required: true }),
+    label: t.string({ required: true }),
+    apiKey: t.string({ required: true }),
+    baseUrl: t.string(),
+    defaultModel: t.string(),
+    fallbackModels: t.stringList(),
+    config: t.field({ type: 'JSON', description: '{ frameworks?: { OPENCLAW|ELIZA|GENERIC: object }, prices?: { model: { prompt, completion } }, delivery?: PROXY|DIRECT }' }),
+    dailyLimitUsd: t.field({ type: 'Decimal' }),
+    monthlyLimitUsd: t.field({ type: 'Decimal' }),
+    maxActiveLeases: t.int(),
+  }),
+});
+
+const UpdateManagedKeyInput = builder.inputType('UpdateManagedKeyInput', {
+  description: 'Only the fields given change; null clears a limit, the default model or the lease cap.',
+  fields: (t) => ({
+    label: t.string(),
+    baseUrl: t.string(),
+    defaultModel: t.string(),
+    fallbackModels: t.stringList(),
+    config: t.field({ type: 'JSON' }),
+    dailyLimitUsd: t.field({ type: 'Decimal' }),
+    monthlyLimitUsd: t.field({ type: 'Decimal' }),
+    maxActiveLeases: t.int(),
+  }),
+});
+
+builder.queryFields((t) => ({
+  managedKeys: t.field({
+    type: ManagedKeyConnection,
+    args: { ...pageArgs, provider: t.arg({ type: Provider }), status: t.arg({ type: KeyStatus }) },
+    resolve: (_, args, ctx) => ctx.services.keys.list(ctx.identity, args),
+  }),
+  managedKey: t.field({
+    type: ManagedKey,
+    nullable: true,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_, { id }, ctx) => ctx.services.keys.get(ctx.identity, String(id)),
+  }),
+}));
+
+
+builder.mutationFields((t) => ({
+  createManagedKey: t.field({
+    type: ManagedKey,
+    args: { input: t.arg({ type: CreateManagedKeyInput, required: true }) },
+    resolve: (_, { input }, ctx) => ctx.services.keys.create(ctx.identity, input),
+  }),
+  updateManagedKey: t.field({
+    type: ManagedKey,
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateManagedKeyInput, required: true }) },
+    resolve: (_, { id, input }, ctx) => ctx.services.keys.update(ctx.identity, String(id), input),
+  }),
+  disableManagedKey: t.field({
+    type: ManagedKey,
+    args: { id: t.arg.id({ required: true }), reason: t.arg.string() },
+    resolve: (_, { id, reason }, ctx) => ctx.services.keys.disable(ctx.identity, String(id), reason),
+  }),
+  enableManagedKey: t.field({
+    type: ManagedKey,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_, { id }, ctx) => ctx.services.keys.enable(ctx.identity, String(id)),
+  }),
+  rotateManagedKeySecret: t.field({
+    type: ManagedKey,
+    args: { id: t.arg.id({ required: true }), apiKey: t.arg.string({ required: true }) },
+    resolve: (_, { id, apiKey }, ctx) => ctx.services.keys.rotateSecret(ctx.identity, String(id), apiKey),
+  }),
+}));

@@ -1,0 +1,158 @@
+// The key registry: admins register provider keys into the pool. The plaintext secret exists
+// only on its way into the keyring and in `revealSecret`, which the lease resolution path calls.
+import { randomUUID } from 'node:crypto';
+import type { AuditService } from '../audit/service.js';
+import { diffFields } from '../audit/service.js';
+import type { Identity } from '../auth/authenticator.js';
+import { requireRole } from '../auth/authenticator.js';
+import type { Clock } from '../core/clock.js';
+import { notFound } from '../core/errors.js';
+import { afterPosition, readPageRequest, toPage, type PageRequest } from '../core/paging.js';
+import type { Keyring } from '../crypto/keyring.js';
+import type { Db, ManagedKey, Tx } from '../db/client.js';
+import {
+  maskKey,
+  validateApiKey,
+  validateCreate,
+  validateReason,
+  validateUpdate,
+  type CreateKeyInput,
+  type ProviderName,
+  type UpdateKeyInput,
+} from './input.js';
+import { currentSpend } from './spend.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (id: string) => UUID.test(id);
+
+export interface KeyFilter extends PageRequest {
+  provider?: ProviderName | null;
+  status?: 'ACTIVE' | 'DISABLED' | null;
+}
+
+export function createKeyService(deps: { db: Db; keyring: Keyring; clock: Clock; audit: AuditService }) {
+  const { db, keyring, clock, audit } = deps;
+  const readers = ['ADMIN', 'OBSERVER'] as const;
+
+  /** Locks the key's row for the rest of the transaction; NOT_FOUND when there is none. */
+  async function lockKey(tx: Tx, id: string): Promise<ManagedKey> {
+    if (!isUuid(id)) throw notFound('Managed key');
+    await tx.$queryRaw`SELECT 1 FROM "ManagedKey" WHERE id = ${id}::uuid FOR UPDATE`;
+    const key = await tx.managedKey.findUnique({ where: { id } });
+    if (!key) throw notFound('Managed key');
+    return key;
+  }
+
+  async function setStatus(actor: Identity | null, id: string, status: 'ACTIVE' | 'DISABLED', reason: string | null) {
+    const admin = requireRole(actor, 'ADMIN');
+    return db.$transaction(async (tx) => {
+      const key = await lockKey(tx, id);
+      const disabledReason = status === 'DISABLED' ? reason : null;
+      const updated = await tx.managedKey.update({ where: { id }, data: { status, disabledReason } });
+      await audit.record(tx, admin, {
+        action: status === 'DISABLED' ? 'managedKey.disable' : 'managedKey.enable',
+        targetType: 'ManagedKey',
+        targetId: id,
+        details: { changes: diffFields(key, { status, disabledReason }) } as never,
+      });
+      return updated;
+    });
+  }
+
+  return {
+    lockKey,
+
+    async create(actor: Identity | null, input: CreateKeyInput) {
+      const admin = requireRole(actor, 'ADMIN');
+      const { apiKey, ...fields } = validateCreate(input);
+      const id = randomUUID();
+      return db.$transaction(async (tx) => {
+        const key = await tx.managedKey.create({
+          data: { id, ...fields, secretCiphertext: keyring.encrypt(apiKey, id), maskedKey: maskKey(apiKey) },
+        });
+        await audit.record(tx, admin, {
+          action: 'managedKey.create',
+          targetType: 'ManagedKey',
+          targetId: id,
+          details: {
+            provider: key.provider,
+            label: key.label,
+            maskedKey: key.maskedKey,
+            baseUrl: key.baseUrl,
+            dailyLimitUsd: key.dailyLimitUsd?.toString() ?? null,
+            monthlyLimitUsd: key.monthlyLimitUsd?.toString() ?? null,
+            maxActiveLeases: key.maxActiveLeases,
+          },
+        });
+        return key;
+      });
+    },
+
+    async update(actor: Identity | null, id: string, input: UpdateKeyInput) {
+      const admin = requireRole(actor, 'ADMIN');
+      const changes = validateUpdate(input);
+      return db.$transaction(async (tx) => {
+        const key = await lockKey(tx, id);
+        const diff = diffFields(key, changes as Partial<ManagedKey>);
+        if (Object.keys(diff).length === 0) return key;
+        const updated = await tx.managedKey.update({ where: { id }, data: changes });
+        await audit.record(tx, admin, { action: 'managedKey.update', targetType: 'ManagedKey', targetId: id, details: { changes: diff } as never });
+        return updated;
+      });
+    },
+
+    disable: (actor: Identity | null, id: string, reason?: string | null) =>
+      setStatus(actor, id, 'DISABLED', validateReason(reason) ?? 'disabled by admin'),
+    enable: (actor: Identity | null, id: string) => setStatus(actor, id, 'ACTIVE', null),
+
+    async rotateSecret(actor: Identity | null, id: string, newApiKey: string) {
+      const admin = requireRole(actor, 'ADMIN');
+      const apiKey = validateApiKey(newApiKey);
+      return db.$transaction(async (tx) => {
+        const key = await lockKey(tx, id);
+        const maskedKey = maskKey(apiKey);
+        const updated = await tx.managedKey.update({
+          where: { id },
+          data: { secretCiphertext: keyring.encrypt(apiKey, id), maskedKey },
+        });
+        await audit.record(tx, admin, {
+          action: 'managedKey.rotateSecret',
+          targetType: 'ManagedKey',
+          targetId: id,
+          details: { changes: { maskedKey: { from: key.maskedKey, to: maskedKey } } },
+        });
+        return updated;
+      });
+    },
+
+    async get(actor: Identity | null, id: string) {
+      requireRole(actor, ...readers);
+      if (!isUuid(id)) return null;
+      return db.managedKey.findUnique({ where: { id } });
+    },
+
+    async list(actor: Identity | null, filter: KeyFilter) {
+      requireRole(actor, ...readers);
+      const { take, after } = readPageRequest(filter);
+      const where = {
+        ...(filter.provider ? { provider: filter.provider } : {}),
+        ...(filter.status ? { status: filter.status } : {}),
+      };
+      const rows = await db.managedKey.findMany({
+        where: { ...where, ...afterPosition('createdAt', after) },
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take: take + 1,
+      });
+      return toPage(rows, take, (k) => ({ at: k.createdAt, id: k.id }), () => db.managedKey.count({ where }));
+    },
+
+    /** Spend in the current UTC day and month, and what remains under the limits. */
+    spendOf: (key: ManagedKey) => currentSpend(key, clock.now()),
+
+    /** The plaintext provider key: only for the lease resolution path, never for a response. */
+    // A failure here is an operator's problem (a missing master key): it stays unexpected, so the
+    // client sees INTERNAL_SERVER_ERROR and the log says why.
+    revealSecret: (key: Pick<ManagedKey, 'id' | 'secretCiphertext'>): string => keyring.decrypt(key.secretCiphertext, key.id),
+  };
+}
+export type KeyService = ReturnType<typeof createKeyService>;

@@ -1,0 +1,85 @@
+// A real MPK server on a fresh database, listening on a free loopback port, for tests that talk
+// to it over HTTP exactly as clients do. Its log lines are kept in memory for leak checks.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { buildApp, type App } from '../../server/app.js';
+import { mintToken, type Role } from '../../server/auth/authenticator.js';
+import type { Config } from '../../server/config.js';
+import type { Clock } from '../../server/core/clock.js';
+import { createLogger } from '../../server/core/logger.js';
+import { createTestDatabase, type TestDatabase } from './db.js';
+
+export interface GraphQLResponse<T = any> {
+  status: number;
+  data: T | null | undefined;
+  errors: { message: string; path?: string[]; extensions?: { code?: string; field?: string } }[] | undefined;
+  raw: string;
+}
+
+export interface TestServer {
+  app: App;
+  url: string;
+  config: Config;
+  database: TestDatabase;
+  logs: string[];
+  token(role: Role, sub?: string, extra?: { email?: string; expiresInSeconds?: number }): Promise<string>;
+  gql<T = any>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<GraphQLResponse<T>>;
+  close(): Promise<void>;
+}
+
+export const testMasterKey = (id: string) => `${id}:${randomBytes(32).toString('base64')}`;
+
+export async function startTestServer(options: { clock?: Clock; config?: Partial<Config>; database?: TestDatabase } = {}): Promise<TestServer> {
+  const database = options.database ?? (await createTestDatabase());
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'mpk-data-'));
+  const config: Config = {
+    port: 0,
+    host: '127.0.0.1',
+    databaseUrl: database.url,
+    redisUrl: undefined,
+    jwtSecret: randomBytes(32).toString('base64url'),
+    jwksUrl: undefined,
+    masterKeys: testMasterKey('t1'),
+    dataDir,
+    logLevel: 'debug',
+    generatedSecrets: [],
+    ...options.config,
+  };
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(String(chunk));
+      done();
+    },
+  });
+  const app = await buildApp({ config, clock: options.clock, logger: createLogger('debug', sink) });
+  const url = await app.listen();
+
+  return {
+    app,
+    url,
+    config,
+    database,
+    logs,
+    token: (role, sub = `${role.toLowerCase()}-1`, extra = {}) =>
+      mintToken({ secret: config.jwtSecret, sub, role, now: options.clock?.now(), ...extra }),
+    async gql(query, variables, token) {
+      const res = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify({ query, variables }),
+      });
+      const raw = await res.text();
+      const body = JSON.parse(raw);
+      return { status: res.status, data: body.data, errors: body.errors, raw };
+    },
+    async close() {
+      await app.stop(1000);
+      if (!options.database) await database.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
