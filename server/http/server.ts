@@ -73,21 +73,30 @@ export function createHttpServer(deps: HttpDeps): http.Server {
    * Reads the body up to the cap before Yoga sees it, whether its size is announced by
    * content-length or it arrives in chunks; undefined (and a 413 sent) when it is over.
    */
-  async function readCappedBody(req: http.IncomingMessage, res: http.ServerResponse): Promise<Buffer | undefined> {
-    const tooLarge = () => {
-      sendJson(res, 413, { errors: [{ message: `Request body exceeds ${MAX_BODY_BYTES} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
-      req.resume();
-      return undefined;
-    };
-    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) return tooLarge();
-    const chunks: Buffer[] = [];
-    let received = 0;
-    for await (const chunk of req) {
-      received += (chunk as Buffer).length;
-      if (received > MAX_BODY_BYTES) return tooLarge();
-      chunks.push(chunk as Buffer);
-    }
-    return Buffer.concat(chunks);
+  function readCappedBody(req: http.IncomingMessage, res: http.ServerResponse): Promise<Buffer | undefined> {
+    return new Promise((resolve, reject) => {
+      const refuse = () => {
+        // Close the connection after the answer: the rest of the upload is not worth reading, and
+        // a client must not reuse a socket with half a body still in it.
+        res.setHeader('connection', 'close');
+        res.once('finish', () => req.socket.destroy());
+        sendJson(res, 413, { errors: [{ message: `Request body exceeds ${MAX_BODY_BYTES} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+        req.pause();
+        resolve(undefined);
+      };
+      if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) return refuse();
+      const chunks: Buffer[] = [];
+      let received = 0;
+      const onData = (chunk: Buffer) => {
+        received += chunk.length;
+        if (received <= MAX_BODY_BYTES) return void chunks.push(chunk);
+        req.off('data', onData);
+        refuse();
+      };
+      req.on('data', onData);
+      req.once('end', () => resolve(received <= MAX_BODY_BYTES ? Buffer.concat(chunks) : undefined));
+      req.once('error', reject);
+    });
   }
 
   return http.createServer(async (req, res) => {
