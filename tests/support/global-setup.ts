@@ -1,6 +1,6 @@
 // Prepares one migrated template database for the whole run; each test file then gets its own
 // copy (tests/support/db.ts), so files run in parallel without seeing each other's rows.
-// With DATABASE_URL (CI): that database is migrated and used as the template for
+// With TEST_DATABASE_URL (CI): that database is migrated and used as the template for
 // `CREATE DATABASE ... TEMPLATE`. Without it: an in-memory PGlite is migrated and its data
 // directory dumped to a file that each test file loads into its own PGlite.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -40,7 +40,7 @@ export async function dropClones(templateUrl: string) {
 }
 
 export default async function setup(project: TestProject) {
-  const url = process.env.DATABASE_URL;
+  const url = process.env.TEST_DATABASE_URL;
   if (url) {
     await applyMigrations(url);
     await dropClones(url);

@@ -1,0 +1,14 @@
+# MPK server with its dashboard. `npm ci` runs the postinstall step that generates the Prisma
+# client and builds the dashboard; migrations apply when the server starts.
+FROM node:20-bookworm-slim
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY prisma ./prisma
+COPY prisma.config.ts codegen.ts schema.graphql tsconfig.json ./
+COPY web ./web
+RUN npm ci --no-audit --no-fund
+COPY server ./server
+ENV HOST=0.0.0.0 PORT=4000 NODE_ENV=production
+EXPOSE 4000
+USER node
+CMD ["npm", "start"]
