@@ -16,6 +16,9 @@ import { openDatabase } from './db/open.js';
 import { createHttpServer } from './http/server.js';
 import { createGraphQLHandler } from './http/yoga.js';
 import { createKeyService } from './keys/service.js';
+import { createEventBus } from './events/bus.js';
+import { createTierPolicyService } from './leases/policies.js';
+import { createLeaseService } from './leases/service.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -48,7 +51,10 @@ export async function buildApp(options: AppOptions) {
   const audit = createAuditService({ db, clock });
   const users = createUserService({ db });
   const keys = createKeyService({ db, keyring, clock, audit });
-  const services = { audit, users, keys };
+  const events = createEventBus();
+  const leases = createLeaseService({ db, clock, keys, audit, events });
+  const tierPolicies = createTierPolicyService({ db, audit });
+  const services = { audit, users, keys, leases, tierPolicies };
 
   const graphql = createGraphQLHandler({
     authenticator: createAuthenticator({ jwtSecret: config.jwtSecret, jwksUrl: config.jwksUrl, clock }),
@@ -77,6 +83,7 @@ export async function buildApp(options: AppOptions) {
   return {
     db,
     services,
+    events,
     logger,
     server,
     embeddedDatabase: database.embedded,

@@ -4,6 +4,7 @@ import { builder } from '../graphql/builder.js';
 import '../auth/users.graphql.js';
 import '../audit/audit.graphql.js';
 import '../keys/keys.graphql.js';
+import '../leases/leases.graphql.js';
 
 export const schema = builder.toSchema();
 

@@ -103,11 +103,6 @@ builder.mutationFields((t) => ({
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateManagedKeyInput, required: true }) },
     resolve: (_, { id, input }, ctx) => ctx.services.keys.update(ctx.identity, String(id), input),
   }),
-  disableManagedKey: t.field({
-    type: ManagedKey,
-    args: { id: t.arg.id({ required: true }), reason: t.arg.string() },
-    resolve: (_, { id, reason }, ctx) => ctx.services.keys.disable(ctx.identity, String(id), reason),
-  }),
   enableManagedKey: t.field({
     type: ManagedKey,
     args: { id: t.arg.id({ required: true }) },

@@ -43,20 +43,18 @@ export function createKeyService(deps: { db: Db; keyring: Keyring; clock: Clock;
     return key;
   }
 
-  async function setStatus(actor: Identity | null, id: string, status: 'ACTIVE' | 'DISABLED', reason: string | null) {
-    const admin = requireRole(actor, 'ADMIN');
-    return db.$transaction(async (tx) => {
-      const key = await lockKey(tx, id);
-      const disabledReason = status === 'DISABLED' ? reason : null;
-      const updated = await tx.managedKey.update({ where: { id }, data: { status, disabledReason } });
-      await audit.record(tx, admin, {
-        action: status === 'DISABLED' ? 'managedKey.disable' : 'managedKey.enable',
-        targetType: 'ManagedKey',
-        targetId: id,
-        details: { changes: diffFields(key, { status, disabledReason }) } as never,
-      });
-      return updated;
+  /** Sets the key's status inside the caller's transaction (which also ends its leases). */
+  async function setStatusInTx(tx: Tx, admin: Identity, id: string, status: 'ACTIVE' | 'DISABLED', reason: string | null) {
+    const key = await lockKey(tx, id);
+    const disabledReason = status === 'DISABLED' ? reason : null;
+    const updated = await tx.managedKey.update({ where: { id }, data: { status, disabledReason } });
+    await audit.record(tx, admin, {
+      action: status === 'DISABLED' ? 'managedKey.disable' : 'managedKey.enable',
+      targetType: 'ManagedKey',
+      targetId: id,
+      details: { changes: diffFields(key, { status, disabledReason }) } as never,
     });
+    return updated;
   }
 
   return {
@@ -101,9 +99,13 @@ export function createKeyService(deps: { db: Db; keyring: Keyring; clock: Clock;
       });
     },
 
-    disable: (actor: Identity | null, id: string, reason?: string | null) =>
-      setStatus(actor, id, 'DISABLED', validateReason(reason) ?? 'disabled by admin'),
-    enable: (actor: Identity | null, id: string) => setStatus(actor, id, 'ACTIVE', null),
+    setStatusInTx,
+    validateReason,
+
+    async enable(actor: Identity | null, id: string) {
+      const admin = requireRole(actor, 'ADMIN');
+      return db.$transaction((tx) => setStatusInTx(tx, admin, id, 'ACTIVE', null));
+    },
 
     async rotateSecret(actor: Identity | null, id: string, newApiKey: string) {
       const admin = requireRole(actor, 'ADMIN');

@@ -1,0 +1,159 @@
+// GraphQL face of leases and tier policies. `disableManagedKey` lives here because disabling a
+// key revokes its leases in the same transaction.
+import { User } from '../auth/users.graphql.js';
+import { builder, Framework, LeaseStatus, Provider, Tier } from '../graphql/builder.js';
+import { connectionOf, pageArgs } from '../graphql/connection.js';
+import { ManagedKey } from '../keys/keys.graphql.js';
+import type { TierPolicyService } from './policies.js';
+import type { LeaseService } from './service.js';
+
+declare module '../graphql/context.js' {
+  interface ServiceRegistry {
+    leases: LeaseService;
+    tierPolicies: TierPolicyService;
+  }
+}
+
+export const Lease = builder.prismaObject('Lease', {
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    status: t.field({ type: LeaseStatus, resolve: (l) => l.status }),
+    tier: t.field({ type: Tier, resolve: (l) => l.tier }),
+    provider: t.field({ type: Provider, resolve: (l) => l.provider }),
+    framework: t.field({ type: Framework, resolve: (l) => l.framework }),
+    agentId: t.exposeString('agentId', { nullable: true }),
+    user: t.field({ type: User, resolve: async (l, _, ctx) => (await ctx.services.leases.userOf(l))! }),
+    key: t.field({
+      type: ManagedKey,
+      nullable: true,
+      description: 'The key the lease draws on (admins, observers and workers).',
+      resolve: (l, _, ctx) => ctx.services.leases.keyOf(ctx.identity, l),
+    }),
+    grantedAt: t.expose('grantedAt', { type: 'DateTime' }),
+    expiresAt: t.expose('expiresAt', { type: 'DateTime' }),
+    endedAt: t.expose('endedAt', { type: 'DateTime', nullable: true }),
+    endReason: t.exposeString('endReason', { nullable: true }),
+    usageUsd: t.expose('usageUsd', { type: 'Decimal' }),
+    requestCount: t.exposeInt('requestCount'),
+    lastUsedAt: t.expose('lastUsedAt', { type: 'DateTime', nullable: true }),
+    spendCapUsd: t.expose('spendCapUsd', { type: 'Decimal' }),
+  }),
+});
+
+const LeaseConnection = connectionOf('Lease', Lease);
+
+const TierPolicy = builder.prismaObject('TierPolicy', {
+  fields: (t) => ({
+    tier: t.field({ type: Tier, resolve: (p) => p.tier }),
+    leaseDurationSeconds: t.exposeInt('leaseDurationSeconds'),
+    maxActiveLeases: t.exposeInt('maxActiveLeases'),
+    spendCapUsd: t.expose('spendCapUsd', { type: 'Decimal' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
+type Resolved = Awaited<ReturnType<LeaseService['resolve']>>;
+const ResolvedLease = builder.objectRef<Resolved>('ResolvedLease').implement({
+  description: 'What a worker needs to start an agent. `apiKey` is the only place a provider key is ever returned.',
+  fields: (t) => ({
+    lease: t.field({ type: Lease, resolve: (r) => r.lease }),
+    apiKey: t.exposeString('apiKey'),
+    baseUrl: t.exposeString('baseUrl'),
+    model: t.exposeString('model'),
+    fallbackModels: t.exposeStringList('fallbackModels'),
+    agentConfig: t.field({ type: 'JSON', description: "The framework's config, with the key's overrides merged in.", resolve: (r) => r.agentConfig }),
+    env: t.field({ type: 'JSON', description: 'Environment variables to inject into the agent.', resolve: (r) => r.env }),
+  }),
+});
+
+const RequestLeaseInput = builder.inputType('RequestLeaseInput', {
+  fields: (t) => ({
+    provider: t.field({ type: Provider, description: 'OPENROUTER by default.' }),
+    framework: t.field({ type: Framework, description: 'OPENCLAW by default.' }),
+    agentId: t.string({ description: 'Asking again for an agent that holds an active lease returns that lease.' }),
+  }),
+});
+
+const TierPolicyInput = builder.inputType('TierPolicyInput', {
+  fields: (t) => ({
+    leaseDurationSeconds: t.int(),
+    maxActiveLeases: t.int(),
+    spendCapUsd: t.field({ type: 'Decimal' }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  leases: t.field({
+    type: LeaseConnection,
+    description: 'Newest first. A user sees only their own leases.',
+    args: {
+      ...pageArgs,
+      status: t.arg({ type: LeaseStatus }),
+      keyId: t.arg.id(),
+      userId: t.arg.id(),
+      agentId: t.arg.string(),
+    },
+    resolve: (_, args, ctx) =>
+      ctx.services.leases.list(ctx.identity, {
+        first: args.first,
+        after: args.after,
+        status: args.status,
+        keyId: args.keyId == null ? null : String(args.keyId),
+        userId: args.userId == null ? null : String(args.userId),
+        agentId: args.agentId,
+      }),
+  }),
+  lease: t.field({
+    type: Lease,
+    nullable: true,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_, { id }, ctx) => ctx.services.leases.get(ctx.identity, String(id)),
+  }),
+  tierPolicies: t.field({ type: [TierPolicy], resolve: (_, __, ctx) => ctx.services.tierPolicies.list(ctx.identity) }),
+  resolveLease: t.field({
+    type: ResolvedLease,
+    description: 'For workers, before every agent start: by lease id, or by the agent id of an active lease.',
+    args: { leaseId: t.arg.id(), agentId: t.arg.string() },
+    resolve: (_, args, ctx) =>
+      ctx.services.leases.resolve(ctx.identity, { leaseId: args.leaseId == null ? null : String(args.leaseId), agentId: args.agentId }),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  requestLease: t.field({
+    type: Lease,
+    args: { input: t.arg({ type: RequestLeaseInput, required: true }) },
+    resolve: (_, { input }, ctx) => ctx.services.leases.request(ctx.identity, input),
+  }),
+  releaseLease: t.field({
+    type: Lease,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_, { id }, ctx) => ctx.services.leases.release(ctx.identity, String(id)),
+  }),
+  extendLease: t.field({
+    type: Lease,
+    args: { id: t.arg.id({ required: true }), bySeconds: t.arg.int({ required: true }), reactivate: t.arg.boolean() },
+    resolve: (_, { id, bySeconds, reactivate }, ctx) => ctx.services.leases.extend(ctx.identity, String(id), bySeconds, reactivate ?? false),
+  }),
+  revokeLease: t.field({
+    type: Lease,
+    args: { id: t.arg.id({ required: true }), reason: t.arg.string() },
+    resolve: (_, { id, reason }, ctx) => ctx.services.leases.revoke(ctx.identity, String(id), reason),
+  }),
+  disableManagedKey: t.field({
+    type: ManagedKey,
+    description: "Disables the key and revokes its active and suspended leases with the reason.",
+    args: { id: t.arg.id({ required: true }), reason: t.arg.string() },
+    resolve: (_, { id, reason }, ctx) => ctx.services.leases.disableKey(ctx.identity, String(id), reason),
+  }),
+  setUserTier: t.field({
+    type: User,
+    args: { userId: t.arg.id({ required: true }), tier: t.arg({ type: Tier, required: true }) },
+    resolve: (_, { userId, tier }, ctx) => ctx.services.tierPolicies.setUserTier(ctx.identity, String(userId), tier),
+  }),
+  updateTierPolicy: t.field({
+    type: TierPolicy,
+    args: { tier: t.arg({ type: Tier, required: true }), input: t.arg({ type: TierPolicyInput, required: true }) },
+    resolve: (_, { tier, input }, ctx) => ctx.services.tierPolicies.update(ctx.identity, tier, input),
+  }),
+}));

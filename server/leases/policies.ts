@@ -1,0 +1,85 @@
+// Tier policies: lease length, agent limit (active leases) and per-lease spend cap per tier.
+// A change applies to new leases only: a lease keeps the tier, expiry and cap it was granted with.
+import { z } from 'zod';
+import type { AuditService } from '../audit/service.js';
+import { diffFields } from '../audit/service.js';
+import type { Identity } from '../auth/authenticator.js';
+import { requireRole } from '../auth/authenticator.js';
+import { badInput } from '../core/errors.js';
+import { parseUsd } from '../core/money.js';
+import type { Db } from '../db/client.js';
+import { inTransaction } from '../db/transaction.js';
+
+export const TIERS = ['FREE', 'PRO', 'ENTERPRISE'] as const;
+export type TierName = (typeof TIERS)[number];
+
+export interface TierPolicyInput {
+  leaseDurationSeconds?: number | null;
+  maxActiveLeases?: number | null;
+  spendCapUsd?: string | null;
+}
+
+const TEN_YEARS = 10 * 366 * 24 * 3600;
+
+function validate(input: TierPolicyInput) {
+  const int = (field: keyof TierPolicyInput, min: number, max: number) => {
+    const value = input[field];
+    if (value === undefined) return undefined;
+    if (value === null) throw badInput(field, `${field} cannot be cleared`);
+    const parsed = z.number().int().min(min).max(max).safeParse(value);
+    if (!parsed.success) throw badInput(field, `${field} must be a whole number from ${min} to ${max}`);
+    return parsed.data;
+  };
+  if (input.spendCapUsd === null) throw badInput('spendCapUsd', 'spendCapUsd cannot be cleared');
+  return {
+    leaseDurationSeconds: int('leaseDurationSeconds', 60, TEN_YEARS),
+    maxActiveLeases: int('maxActiveLeases', 0, 10_000),
+    spendCapUsd: input.spendCapUsd === undefined ? undefined : parseUsd(input.spendCapUsd, 'spendCapUsd'),
+  };
+}
+
+export function createTierPolicyService(deps: { db: Db; audit: AuditService }) {
+  const { db, audit } = deps;
+  return {
+    async list(actor: Identity | null) {
+      requireRole(actor, 'ADMIN', 'OBSERVER', 'USER', 'WORKER');
+      const rows = await db.tierPolicy.findMany();
+      return TIERS.map((tier) => rows.find((r) => r.tier === tier)!).filter(Boolean);
+    },
+
+    async update(actor: Identity | null, tier: TierName, input: TierPolicyInput) {
+      const admin = requireRole(actor, 'ADMIN');
+      const changes = validate(input);
+      return inTransaction(db, async (tx) => {
+        const [current] = await tx.$queryRaw<{ tier: string }[]>`SELECT tier FROM "TierPolicy" WHERE tier = ${tier}::"Tier" FOR UPDATE`;
+        if (!current) throw badInput('tier', `Unknown tier ${tier}`);
+        const before = await tx.tierPolicy.findUniqueOrThrow({ where: { tier } });
+        const diff = diffFields(before, changes);
+        if (Object.keys(diff).length === 0) return before;
+        const updated = await tx.tierPolicy.update({ where: { tier }, data: changes });
+        await audit.record(tx, admin, { action: 'tierPolicy.update', targetType: 'TierPolicy', targetId: tier, details: { changes: diff } as never });
+        return updated;
+      });
+    },
+
+    async setUserTier(actor: Identity | null, userId: string, tier: TierName) {
+      const admin = requireRole(actor, 'ADMIN');
+      if (!userId || userId.length > 256) throw badInput('userId', 'userId must be 1 to 256 characters');
+      return inTransaction(db, async (tx) => {
+        const before = await tx.user.findUnique({ where: { id: userId } });
+        // An admin may set the tier of a user MPK has not seen yet: the row waits for them.
+        const user = await tx.user.upsert({ where: { id: userId }, create: { id: userId, tier }, update: { tier } });
+        if (before?.tier !== tier) {
+          await audit.record(tx, admin, {
+            action: 'user.setTier',
+            targetType: 'User',
+            targetId: userId,
+            details: { changes: { tier: { from: before?.tier ?? null, to: tier } } },
+          });
+        }
+        return user;
+      });
+    },
+  };
+}
+export type TierPolicyService = ReturnType<typeof createTierPolicyService>;

@@ -1,0 +1,372 @@
+// Leases: grant on the least-used eligible key, release, extend, revoke, and the worker's
+// resolution. Every change is one transaction; its event rows are published after commit.
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { AuditService } from '../audit/service.js';
+import type { Identity } from '../auth/authenticator.js';
+import { requireRole } from '../auth/authenticator.js';
+import type { Clock } from '../core/clock.js';
+import { badInput, MpkError, notFound } from '../core/errors.js';
+import { afterPosition, readPageRequest, toPage, type PageRequest } from '../core/paging.js';
+import { Prisma, type Db, type Lease, type ManagedKey, type Tx } from '../db/client.js';
+import { inTransaction } from '../db/transaction.js';
+import type { EventBus, LeaseEventRecord } from '../events/bus.js';
+import { isUuid, type KeyService } from '../keys/service.js';
+import { renderAgentConfig, type FrameworkName, type ProviderName } from './renderers.js';
+import { endLeases, expireDue, keyHasRoom, keyUnderLimits, recordLeaseEvent, utcDate, type Actor, type LeaseStatus } from './transitions.js';
+
+const PROVIDERS = ['OPENROUTER', 'VENICE', 'OPENAI_COMPATIBLE'] as const;
+const FRAMEWORKS = ['OPENCLAW', 'ELIZA', 'GENERIC'] as const;
+const MAX_EXTENSION_SECONDS = 10 * 366 * 24 * 3600;
+
+export interface RequestLeaseInput {
+  provider?: ProviderName | null;
+  framework?: FrameworkName | null;
+  agentId?: string | null;
+}
+
+export interface LeaseFilter extends PageRequest {
+  status?: LeaseStatus | null;
+  keyId?: string | null;
+  userId?: string | null;
+  agentId?: string | null;
+}
+
+const agentIdSchema = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters').regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+
+function parseAgentId(value: string | null | undefined): string | null {
+  if (value == null) return null;
+  const parsed = agentIdSchema.safeParse(value);
+  if (!parsed.success) throw badInput('agentId', `agentId ${parsed.error.issues[0]!.message}`);
+  return parsed.data;
+}
+
+const notActive = (message: string) => new MpkError('LEASE_NOT_ACTIVE', message);
+
+/** A refusal that still commits what the transaction did on the way (an overdue lease expired). */
+class Refused {
+  constructor(readonly error: MpkError) {}
+}
+
+interface GrantCheck {
+  tier: 'FREE' | 'PRO' | 'ENTERPRISE';
+  activeLeaseCount: number;
+  existing: string | null;
+  overdue: number;
+  leaseDurationSeconds: number;
+  maxActiveLeases: number;
+  spendCapUsd: Prisma.Decimal;
+}
+
+export function createLeaseService(deps: { db: Db; clock: Clock; keys: KeyService; audit: AuditService; events: EventBus }) {
+  const { db, clock, keys, audit, events } = deps;
+
+  /** Runs a state change and publishes the event rows it wrote once it has committed. */
+  async function change<T>(work: (tx: Tx, written: LeaseEventRecord[]) => Promise<T | Refused>): Promise<T> {
+    let written: LeaseEventRecord[] = [];
+    const result = await inTransaction(db, (tx) => {
+      written = [];
+      return work(tx, written);
+    });
+    events.publish(written);
+    if (result instanceof Refused) throw result.error;
+    return result;
+  }
+
+  const findLease = (tx: Tx | Db, id: string) => (isUuid(id) ? tx.lease.findUnique({ where: { id } }) : Promise.resolve(null));
+
+  /** Locks a lease with its user and key, in the global lock order (user, key, lease). */
+  async function lockLease(tx: Tx, id: string): Promise<Lease> {
+    const peek = await findLease(tx, id);
+    if (!peek) throw notFound('Lease');
+    await tx.$queryRaw`SELECT 1 FROM "User" WHERE id = ${peek.userId} FOR UPDATE`;
+    await tx.$queryRaw`SELECT 1 FROM "ManagedKey" WHERE id = ${peek.keyId}::uuid FOR UPDATE`;
+    await tx.$queryRaw`SELECT 1 FROM "Lease" WHERE id = ${id}::uuid FOR UPDATE`;
+    return tx.lease.findUniqueOrThrow({ where: { id } });
+  }
+
+  /** Ends one lease; LEASE_NOT_ACTIVE unless its status is one of `from`. */
+  async function endOne(actor: Actor, id: string, to: 'RELEASED' | 'REVOKED', reason: string, from: LeaseStatus[], ownerOnly: boolean) {
+    return change(async (tx, written) => {
+      const lease = await lockLease(tx, id);
+      if (ownerOnly && lease.userId !== actor.userId) throw notFound('Lease');
+      const now = clock.now();
+      // A lease past its expiry is expired, whether or not the scheduler has got to it yet.
+      if (lease.status === 'ACTIVE' && lease.expiresAt <= now) {
+        written.push(...(await expireDue(tx, now, { where: Prisma.sql`l.id = ${id}::uuid` })));
+        return new Refused(notActive('Lease is EXPIRED'));
+      }
+      if (!from.includes(lease.status)) throw notActive(`Lease is ${lease.status}`);
+      written.push(...(await endLeases(tx, { where: Prisma.sql`l.id = ${id}::uuid`, from, to, reason, actor, now })));
+      return tx.lease.findUniqueOrThrow({ where: { id } });
+    });
+  }
+
+  async function grant(actor: Identity, provider: ProviderName, framework: FrameworkName, agentId: string | null): Promise<Lease> {
+    return change(async (tx, written) => {
+      const now = clock.now();
+      // Upserting the user row locks it: one user's requests queue here, so the tier check and
+      // the agent-id lookup below cannot race. The policy is read in the same round trip.
+      const [check] = await tx.$queryRaw<GrantCheck[]>`
+        INSERT INTO "User" (id, email, role, "updatedAt") VALUES (${actor.userId}, ${actor.email ?? null}, ${actor.role}::"Role", ${now})
+        ON CONFLICT (id) DO UPDATE SET email = COALESCE(EXCLUDED.email, "User".email), role = EXCLUDED.role, "updatedAt" = EXCLUDED."updatedAt"
+        RETURNING tier::text AS tier, "activeLeaseCount",
+          (SELECT id::text FROM "Lease" WHERE "userId" = ${actor.userId} AND "agentId" = ${agentId} AND status = 'ACTIVE'
+             AND "expiresAt" > ${now} AND provider = ${provider}::"Provider" ORDER BY "grantedAt" DESC LIMIT 1) AS existing,
+          (SELECT count(*)::int FROM "Lease" WHERE "userId" = ${actor.userId} AND status = 'ACTIVE' AND "expiresAt" <= ${now}) AS overdue,
+          (SELECT "leaseDurationSeconds" FROM "TierPolicy" p WHERE p.tier = "User".tier) AS "leaseDurationSeconds",
+          (SELECT "maxActiveLeases" FROM "TierPolicy" p WHERE p.tier = "User".tier) AS "maxActiveLeases",
+          (SELECT "spendCapUsd" FROM "TierPolicy" p WHERE p.tier = "User".tier) AS "spendCapUsd"`;
+      if (!check) throw new Error('user upsert returned nothing');
+      if (check.existing) return tx.lease.findUniqueOrThrow({ where: { id: check.existing } });
+
+      let active = check.activeLeaseCount;
+      if (check.overdue > 0) {
+        const expired = await expireDue(tx, now, { where: Prisma.sql`l."userId" = ${actor.userId}` });
+        written.push(...expired);
+        active -= expired.length;
+      }
+      if (active >= check.maxActiveLeases) {
+        throw new MpkError('TIER_LIMIT_REACHED', `Tier ${check.tier} allows ${check.maxActiveLeases} active lease(s)`);
+      }
+
+      // One grant per provider at a time: each sees the counts the previous one committed, so the
+      // least-used key is really the least used and the pool stays balanced to within one lease.
+      await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`mpk:grant:${provider}`}))`;
+      const id = randomUUID();
+      const expiresAt = new Date(now.getTime() + check.leaseDurationSeconds * 1000);
+      const details = JSON.stringify({ provider, framework, agentId, tier: check.tier, expiresAt: expiresAt.toISOString() });
+      const rows = await tx.$queryRaw<(Lease & { eventId: bigint })[]>`
+        WITH pick AS (
+          SELECT k.id FROM "ManagedKey" k WHERE k.provider = ${provider}::"Provider" AND ${keyHasRoom(now)}
+          ORDER BY k."activeLeaseCount", k."lastGrantedAt" ASC NULLS FIRST, k.id LIMIT 1 FOR UPDATE
+        ), taken AS (
+          UPDATE "ManagedKey" k SET "activeLeaseCount" = k."activeLeaseCount" + 1, "lastGrantedAt" = ${now}
+          FROM pick WHERE k.id = pick.id RETURNING k.id
+        ), lease AS (
+          INSERT INTO "Lease" (id, "userId", "keyId", status, tier, provider, framework, "agentId", "grantedAt", "expiresAt", "spendCapUsd", "createdAt", "updatedAt")
+          SELECT ${id}::uuid, ${actor.userId}, taken.id, 'ACTIVE', ${check.tier}::"Tier", ${provider}::"Provider", ${framework}::"Framework",
+                 ${agentId}, ${now}, ${expiresAt}, ${check.spendCapUsd}, ${now}, ${now}
+          FROM taken RETURNING *
+        ), holder AS (
+          UPDATE "User" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${actor.userId} AND EXISTS (SELECT 1 FROM lease)
+        ), audit AS (
+          INSERT INTO "AuditEntry" (at, "actorId", "actorRole", action, "targetType", "targetId", details)
+          SELECT ${now}, ${actor.userId}, ${actor.role}::"Role", 'lease.grant', 'Lease', id::text, ${details}::jsonb || jsonb_build_object('keyId', "keyId") FROM lease
+        ), event AS (
+          INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "agentId", "stopAgent", details)
+          SELECT 'GRANTED', ${now}, id, "userId", "keyId", "agentId", false, ${details}::jsonb FROM lease RETURNING *
+        )
+        SELECT lease.*, event.id AS "eventId" FROM lease, event`;
+      const row = rows[0];
+      if (!row) throw new MpkError('NO_KEY_AVAILABLE', `No ${provider} key has room for another lease right now`);
+      written.push({
+        id: row.eventId,
+        type: 'GRANTED',
+        at: now,
+        leaseId: row.id,
+        userId: row.userId,
+        keyId: row.keyId,
+        agentId: row.agentId,
+        stopAgent: false,
+        details: JSON.parse(details),
+      });
+      const { eventId: _eventId, ...lease } = row;
+      return lease as Lease;
+    });
+  }
+
+  return {
+    findLease,
+
+    async request(actor: Identity | null, input: RequestLeaseInput) {
+      const caller = requireRole(actor, 'USER', 'ADMIN');
+      const provider = input.provider ?? 'OPENROUTER';
+      const framework = input.framework ?? 'OPENCLAW';
+      if (!PROVIDERS.includes(provider)) throw badInput('provider', `Unknown provider ${provider}`);
+      if (!FRAMEWORKS.includes(framework)) throw badInput('framework', `Unknown framework ${framework}`);
+      return grant(caller, provider, framework, parseAgentId(input.agentId));
+    },
+
+    async release(actor: Identity | null, id: string) {
+      const caller = requireRole(actor, 'USER', 'ADMIN');
+      return endOne(caller, id, 'RELEASED', caller.role === 'ADMIN' ? 'released by admin' : 'released by user', ['ACTIVE', 'SUSPENDED'], caller.role !== 'ADMIN');
+    },
+
+    async revoke(actor: Identity | null, id: string, reason?: string | null) {
+      const admin = requireRole(actor, 'ADMIN');
+      const why = reason?.trim().slice(0, 500) || 'revoked by admin';
+      return endOne(admin, id, 'REVOKED', why, ['ACTIVE', 'SUSPENDED'], false);
+    },
+
+    /** Adds time to an ACTIVE lease; with `reactivate`, brings an EXPIRED one back if tier and key allow. */
+    async extend(actor: Identity | null, id: string, bySeconds: number, reactivate = false) {
+      const admin = requireRole(actor, 'ADMIN');
+      if (!Number.isInteger(bySeconds) || bySeconds < 1 || bySeconds > MAX_EXTENSION_SECONDS) {
+        throw badInput('bySeconds', `bySeconds must be a whole number from 1 to ${MAX_EXTENSION_SECONDS}`);
+      }
+      return change(async (tx, written) => {
+        let lease = await lockLease(tx, id);
+        const now = clock.now();
+        if (lease.status === 'ACTIVE' && lease.expiresAt <= now) {
+          written.push(...(await expireDue(tx, now, { where: Prisma.sql`l.id = ${id}::uuid` })));
+          lease = await tx.lease.findUniqueOrThrow({ where: { id } });
+        }
+        if (lease.status === 'ACTIVE') {
+          const expiresAt = new Date(lease.expiresAt.getTime() + bySeconds * 1000);
+          await tx.lease.update({ where: { id }, data: { expiresAt } });
+          written.push(
+            await recordLeaseEvent(tx, {
+              type: 'EXTENDED', leaseId: id, now, actor: admin, action: 'lease.extend',
+              details: { bySeconds, from: lease.expiresAt.toISOString(), expiresAt: expiresAt.toISOString(), reactivated: false },
+            }),
+          );
+          return tx.lease.findUniqueOrThrow({ where: { id } });
+        }
+        if (lease.status !== 'EXPIRED') return new Refused(notActive(`A ${lease.status} lease cannot be extended`));
+        if (!reactivate) return new Refused(notActive('Lease is EXPIRED: pass reactivate: true to bring it back'));
+
+        const [limits] = await tx.$queryRaw<{ active: number; max: number }[]>`
+          SELECT u."activeLeaseCount" AS active, p."maxActiveLeases" AS max FROM "User" u JOIN "TierPolicy" p ON p.tier = u.tier WHERE u.id = ${lease.userId}`;
+        if (!limits || limits.active >= limits.max) {
+          return new Refused(new MpkError('TIER_LIMIT_REACHED', 'The user already holds as many active leases as their tier allows'));
+        }
+        const [room] = await tx.$queryRaw<{ ok: boolean }[]>`SELECT ${keyHasRoom(now)} AS ok FROM "ManagedKey" k WHERE k.id = ${lease.keyId}::uuid`;
+        if (!room?.ok) return new Refused(new MpkError('NO_KEY_AVAILABLE', "The lease's key is disabled, full, or over its spend limit"));
+
+        const expiresAt = new Date(now.getTime() + bySeconds * 1000);
+        await tx.lease.update({ where: { id }, data: { status: 'ACTIVE', expiresAt, endedAt: null, endReason: null } });
+        await tx.$executeRaw`UPDATE "ManagedKey" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${lease.keyId}::uuid`;
+        await tx.$executeRaw`UPDATE "User" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${lease.userId}`;
+        written.push(
+          await recordLeaseEvent(tx, {
+            type: 'EXTENDED', leaseId: id, now, actor: admin, action: 'lease.reactivate',
+            details: { bySeconds, from: lease.expiresAt.toISOString(), expiresAt: expiresAt.toISOString(), reactivated: true },
+          }),
+        );
+        return tx.lease.findUniqueOrThrow({ where: { id } });
+      });
+    },
+
+    /** Disables a key and, in the same transaction, revokes its leases with the reason. */
+    async disableKey(actor: Identity | null, keyId: string, reason?: string | null) {
+      const admin = requireRole(actor, 'ADMIN');
+      const why = keys.validateReason(reason) ?? 'key disabled by admin';
+      return change(async (tx, written) => {
+        const key = await keys.setStatusInTx(tx, admin, keyId, 'DISABLED', why);
+        written.push(
+          ...(await endLeases(tx, {
+            where: Prisma.sql`l."keyId" = ${keyId}::uuid`, from: ['ACTIVE', 'SUSPENDED'], to: 'REVOKED', reason: why, actor: admin, now: clock.now(), limit: 1_000_000,
+          })),
+        );
+        return tx.managedKey.findUniqueOrThrow({ where: { id: key.id } });
+      });
+    },
+
+    async list(actor: Identity | null, filter: LeaseFilter) {
+      const caller = requireRole(actor, 'ADMIN', 'OBSERVER', 'WORKER', 'USER');
+      const { take, after } = readPageRequest(filter);
+      if (filter.keyId && !isUuid(filter.keyId)) return toPage([], take, () => ({ at: new Date(0), id: '' }), async () => 0);
+      const where: Prisma.LeaseWhereInput = {
+        ...(filter.status ? { status: filter.status } : {}),
+        ...(filter.keyId ? { keyId: filter.keyId } : {}),
+        ...(filter.agentId ? { agentId: filter.agentId } : {}),
+        // A user sees only their own leases, whatever filter they pass.
+        ...(caller.role === 'USER' ? { userId: caller.userId } : filter.userId ? { userId: filter.userId } : {}),
+      };
+      if (caller.role === 'USER' && filter.userId && filter.userId !== caller.userId) {
+        return toPage([], take, () => ({ at: new Date(0), id: '' }), async () => 0);
+      }
+      const rows = await db.lease.findMany({
+        where: { ...where, ...(afterPosition('grantedAt', after) as Prisma.LeaseWhereInput) },
+        orderBy: [{ grantedAt: 'desc' }, { id: 'desc' }],
+        take: take + 1,
+      });
+      return toPage(rows, take, (l) => ({ at: l.grantedAt, id: l.id }), () => db.lease.count({ where }));
+    },
+
+    async get(actor: Identity | null, id: string) {
+      const caller = requireRole(actor, 'ADMIN', 'OBSERVER', 'WORKER', 'USER');
+      const lease = await findLease(db, id);
+      // Another user's lease does not exist, as far as a user can tell.
+      if (!lease || (caller.role === 'USER' && lease.userId !== caller.userId)) throw notFound('Lease');
+      return lease;
+    },
+
+    async keyOf(actor: Identity | null, lease: Lease) {
+      requireRole(actor, 'ADMIN', 'OBSERVER', 'WORKER');
+      // findUnique calls made in the same tick are batched into one query by Prisma.
+      return db.managedKey.findUnique({ where: { id: lease.keyId } });
+    },
+
+    userOf: (lease: Lease) => db.user.findUnique({ where: { id: lease.userId } }),
+
+    /**
+     * The worker's call before every agent start: the lease must be ACTIVE, unexpired (checked
+     * here, not left to the scheduler), on an ACTIVE key that is under its spend limits.
+     * Checking, stamping lastUsedAt and auditing take one statement.
+     */
+    async resolve(actor: Identity | null, by: { leaseId?: string | null; agentId?: string | null }) {
+      const worker = requireRole(actor, 'WORKER');
+      const now = clock.now();
+      let match: Prisma.Sql;
+      if (by.leaseId) {
+        if (!isUuid(by.leaseId)) throw notFound('Lease');
+        match = Prisma.sql`l.id = ${by.leaseId}::uuid`;
+      } else if (by.agentId) {
+        match = Prisma.sql`l."agentId" = ${parseAgentId(by.agentId)}`;
+      } else {
+        throw badInput('leaseId', 'Give leaseId or agentId');
+      }
+      const day = utcDate(now, 'day');
+      const month = utcDate(now, 'month');
+      const [row] = await db.$queryRaw<(Lease & { usable: boolean; underLimits: boolean; key: ManagedKey })[]>`
+        WITH cur AS (
+          SELECT l.*, row_to_json(k.*)::jsonb AS key,
+                 (l.status = 'ACTIVE' AND l."expiresAt" > ${now} AND k.status = 'ACTIVE') AS usable,
+                 ${keyUnderLimits(day, month)} AS "underLimits"
+          FROM "Lease" l JOIN "ManagedKey" k ON k.id = l."keyId"
+          WHERE ${match}
+          ORDER BY (l.status = 'ACTIVE') DESC, l."grantedAt" DESC LIMIT 1
+        ), ok AS (SELECT id, "keyId" FROM cur WHERE usable AND "underLimits"),
+        stamp_lease AS (UPDATE "Lease" SET "lastUsedAt" = ${now} FROM ok WHERE "Lease".id = ok.id),
+        stamp_key AS (UPDATE "ManagedKey" SET "lastUsedAt" = ${now} FROM ok WHERE "ManagedKey".id = ok."keyId"),
+        audit AS (
+          INSERT INTO "AuditEntry" (at, "actorId", "actorRole", action, "targetType", "targetId", details)
+          SELECT ${now}, ${worker.userId}, 'WORKER', 'lease.resolve', 'Lease', id::text, jsonb_build_object('keyId', "keyId") FROM ok
+        )
+        SELECT * FROM cur`;
+      if (!row) throw notFound('Lease');
+      if (!row.usable) {
+        const why = row.status !== 'ACTIVE' ? `Lease is ${row.status}` : row.expiresAt <= now ? 'Lease has expired' : 'The lease\'s key is disabled';
+        throw notActive(why);
+      }
+      if (!row.underLimits) throw new MpkError('QUOTA_EXHAUSTED', "The lease's key has reached its daily or monthly spend limit");
+      const key = row.key as unknown as ManagedKey & { fallbackModels: string[]; config: { frameworks?: Record<string, Record<string, unknown>> } };
+      const apiKey = keys.revealSecret({ id: key.id, secretCiphertext: key.secretCiphertext });
+      const model = key.defaultModel ?? key.fallbackModels[0];
+      if (!model) throw new MpkError('CONFLICT', 'The lease\'s key has no default model configured');
+      const fallbackModels = key.fallbackModels.filter((m) => m !== model);
+      const { usable: _u, underLimits: _l, key: _k, ...leaseRow } = row;
+      const lease = { ...leaseRow, lastUsedAt: now } as Lease;
+      const rendered = renderAgentConfig({
+        framework: lease.framework,
+        provider: key.provider,
+        baseUrl: key.baseUrl,
+        apiKey,
+        model,
+        fallbackModels,
+        overrides: key.config?.frameworks?.[lease.framework],
+      });
+      return { lease, apiKey, baseUrl: key.baseUrl, model, fallbackModels, ...rendered };
+    },
+
+    /** Used by the scheduler: expires a batch of due leases, returning the events written. */
+    expireDueBatch: (limit: number) => change(async (tx, written) => {
+      const expired = await expireDue(tx, clock.now(), { limit });
+      written.push(...expired);
+      return expired;
+    }),
+  };
+}
+export type LeaseService = ReturnType<typeof createLeaseService>;
