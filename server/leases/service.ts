@@ -132,7 +132,7 @@ export function createLeaseService(deps: { db: Db; clock: Clock; keys: KeyServic
 
       // One grant per provider at a time: each sees the counts the previous one committed, so the
       // least-used key is really the least used and the pool stays balanced to within one lease.
-      await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`mpk:grant:${provider}`}))`;
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`mpk:grant:${provider}`}))`;
       const id = randomUUID();
       const expiresAt = new Date(now.getTime() + check.leaseDurationSeconds * 1000);
       const details = JSON.stringify({ provider, framework, agentId, tier: check.tier, expiresAt: expiresAt.toISOString() });

@@ -65,7 +65,8 @@ export async function startTestServer(options: { clock?: Clock; config?: Partial
     database,
     logs,
     token: (role, sub = `${role.toLowerCase()}-1`, extra = {}) =>
-      mintToken({ secret: config.jwtSecret, sub, role, now: options.clock?.now(), ...extra }),
+      // Tests move their clock by days: tokens outlive that unless a test says otherwise.
+      mintToken({ secret: config.jwtSecret, sub, role, now: options.clock?.now(), expiresInSeconds: 10 * 365 * 86400, ...extra }),
     async gql(query, variables, token) {
       const res = await fetch(`${url}/graphql`, {
         method: 'POST',
