@@ -1,0 +1,180 @@
+// Worker resolution: the rendered config for each framework, and every refusal.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createManualClock } from '../core/clock.js';
+import { codeOf, createKey, ok, Q } from '../../tests/support/fixtures.js';
+import { startTestServer, type TestServer } from '../../tests/support/server.js';
+import { deepMerge } from './renderers.js';
+
+const clock = createManualClock('2026-05-01T08:00:00.000Z');
+const SECRET = 'sk-or-v1-RESOLVE-0123456789abcdef';
+let server: TestServer;
+let admin: string;
+let worker: string;
+
+async function leaseFor(framework: string, keyInput: Record<string, unknown> = {}, agentId?: string) {
+  await server.app.db.managedKey.updateMany({ data: { status: 'DISABLED' } });
+  const key = await createKey(server, admin, { apiKey: SECRET, ...keyInput });
+  const token = await server.token('USER', `u-${randomUUID().slice(0, 8)}`);
+  const lease = ok(await server.gql(Q.request, { input: { framework, provider: keyInput.provider ?? 'OPENROUTER', agentId } }, token), 'requestLease');
+  return { key, lease };
+}
+
+/** The response with the secret replaced, so the expected shapes can be written down. */
+const redact = (value: unknown) => JSON.parse(JSON.stringify(value).replaceAll(SECRET, '<API_KEY>'));
+
+beforeAll(async () => {
+  server = await startTestServer({ clock });
+  admin = await server.token('ADMIN', 'admin-r');
+  worker = await server.token('WORKER', 'worker-r');
+});
+afterAll(async () => server?.close());
+beforeEach(() => clock.advance(1000));
+
+describe('resolveLease renders each framework', () => {
+  it('OPENCLAW: auth profile, models.providers entry and the primary model, with overrides merged', async () => {
+    const { lease } = await leaseFor('OPENCLAW', {
+      fallbackModels: ['anthropic/claude-3.5-haiku', 'openai/gpt-4o-mini'],
+      config: { frameworks: { OPENCLAW: { agents: { defaults: { timeoutSeconds: 600, model: { fallbacks: ['openrouter/openai/gpt-4o-mini'] } } } } } },
+    });
+    const resolved = ok(await server.gql(Q.resolve, { leaseId: lease.id }, worker), 'resolveLease');
+    expect(resolved.apiKey).toBe(SECRET);
+    expect(redact(resolved)).toEqual({
+      apiKey: '<API_KEY>',
+      baseUrl: 'https://openrouter.ai/api/v1',
+      model: 'openrouter/auto',
+      fallbackModels: ['anthropic/claude-3.5-haiku', 'openai/gpt-4o-mini'],
+      agentConfig: {
+        auth: { profiles: { 'openrouter:mpk': { provider: 'openrouter', mode: 'api_key' } } },
+        models: {
+          mode: 'merge',
+          providers: {
+            openrouter: {
+              baseUrl: 'https://openrouter.ai/api/v1',
+              apiKey: '<API_KEY>',
+              api: 'openai-completions',
+              models: [
+                { id: 'openrouter/auto', name: 'openrouter/auto' },
+                { id: 'anthropic/claude-3.5-haiku', name: 'anthropic/claude-3.5-haiku' },
+                { id: 'openai/gpt-4o-mini', name: 'openai/gpt-4o-mini' },
+              ],
+            },
+          },
+        },
+        agents: {
+          defaults: {
+            timeoutSeconds: 600,
+            model: { primary: 'openrouter/openrouter/auto', fallbacks: ['openrouter/openai/gpt-4o-mini'] },
+          },
+        },
+      },
+      env: { OPENROUTER_API_KEY: '<API_KEY>', OPENROUTER_BASE_URL: 'https://openrouter.ai/api/v1' },
+      lease: { id: lease.id, status: 'ACTIVE', lastUsedAt: clock.now().toISOString() },
+    });
+  });
+
+  it('ELIZA: model provider, key and model settings', async () => {
+    const { lease } = await leaseFor('ELIZA', {
+      provider: 'VENICE',
+      defaultModel: 'llama-3.3-70b',
+      fallbackModels: ['qwen3-4b'],
+      config: { frameworks: { ELIZA: { settings: { voice: { model: 'af_sky' } } } } },
+    });
+    const resolved = ok(await server.gql(Q.resolve, { leaseId: lease.id }, worker), 'resolveLease');
+    expect(redact(resolved.agentConfig)).toEqual({
+      modelProvider: 'venice',
+      settings: {
+        model: 'llama-3.3-70b',
+        fallbackModels: ['qwen3-4b'],
+        secrets: { VENICE_API_KEY: '<API_KEY>', VENICE_BASE_URL: 'https://api.venice.ai/api/v1' },
+        voice: { model: 'af_sky' },
+      },
+    });
+    expect(redact(resolved.env)).toEqual({
+      VENICE_API_KEY: '<API_KEY>',
+      VENICE_BASE_URL: 'https://api.venice.ai/api/v1',
+      VENICE_MODEL: 'llama-3.3-70b',
+      SMALL_VENICE_MODEL: 'qwen3-4b',
+      MEDIUM_VENICE_MODEL: 'llama-3.3-70b',
+      LARGE_VENICE_MODEL: 'llama-3.3-70b',
+    });
+  });
+
+  it('GENERIC: OpenAI-style environment variables', async () => {
+    const { lease } = await leaseFor('GENERIC', {
+      provider: 'OPENAI_COMPATIBLE',
+      baseUrl: 'http://127.0.0.1:8000/v1',
+      defaultModel: 'local-llm',
+      fallbackModels: ['local-small', 'local-llm'],
+    });
+    const resolved = ok(await server.gql(Q.resolve, { leaseId: lease.id }, worker), 'resolveLease');
+    expect(resolved.fallbackModels).toEqual(['local-small']);
+    expect(redact(resolved.env)).toEqual({
+      OPENAI_API_KEY: '<API_KEY>',
+      OPENAI_BASE_URL: 'http://127.0.0.1:8000/v1',
+      OPENAI_API_BASE: 'http://127.0.0.1:8000/v1',
+      OPENAI_MODEL: 'local-llm',
+      MODEL: 'local-llm',
+      FALLBACK_MODELS: 'local-small',
+    });
+    expect(redact(resolved.agentConfig)).toEqual({
+      provider: 'mpk',
+      baseUrl: 'http://127.0.0.1:8000/v1',
+      apiKey: '<API_KEY>',
+      model: 'local-llm',
+      fallbackModels: ['local-small'],
+    });
+  });
+
+  it('resolves by agent id, stamps lastUsedAt, and audits without the secret', async () => {
+    const { key, lease } = await leaseFor('GENERIC', {}, `agent-${randomUUID()}`);
+    const resolved = ok(await server.gql(Q.resolve, { agentId: lease.agentId }, worker), 'resolveLease');
+    expect(resolved.lease.id).toBe(lease.id);
+    const stored = await server.app.db.lease.findUniqueOrThrow({ where: { id: lease.id } });
+    expect(stored.lastUsedAt?.toISOString()).toBe(clock.now().toISOString());
+    expect(ok(await server.gql(Q.key, { id: key.id }, admin), 'managedKey').lastUsedAt).toBe(clock.now().toISOString());
+    const audit = await server.app.db.auditEntry.findMany({ where: { targetId: lease.id, action: 'lease.resolve' } });
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({ actorId: 'worker-r', actorRole: 'WORKER' });
+    expect(JSON.stringify(audit, (_, v) => (typeof v === 'bigint' ? String(v) : v))).not.toContain(SECRET);
+  });
+
+  it('deep merge replaces arrays and scalars, merges objects, and ignores prototype keys', () => {
+    const merged = deepMerge({ a: { b: 1, c: [1, 2] }, d: 'x' }, JSON.parse('{"a":{"c":[3],"e":2},"d":null,"__proto__":{"polluted":true}}'));
+    expect(merged).toEqual({ a: { b: 1, c: [3], e: 2 }, d: null });
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe('resolveLease refuses', () => {
+  it('a lease past its expiry time, before any scheduler has run', async () => {
+    const { lease } = await leaseFor('OPENCLAW');
+    clock.advance(2 * 86400_000);
+    const res = await server.gql(Q.resolve, { leaseId: lease.id }, worker);
+    expect(codeOf(res)).toBe('LEASE_NOT_ACTIVE');
+    expect(res.raw).not.toContain(SECRET);
+    const stored = await server.app.db.lease.findUniqueOrThrow({ where: { id: lease.id } });
+    expect(stored.status).toBe('ACTIVE');
+    expect(stored.lastUsedAt).toBeNull();
+  });
+
+  it('a lease whose key is disabled (directly, and through disableManagedKey)', async () => {
+    const { key, lease } = await leaseFor('OPENCLAW');
+    await server.app.db.managedKey.update({ where: { id: key.id }, data: { status: 'DISABLED' } });
+    expect(codeOf(await server.gql(Q.resolve, { leaseId: lease.id }, worker))).toBe('LEASE_NOT_ACTIVE');
+    await server.app.db.managedKey.update({ where: { id: key.id }, data: { status: 'ACTIVE' } });
+    ok(await server.gql(Q.resolve, { leaseId: lease.id }, worker), 'resolveLease');
+    ok(await server.gql(Q.disableKey, { id: key.id }, admin), 'disableManagedKey');
+    expect(codeOf(await server.gql(Q.resolve, { leaseId: lease.id }, worker))).toBe('LEASE_NOT_ACTIVE');
+  });
+
+  it('released leases, unknown ids, and calls with neither id', async () => {
+    const { lease } = await leaseFor('OPENCLAW');
+    const owner = await server.app.db.lease.findUniqueOrThrow({ where: { id: lease.id } });
+    ok(await server.gql(Q.release, { id: lease.id }, await server.token('USER', owner.userId)), 'releaseLease');
+    expect(codeOf(await server.gql(Q.resolve, { leaseId: lease.id }, worker))).toBe('LEASE_NOT_ACTIVE');
+    expect(codeOf(await server.gql(Q.resolve, { leaseId: randomUUID() }, worker))).toBe('NOT_FOUND');
+    expect(codeOf(await server.gql(Q.resolve, { agentId: 'nobody' }, worker))).toBe('NOT_FOUND');
+    expect((await server.gql(Q.resolve, {}, worker)).errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'leaseId' });
+  });
+});
