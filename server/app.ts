@@ -37,7 +37,7 @@ export async function buildApp(options: AppOptions) {
   }
   const keyring = createKeyring(parseMasterKeys(config.masterKeys));
 
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPoolSize });
   if (database.appliedMigrations.length) logger.info({ migrations: database.appliedMigrations }, 'applied migrations');
   const db = createDb(database.url, { maxConnections: database.maxConnections });
   try {

@@ -10,6 +10,7 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   HOST: z.string().min(1).default('127.0.0.1'),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(500).default(20),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   MPK_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   MPK_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
@@ -22,6 +23,8 @@ export interface Config {
   port: number;
   host: string;
   databaseUrl: string | undefined;
+  /** Connections per instance to DATABASE_URL (the embedded database sets its own). */
+  dbPoolSize: number;
   redisUrl: string | undefined;
   jwtSecret: string;
   jwksUrl: string | undefined;
@@ -95,6 +98,7 @@ export async function loadConfig(env: NodeJS.ProcessEnv = process.env): Promise<
     port: e.PORT,
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
+    dbPoolSize: e.DATABASE_POOL_SIZE,
     redisUrl: e.REDIS_URL,
     jwtSecret,
     jwksUrl: e.MPK_JWKS_URL,

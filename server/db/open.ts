@@ -11,12 +11,12 @@ export interface OpenDatabase {
   close(): Promise<void>;
 }
 
-export async function openDatabase(options: { databaseUrl: string | undefined; dataDir: string }): Promise<OpenDatabase> {
+export async function openDatabase(options: { databaseUrl: string | undefined; dataDir: string; poolSize?: number }): Promise<OpenDatabase> {
   if (options.databaseUrl) {
     return {
       url: options.databaseUrl,
       embedded: false,
-      maxConnections: 20,
+      maxConnections: options.poolSize ?? 20,
       appliedMigrations: await applyMigrations(options.databaseUrl),
       close: async () => {},
     };
@@ -26,8 +26,10 @@ export async function openDatabase(options: { databaseUrl: string | undefined; d
     return {
       url: embedded.url,
       embedded: true,
-      // Leave the embedded server room for the migration engine and admin connections.
-      maxConnections: Math.max(2, embedded.maxConnections - 8),
+      // PGlite is one backend session: it interleaves the protocol messages of concurrent
+      // connections, so two busy connections can clobber each other's unnamed statements.
+      // Through one connection everything is serialized, which is also what PGlite does anyway.
+      maxConnections: 1,
       appliedMigrations: await applyMigrations(embedded.url),
       close: () => embedded.stop(),
     };

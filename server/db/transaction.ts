@@ -7,7 +7,8 @@ const RETRYABLE = /deadlock detected|could not serialize access|40P01|40001|P203
 export async function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>, attempts = 5): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.$transaction(work, { maxWait: 10_000, timeout: 30_000 });
+      // maxWait covers queueing for a pooled connection under bursts (the embedded database has one).
+      return await db.$transaction(work, { maxWait: 30_000, timeout: 30_000 });
     } catch (error) {
       if (attempt >= attempts || !RETRYABLE.test(`${(error as Error)?.message} ${(error as { code?: string })?.code}`)) throw error;
       await new Promise((r) => setTimeout(r, 5 * attempt + Math.random() * 10));

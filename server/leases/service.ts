@@ -106,18 +106,18 @@ export function createLeaseService(deps: { db: Db; clock: Clock; keys: KeyServic
     return change(async (tx, written) => {
       const now = clock.now();
       // Upserting the user row locks it: one user's requests queue here, so the tier check and
-      // the agent-id lookup below cannot race. The policy is read in the same round trip.
-      const [check] = await tx.$queryRaw<GrantCheck[]>`
+      // the agent-id lookup below cannot race.
+      await tx.$executeRaw`
         INSERT INTO "User" (id, email, role, "updatedAt") VALUES (${actor.userId}, ${actor.email ?? null}, ${actor.role}::"Role", ${now})
-        ON CONFLICT (id) DO UPDATE SET email = COALESCE(EXCLUDED.email, "User".email), role = EXCLUDED.role, "updatedAt" = EXCLUDED."updatedAt"
-        RETURNING tier::text AS tier, "activeLeaseCount",
-          (SELECT id::text FROM "Lease" WHERE "userId" = ${actor.userId} AND "agentId" = ${agentId} AND status = 'ACTIVE'
+        ON CONFLICT (id) DO UPDATE SET email = COALESCE(EXCLUDED.email, "User".email), role = EXCLUDED.role, "updatedAt" = EXCLUDED."updatedAt"`;
+      // A new statement, so a new snapshot: it sees what the previous holder of the lock committed.
+      const [check] = await tx.$queryRaw<GrantCheck[]>`
+        SELECT u.tier::text AS tier, u."activeLeaseCount", p."leaseDurationSeconds", p."maxActiveLeases", p."spendCapUsd",
+          (SELECT id::text FROM "Lease" WHERE "userId" = u.id AND "agentId" = ${agentId} AND status = 'ACTIVE'
              AND "expiresAt" > ${now} AND provider = ${provider}::"Provider" ORDER BY "grantedAt" DESC LIMIT 1) AS existing,
-          (SELECT count(*)::int FROM "Lease" WHERE "userId" = ${actor.userId} AND status = 'ACTIVE' AND "expiresAt" <= ${now}) AS overdue,
-          (SELECT "leaseDurationSeconds" FROM "TierPolicy" p WHERE p.tier = "User".tier) AS "leaseDurationSeconds",
-          (SELECT "maxActiveLeases" FROM "TierPolicy" p WHERE p.tier = "User".tier) AS "maxActiveLeases",
-          (SELECT "spendCapUsd" FROM "TierPolicy" p WHERE p.tier = "User".tier) AS "spendCapUsd"`;
-      if (!check) throw new Error('user upsert returned nothing');
+          (SELECT count(*)::int FROM "Lease" WHERE "userId" = u.id AND status = 'ACTIVE' AND "expiresAt" <= ${now}) AS overdue
+        FROM "User" u JOIN "TierPolicy" p ON p.tier = u.tier WHERE u.id = ${actor.userId}`;
+      if (!check) throw new Error(`no tier policy row for user ${actor.userId}`);
       if (check.existing) return tx.lease.findUniqueOrThrow({ where: { id: check.existing } });
 
       let active = check.activeLeaseCount;

@@ -19,7 +19,8 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const provided = inject('testDatabase');
   if (provided.kind === 'embedded') {
     const embedded = await startEmbeddedPostgres({ loadDataDir: new Blob([await readFile(provided.dumpPath)]) });
-    return { url: embedded.url, maxConnections: 10, kind: 'embedded', drop: () => embedded.stop() };
+    // One connection: see server/db/open.ts for why PGlite must not be used through more.
+    return { url: embedded.url, maxConnections: 1, kind: 'embedded', drop: () => embedded.stop() };
   }
   const template = new URL(provided.templateUrl).pathname.slice(1);
   const name = `${template}_f${randomBytes(6).toString('hex')}`;
@@ -43,7 +44,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
-    maxConnections: 20,
+    maxConnections: 15,
     kind: 'postgres',
     async drop() {
       const client = new pg.Client({ connectionString: maintenanceUrl(provided.templateUrl) });

@@ -39,6 +39,7 @@ export async function startTestServer(options: { clock?: Clock; config?: Partial
     port: 0,
     host: '127.0.0.1',
     databaseUrl: database.url,
+    dbPoolSize: database.maxConnections,
     redisUrl: undefined,
     jwtSecret: randomBytes(32).toString('base64url'),
     jwksUrl: undefined,
