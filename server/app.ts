@@ -52,7 +52,7 @@ export async function buildApp(options: AppOptions) {
   const users = createUserService({ db });
   const keys = createKeyService({ db, keyring, clock, audit });
   const events = createEventBus();
-  const leases = createLeaseService({ db, clock, keys, audit, events });
+  const leases = createLeaseService({ db, clock, keys, events });
   const tierPolicies = createTierPolicyService({ db, audit });
   const services = { audit, users, keys, leases, tierPolicies };
 

@@ -1,27 +1,34 @@
 // `npm run keyring:rotate`: re-seals every stored secret under the first key of MPK_MASTER_KEYS.
 // Idempotent and safe to re-run after a crash: each row is rewritten on its own, conditionally.
-import { loadConfig } from '../config.js';
-import { createDb } from '../db/client.js';
-import { openDatabase } from '../db/open.js';
+// On the embedded database, stop the server first: one PGlite data folder serves one process.
+import { ConfigError, loadConfig } from '../config.js';
 import { createKeyring, KeyringError, parseMasterKeys } from '../crypto/keyring.js';
 import { rotateSecrets } from '../crypto/rotate.js';
+import { createDb } from '../db/client.js';
+import { openDatabase } from '../db/open.js';
 
-const config = await loadConfig();
-let exitCode = 0;
 try {
+  const config = await loadConfig();
+  // Built before connecting, so a bad MPK_MASTER_KEYS fails without touching the database.
   const keyring = createKeyring(parseMasterKeys(config.masterKeys));
+  // The server's own opener: DATABASE_URL, or the embedded database in MPK_DATA_DIR/pgdata, migrated.
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  const db = createDb(database.url, { maxConnections: 2 });
   try {
-    const { rotated, alreadyCurrent } = await rotateSecrets(db, keyring);
-    console.log(`Rotated ${rotated} secret(s) to key "${keyring.activeKeyId}"; ${alreadyCurrent} already current.`);
+    const db = createDb(database.url, { maxConnections: Math.min(2, database.maxConnections) });
+    try {
+      const { rotated, alreadyCurrent } = await rotateSecrets(db, keyring);
+      console.log(`Rotated ${rotated} secret(s) to key "${keyring.activeKeyId}"; ${alreadyCurrent} already current.`);
+    } finally {
+      await db.$disconnect();
+    }
   } finally {
-    await db.$disconnect();
     await database.close();
   }
 } catch (error) {
-  if (!(error instanceof KeyringError)) throw error;
+  if (!(error instanceof KeyringError || error instanceof ConfigError)) throw error;
   console.error(error.message);
-  exitCode = 1;
+  process.exitCode = 1;
 }
-process.exit(exitCode);
+// Everything opened here is closed by now, but applyMigrations leaves its pg pool to idle out
+// (about 10 s), which would hold the process open.
+process.exit();

@@ -23,6 +23,8 @@ export interface Keyring {
 
 const VERSION = 'mpk1';
 const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+const KEY_BYTES = 32;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
@@ -39,7 +41,8 @@ export function parseMasterKeys(spec: string): MasterKey[] {
     seen.add(id);
     const encoded = entry.slice(colon + 1);
     const key = Buffer.from(encoded, 'base64');
-    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded) || key.length !== 32) {
+    // Buffer.from skips characters that are not base64, so check the text as well as the length.
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded) || key.length !== KEY_BYTES) {
       throw new KeyringError(`MPK_MASTER_KEYS key "${id}" must be 32 bytes in base64 (openssl rand -base64 32)`);
     }
     return { id, key };
@@ -48,8 +51,8 @@ export function parseMasterKeys(spec: string): MasterKey[] {
 
 function split(envelope: string) {
   const parts = typeof envelope === 'string' ? envelope.split('.') : [];
-  const [version, keyId, iv, sealed] = parts;
-  if (parts.length !== 4 || version !== VERSION || !keyId || !KEY_ID.test(keyId) || !iv || !sealed) {
+  const [version, keyId = '', iv = '', sealed = ''] = parts;
+  if (parts.length !== 4 || version !== VERSION || !KEY_ID.test(keyId) || !BASE64URL.test(iv) || !BASE64URL.test(sealed)) {
     throw new KeyringError('Malformed secret envelope');
   }
   return { keyId, iv: Buffer.from(iv, 'base64url'), sealed: Buffer.from(sealed, 'base64url') };
@@ -58,6 +61,10 @@ function split(envelope: string) {
 export function createKeyring(keys: MasterKey[]): Keyring {
   if (keys.length === 0) throw new KeyringError('A keyring needs at least one master key');
   const byId = new Map(keys.map((k) => [k.id, k.key]));
+  // Keys built by hand (not through parseMasterKeys) get the same checks, not an opaque error at first use.
+  if (byId.size !== keys.length || keys.some((k) => !KEY_ID.test(k.id) || k.key.length !== KEY_BYTES)) {
+    throw new KeyringError(`Master keys need distinct ids of 1-32 letters, digits, "-" or "_" and ${KEY_BYTES}-byte keys`);
+  }
   const active = keys[0]!;
   return {
     activeKeyId: active.id,

@@ -54,10 +54,36 @@ class CatalogCharAsTextClient extends pg.Client {
   }
 }
 
+/**
+ * The pg adapter runs a migration script by splitting it at every ";", which cuts function bodies
+ * ($$ ... $$) apart. Sent whole, a script is one simple query: PostgreSQL runs it as a single
+ * implicit transaction, so a migration applies completely or not at all.
+ */
+class WholeScriptPrismaPg extends PrismaPg {
+  override async connect() {
+    return wholeScripts(await super.connect());
+  }
+  override async connectToShadowDb() {
+    return wholeScripts(await super.connectToShadowDb());
+  }
+}
+
+function wholeScripts<A extends object>(adapter: A): A {
+  const raw = adapter as unknown as { client: pg.Pool; onError(error: unknown): never; executeScript(script: string): Promise<void> };
+  raw.executeScript = async (script) => {
+    try {
+      await raw.client.query(script);
+    } catch (error) {
+      raw.onError(error);
+    }
+  };
+  return adapter;
+}
+
 async function withEngine<T>(connectionString: string, use: (engine: SchemaEngine) => Promise<T>): Promise<T> {
   await loadWasm();
   const pool = new pg.Pool({ connectionString, max: 2, Client: CatalogCharAsTextClient });
-  const adapter = bindMigrationAwareSqlAdapterFactory(new PrismaPg(pool, { disposeExternalPool: true }));
+  const adapter = bindMigrationAwareSqlAdapterFactory(new WholeScriptPrismaPg(pool, { disposeExternalPool: true }));
   const datamodel = await readFile(schemaPath, 'utf8');
   const log = () => {};
   const engine = (await runtime.SchemaEngine.new({ datamodels: [[schemaPath, datamodel]] }, log, adapter)) as SchemaEngine;

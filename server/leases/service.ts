@@ -2,7 +2,6 @@
 // resolution. Every change is one transaction; its event rows are published after commit.
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { AuditService } from '../audit/service.js';
 import type { Identity } from '../auth/authenticator.js';
 import { requireRole } from '../auth/authenticator.js';
 import type { Clock } from '../core/clock.js';
@@ -48,18 +47,18 @@ class Refused {
   constructor(readonly error: MpkError) {}
 }
 
-interface GrantCheck {
-  tier: 'FREE' | 'PRO' | 'ENTERPRISE';
-  activeLeaseCount: number;
-  existing: string | null;
-  overdue: number;
-  leaseDurationSeconds: number;
-  maxActiveLeases: number;
-  spendCapUsd: Prisma.Decimal;
+interface GrantResult {
+  outcome: 'GRANTED' | 'EXISTING' | 'OVERDUE';
+  lease_id: string | null;
+  event_id: bigint | null;
+  tier: string;
+  max_active: number;
+  details: Record<string, unknown> | null;
 }
 
-export function createLeaseService(deps: { db: Db; clock: Clock; keys: KeyService; audit: AuditService; events: EventBus }) {
-  const { db, clock, keys, audit, events } = deps;
+// Audit entries are written by the transitions' SQL, in the same statement as each change.
+export function createLeaseService(deps: { db: Db; clock: Clock; keys: KeyService; events: EventBus }) {
+  const { db, clock, keys, events } = deps;
 
   /** Runs a state change and publishes the event rows it wrote once it has committed. */
   async function change<T>(work: (tx: Tx, written: LeaseEventRecord[]) => Promise<T | Refused>): Promise<T> {
@@ -103,77 +102,37 @@ export function createLeaseService(deps: { db: Db; clock: Clock; keys: KeyServic
   }
 
   async function grant(actor: Identity, provider: ProviderName, framework: FrameworkName, agentId: string | null): Promise<Lease> {
-    return change(async (tx, written) => {
+    for (;;) {
       const now = clock.now();
-      // Upserting the user row locks it: one user's requests queue here, so the tier check and
-      // the agent-id lookup below cannot race.
-      await tx.$executeRaw`
-        INSERT INTO "User" (id, email, role, "updatedAt") VALUES (${actor.userId}, ${actor.email ?? null}, ${actor.role}::"Role", ${now})
-        ON CONFLICT (id) DO UPDATE SET email = COALESCE(EXCLUDED.email, "User".email), role = EXCLUDED.role, "updatedAt" = EXCLUDED."updatedAt"`;
-      // A new statement, so a new snapshot: it sees what the previous holder of the lock committed.
-      const [check] = await tx.$queryRaw<GrantCheck[]>`
-        SELECT u.tier::text AS tier, u."activeLeaseCount", p."leaseDurationSeconds", p."maxActiveLeases", p."spendCapUsd",
-          (SELECT id::text FROM "Lease" WHERE "userId" = u.id AND "agentId" = ${agentId} AND status = 'ACTIVE'
-             AND "expiresAt" > ${now} AND provider = ${provider}::"Provider" ORDER BY "grantedAt" DESC LIMIT 1) AS existing,
-          (SELECT count(*)::int FROM "Lease" WHERE "userId" = u.id AND status = 'ACTIVE' AND "expiresAt" <= ${now}) AS overdue
-        FROM "User" u JOIN "TierPolicy" p ON p.tier = u.tier WHERE u.id = ${actor.userId}`;
-      if (!check) throw new Error(`no tier policy row for user ${actor.userId}`);
-      if (check.existing) return tx.lease.findUniqueOrThrow({ where: { id: check.existing } });
-
-      let active = check.activeLeaseCount;
-      if (check.overdue > 0) {
-        const expired = await expireDue(tx, now, { where: Prisma.sql`l."userId" = ${actor.userId}` });
-        written.push(...expired);
-        active -= expired.length;
-      }
-      if (active >= check.maxActiveLeases) {
-        throw new MpkError('TIER_LIMIT_REACHED', `Tier ${check.tier} allows ${check.maxActiveLeases} active lease(s)`);
-      }
-
-      // One grant per provider at a time: each sees the counts the previous one committed, so the
-      // least-used key is really the least used and the pool stays balanced to within one lease.
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`mpk:grant:${provider}`}))`;
       const id = randomUUID();
-      const expiresAt = new Date(now.getTime() + check.leaseDurationSeconds * 1000);
-      const details = JSON.stringify({ provider, framework, agentId, tier: check.tier, expiresAt: expiresAt.toISOString() });
-      const rows = await tx.$queryRaw<(Lease & { eventId: bigint })[]>`
-        WITH pick AS (
-          SELECT k.id FROM "ManagedKey" k WHERE k.provider = ${provider}::"Provider" AND ${keyHasRoom(now)}
-          ORDER BY k."activeLeaseCount", k."lastGrantedAt" ASC NULLS FIRST, k.id LIMIT 1 FOR UPDATE
-        ), taken AS (
-          UPDATE "ManagedKey" k SET "activeLeaseCount" = k."activeLeaseCount" + 1, "lastGrantedAt" = ${now}
-          FROM pick WHERE k.id = pick.id RETURNING k.id
-        ), lease AS (
-          INSERT INTO "Lease" (id, "userId", "keyId", status, tier, provider, framework, "agentId", "grantedAt", "expiresAt", "spendCapUsd", "createdAt", "updatedAt")
-          SELECT ${id}::uuid, ${actor.userId}, taken.id, 'ACTIVE', ${check.tier}::"Tier", ${provider}::"Provider", ${framework}::"Framework",
-                 ${agentId}, ${now}, ${expiresAt}, ${check.spendCapUsd}, ${now}, ${now}
-          FROM taken RETURNING *
-        ), holder AS (
-          UPDATE "User" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${actor.userId} AND EXISTS (SELECT 1 FROM lease)
-        ), audit AS (
-          INSERT INTO "AuditEntry" (at, "actorId", "actorRole", action, "targetType", "targetId", details)
-          SELECT ${now}, ${actor.userId}, ${actor.role}::"Role", 'lease.grant', 'Lease', id::text, ${details}::jsonb || jsonb_build_object('keyId', "keyId") FROM lease
-        ), event AS (
-          INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "agentId", "stopAgent", details)
-          SELECT 'GRANTED', ${now}, id, "userId", "keyId", "agentId", false, ${details}::jsonb FROM lease RETURNING *
-        )
-        SELECT lease.*, event.id AS "eventId" FROM lease, event`;
-      const row = rows[0];
-      if (!row) throw new MpkError('NO_KEY_AVAILABLE', `No ${provider} key has room for another lease right now`);
-      written.push({
-        id: row.eventId,
-        type: 'GRANTED',
-        at: now,
-        leaseId: row.id,
-        userId: row.userId,
-        keyId: row.keyId,
-        agentId: row.agentId,
-        stopAgent: false,
-        details: JSON.parse(details),
+      // The whole grant is one call (prisma/migrations/*_grant_function): see there for why.
+      const [result] = await db.$queryRaw<GrantResult[]>`
+        SELECT * FROM mpk_grant_lease(${id}::uuid, ${actor.userId}, ${actor.email ?? null}, ${actor.role}::"Role",
+          ${provider}::"Provider", ${framework}::"Framework", ${agentId}, ${now}::timestamp(3),
+          ${utcDate(now, 'day')}::date, ${utcDate(now, 'month')}::date)`.catch((error: Error) => {
+        const refusal = /mpk:(TIER_LIMIT_REACHED|NO_KEY_AVAILABLE)(?::(\w+):(\d+))?/.exec(error.message);
+        if (refusal?.[1] === 'TIER_LIMIT_REACHED') throw new MpkError('TIER_LIMIT_REACHED', `Tier ${refusal[2]} allows ${refusal[3]} active lease(s)`);
+        if (refusal?.[1] === 'NO_KEY_AVAILABLE') throw new MpkError('NO_KEY_AVAILABLE', `No ${provider} key has room for another lease right now`);
+        throw error;
       });
-      const { eventId: _eventId, ...lease } = row;
-      return lease as Lease;
-    });
+      switch (result?.outcome) {
+        case 'GRANTED':
+          events.publish([
+            { id: result.event_id!, type: 'GRANTED', at: now, leaseId: id, userId: actor.userId, keyId: String(result.details!.keyId), agentId, stopAgent: false, details: result.details },
+          ]);
+          return db.lease.findUniqueOrThrow({ where: { id } });
+        case 'EXISTING':
+          return db.lease.findUniqueOrThrow({ where: { id: result.lease_id! } });
+        case 'OVERDUE':
+          // Leases past their expiry count as ended, whether or not the scheduler got to them.
+          await change(async (tx, written) => {
+            written.push(...(await expireDue(tx, now, { where: Prisma.sql`l."userId" = ${actor.userId}` })));
+          });
+          continue;
+        default:
+          throw new Error(`mpk_grant_lease returned ${JSON.stringify(result?.outcome)}`);
+      }
+    }
   }
 
   return {
