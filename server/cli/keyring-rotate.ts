@@ -29,6 +29,3 @@ try {
   console.error(error.message);
   process.exitCode = 1;
 }
-// Everything opened here is closed by now, but applyMigrations leaves its pg pool to idle out
-// (about 10 s), which would hold the process open.
-process.exit();

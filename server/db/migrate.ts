@@ -91,6 +91,9 @@ async function withEngine<T>(connectionString: string, use: (engine: SchemaEngin
     return await use(engine);
   } finally {
     engine.free();
+    // Freeing the engine does not dispose its adapter: idle pool clients would keep the process
+    // alive for their idle timeout.
+    await pool.end().catch(() => {});
   }
 }
 
