@@ -1,6 +1,6 @@
 // `npm run db:migration -- <name>`: writes prisma/migrations/<timestamp>_<name>/migration.sql
-// with the SQL that takes the migrations folder to prisma/schema.prisma. The engine replays the
-// migrations into a throw-away "shadow" database it creates and drops beside SHADOW_DATABASE_URL
+// with the SQL that takes the migrations folder to prisma/schema.prisma. The migrations are
+// replayed into a scratch database created and dropped beside SHADOW_DATABASE_URL
 // (or DATABASE_URL, or the local PostgreSQL): that needs a real server with CREATEDB, since
 // PGlite serves one database only.
 import { mkdir, writeFile } from 'node:fs/promises';

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
+import { parse as parseConnectionString } from 'pg-connection-string';
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
 import * as runtime from '@prisma/schema-engine-wasm/schema_engine_bg';
 import type { MigrationList, SchemaEngine } from '@prisma/schema-engine-wasm';
@@ -82,7 +83,18 @@ function wholeScripts<A extends object>(adapter: A): A {
 
 async function withEngine<T>(connectionString: string, use: (engine: SchemaEngine) => Promise<T>): Promise<T> {
   await loadWasm();
-  const pool = new pg.Pool({ connectionString, max: 2, Client: CatalogCharAsTextClient });
+  // Discrete fields, not a connection string: the adapter makes the shadow database's pool by
+  // overriding `database`, which a connection string would silently win over.
+  const { database, host, port, user, password } = parseConnectionString(connectionString);
+  const pool = new pg.Pool({
+    host: host ?? undefined,
+    port: port ? Number(port) : undefined,
+    user: user ?? undefined,
+    password: password ?? undefined,
+    database: database ?? undefined,
+    max: 2,
+    Client: CatalogCharAsTextClient,
+  });
   const adapter = bindMigrationAwareSqlAdapterFactory(new WholeScriptPrismaPg(pool, { disposeExternalPool: true }));
   const datamodel = await readFile(schemaPath, 'utf8');
   const log = () => {};
@@ -130,20 +142,40 @@ export async function applyMigrations(connectionString: string): Promise<string[
   });
 }
 
-/** The SQL that takes the database described by the migrations folder to the schema file. */
-export async function diffMigrationsToSchema(connectionString: string): Promise<string> {
-  const migrationsList = await readMigrationsList();
-  const content = await readFile(schemaPath, 'utf8');
-  return withEngine(connectionString, async (engine) => {
-    const result = await engine.diff({
-      from: { tag: 'migrations', ...migrationsList },
-      to: { tag: 'schemaDatamodel', files: [{ path: schemaPath, content }] },
-      script: true,
-      exitCode: null,
-      filters: noFilters,
-    });
-    return result.stdout ?? '';
-  });
+/**
+ * The SQL that takes the database described by the migrations folder to the schema file. Instead
+ * of the engine's shadow database, a scratch database is created beside `adminUrl`, migrated,
+ * described, and dropped once every connection to it is closed.
+ */
+export async function diffMigrationsToSchema(adminUrl: string): Promise<string> {
+  const name = `mpk_diff_${process.pid}_${Date.now()}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE "${name}"`);
+    const scratch = new URL(adminUrl);
+    scratch.pathname = `/${name}`;
+    const scratchUrl = scratch.toString();
+    try {
+      await applyMigrations(scratchUrl);
+      const content = await readFile(schemaPath, 'utf8');
+      return await withEngine(scratchUrl, async (engine) => {
+        const result = await engine.diff({
+          // The live database behind the engine's adapter: the scratch one.
+          from: { tag: 'schemaDatasource', files: [{ path: schemaPath, content }], configDir: root },
+          to: { tag: 'schemaDatamodel', files: [{ path: schemaPath, content }] },
+          script: true,
+          exitCode: null,
+          filters: noFilters,
+        });
+        return result.stdout ?? '';
+      });
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    }
+  } finally {
+    await admin.end();
+  }
 }
 
 /** Names of migrations in the folder that the database has not applied (for /readyz). */
