@@ -13,19 +13,33 @@ import { assertKeyringCoversStoredSecrets } from './crypto/rotate.js';
 import { createDb } from './db/client.js';
 import { pendingMigrations } from './db/migrate.js';
 import { openDatabase } from './db/open.js';
+import { createEventBus } from './events/bus.js';
+import { createLiveEvents } from './events/live.js';
+import { createNudges } from './events/nudges.js';
+import { createEventPump } from './events/pump.js';
 import { createHttpServer } from './http/server.js';
+import { attachWebSocket } from './http/websocket.js';
 import { createGraphQLHandler } from './http/yoga.js';
 import { createKeyService } from './keys/service.js';
-import { createEventBus } from './events/bus.js';
+import { createKeyUsageFeed } from './keys/usage-feed.js';
+import { createExpiryJob } from './leases/expiry.js';
 import { createTierPolicyService } from './leases/policies.js';
 import { createLeaseService } from './leases/service.js';
+import { advisoryLockLeader, soleLeader } from './scheduler/leader.js';
+import { createScheduler } from './scheduler/runner.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The advisory lock id of the scheduler: one holder across every instance on a database. */
+const SCHEDULER_LOCK = 0x6d706b01;
 
 export interface AppOptions {
   config: Config;
   clock?: Clock;
   logger?: Logger;
+  /** How often a non-leading instance tries to take the scheduler over (tests shorten it). */
+  leaderIntervalMs?: number;
+  /** Run the scheduler (default). Tests that move an injected clock drive expiry themselves. */
+  scheduler?: boolean;
 }
 
 export async function buildApp(options: AppOptions) {
@@ -48,20 +62,32 @@ export async function buildApp(options: AppOptions) {
     throw error;
   }
 
+  const nudges = createNudges(config.redisUrl);
+  const pump = createEventPump({ db, nudges, onError: (err) => logger.error({ err }, 'event log read failed') });
+  await pump.start();
+  const events = createEventBus(pump.nudge);
+
   const audit = createAuditService({ db, clock });
   const users = createUserService({ db });
   const keys = createKeyService({ db, keyring, clock, audit });
-  const events = createEventBus();
+  const keyUsage = createKeyUsageFeed({ db, pump });
   const leases = createLeaseService({ db, clock, keys, events });
   const tierPolicies = createTierPolicyService({ db, audit });
-  const services = { audit, users, keys, leases, tierPolicies };
+  const live = createLiveEvents({ db, pump });
+  const services = { audit, users, keys, keyUsage, leases, tierPolicies, live };
 
-  const graphql = createGraphQLHandler({
-    authenticator: createAuthenticator({ jwtSecret: config.jwtSecret, jwksUrl: config.jwksUrl, clock }),
-    services,
-    prisma: db,
+  const expiry = createExpiryJob({ db, clock, leases, pump, logger });
+  const scheduler = createScheduler({
+    jobs: [expiry],
     logger,
+    elect: (onChange) =>
+      database.embedded
+        ? soleLeader(onChange)
+        : advisoryLockLeader({ url: database.url, lockKey: SCHEDULER_LOCK, onChange, logger, intervalMs: options.leaderIntervalMs }),
   });
+
+  const authenticator = createAuthenticator({ jwtSecret: config.jwtSecret, jwksUrl: config.jwksUrl, clock });
+  const graphql = createGraphQLHandler({ authenticator, services, prisma: db, logger });
   const server = createHttpServer({
     graphql,
     logger,
@@ -79,33 +105,44 @@ export async function buildApp(options: AppOptions) {
       return { ready: Object.values(checks).every((c) => c === 'ok'), checks };
     },
   });
+  const websocket = attachWebSocket(server, graphql, authenticator);
 
   return {
     db,
     services,
-    events,
+    pump,
+    expiry,
+    scheduler,
     logger,
     server,
     embeddedDatabase: database.embedded,
-    /** Listens on config.port (0 = any free port) and returns the base URL. */
+    /** Listens on config.port (0 = any free port), starts the scheduler, returns the base URL. */
     async listen(): Promise<string> {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.port, config.host, () => resolve());
       });
+      if (options.scheduler !== false) await scheduler.start();
       const { port } = server.address() as AddressInfo;
       const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-      logger.info({ url: `${url}/graphql`, database: database.embedded ? 'embedded' : 'postgres' }, 'MPK is listening');
+      logger.info({ url: `${url}/graphql`, database: database.embedded ? 'embedded' : 'postgres', redis: Boolean(config.redisUrl) }, 'MPK is listening');
       return url;
     },
-    /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes the database. */
+    /**
+     * Graceful stop: stop accepting, close subscriptions (1001), let in-flight requests finish
+     * (up to `graceMs`), hand the scheduler lock back, then close the database.
+     */
     async stop(graceMs = 10_000) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-        timer.unref();
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await websocket.close();
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+      await closed;
+      clearTimeout(timer);
+      await scheduler.stop();
+      keyUsage.stop();
+      await pump.stop();
+      await nudges.close();
       await db.$disconnect();
       await database.close();
     },

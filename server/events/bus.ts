@@ -18,19 +18,14 @@ export interface LeaseEventRecord {
   details: unknown;
 }
 
-export type LeaseEventListener = (events: readonly LeaseEventRecord[]) => void;
-
-export function createEventBus() {
-  const listeners = new Set<LeaseEventListener>();
+/**
+ * What state changes call after their transaction committed: the event rows are already in the
+ * log, so this only has to wake the readers of the log, here and on other instances.
+ */
+export function createEventBus(nudge: () => void) {
   return {
-    /** Called after the writing transaction committed, never before. */
     publish(events: readonly LeaseEventRecord[]) {
-      if (events.length === 0) return;
-      for (const listener of listeners) listener(events);
-    },
-    listen(listener: LeaseEventListener): () => void {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
+      if (events.length > 0) nudge();
     },
   };
 }

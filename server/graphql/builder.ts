@@ -60,6 +60,7 @@ builder.scalarType('Decimal', {
 
 builder.queryType({});
 builder.mutationType({});
+builder.subscriptionType({});
 
 export const Role = builder.enumType('Role', { values: ['ADMIN', 'USER', 'WORKER', 'OBSERVER'] as const });
 export const Tier = builder.enumType('Tier', { values: ['FREE', 'PRO', 'ENTERPRISE'] as const });

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { createYoga } from 'graphql-yoga';
-import type { Authenticator } from '../auth/authenticator.js';
+import type { Authenticator, Identity } from '../auth/authenticator.js';
 import type { Logger } from '../core/logger.js';
 import type { GraphQLContext, ServiceRegistry } from '../graphql/context.js';
 import { maskError } from '../graphql/errors.js';
@@ -19,6 +19,8 @@ export interface YogaDeps {
 
 export interface ServerContext {
   requestId?: string;
+  /** Set for operations over WebSocket: the identity from the connection's `connectionParams`. */
+  connectionIdentity?: Identity | null;
 }
 
 export const CSRF_HEADER = 'x-mpk-csrf';
@@ -38,8 +40,8 @@ export function createGraphQLHandler(deps: YogaDeps) {
         return masked.error;
       },
     },
-    context: async ({ request, requestId }): Promise<GraphQLContext> => ({
-      identity: await authenticator.authenticate(request.headers.get('authorization')),
+    context: async ({ request, requestId, connectionIdentity }): Promise<GraphQLContext> => ({
+      identity: connectionIdentity !== undefined ? connectionIdentity : await authenticator.authenticate(request.headers.get('authorization')),
       requestId: requestId ?? randomUUID(),
       services,
       prisma,

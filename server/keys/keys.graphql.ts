@@ -114,3 +114,29 @@ builder.mutationFields((t) => ({
     resolve: (_, { id, apiKey }, ctx) => ctx.services.keys.rotateSecret(ctx.identity, String(id), apiKey),
   }),
 }));
+
+declare module '../graphql/context.js' {
+  interface ServiceRegistry {
+    keyUsage: import('./usage-feed.js').KeyUsageFeed;
+  }
+}
+
+const KeyUsage = builder.objectRef<import('../db/client.js').ManagedKey>('KeyUsage').implement({
+  description: "A key's load and spend, pushed when they change (at most 4 times a second per key).",
+  fields: (t) => ({
+    key: t.field({ type: ManagedKey, resolve: (k) => k }),
+    activeLeaseCount: t.exposeInt('activeLeaseCount'),
+    spendTodayUsd: t.field({ type: 'Decimal', resolve: (k, _, ctx) => ctx.services.keys.spendOf(k).today }),
+    spendThisMonthUsd: t.field({ type: 'Decimal', resolve: (k, _, ctx) => ctx.services.keys.spendOf(k).month }),
+  }),
+});
+
+builder.subscriptionFields((t) => ({
+  keyUsage: t.field({
+    type: KeyUsage,
+    description: 'One key (its current state first, then changes), or every key that changes.',
+    args: { keyId: t.arg.id() },
+    subscribe: (_, { keyId }, ctx) => ctx.services.keyUsage.keyUsage(ctx.identity, keyId == null ? null : String(keyId)),
+    resolve: (key) => key,
+  }),
+}));

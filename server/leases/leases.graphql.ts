@@ -1,7 +1,8 @@
 // GraphQL face of leases and tier policies. `disableManagedKey` lives here because disabling a
 // key revokes its leases in the same transaction.
 import { User } from '../auth/users.graphql.js';
-import { builder, Framework, LeaseStatus, Provider, Tier } from '../graphql/builder.js';
+import { encodeEventCursor } from '../events/log.js';
+import { builder, Framework, LeaseEventType, LeaseStatus, Provider, Tier } from '../graphql/builder.js';
 import { connectionOf, pageArgs } from '../graphql/connection.js';
 import { ManagedKey } from '../keys/keys.graphql.js';
 import type { TierPolicyService } from './policies.js';
@@ -155,5 +156,50 @@ builder.mutationFields((t) => ({
     type: TierPolicy,
     args: { tier: t.arg({ type: Tier, required: true }), input: t.arg({ type: TierPolicyInput, required: true }) },
     resolve: (_, { tier, input }, ctx) => ctx.services.tierPolicies.update(ctx.identity, tier, input),
+  }),
+}));
+
+declare module '../graphql/context.js' {
+  interface ServiceRegistry {
+    live: import('../events/live.js').LiveEvents;
+  }
+}
+
+type LoggedEvent = import('../events/log.js').LoggedEvent;
+
+const LeaseEvent = builder.objectRef<LoggedEvent>('LeaseEvent').implement({
+  description: 'One entry of the durable lease event log. `stopAgent` is true for the events that end a lease.',
+  fields: (t) => ({
+    cursor: t.string({ description: 'Pass as `after` to resume right after this event.', resolve: (e) => encodeEventCursor(e) }),
+    type: t.field({ type: LeaseEventType, resolve: (e) => e.type }),
+    at: t.field({ type: 'DateTime', resolve: (e) => e.at }),
+    leaseId: t.id({ resolve: (e) => e.leaseId }),
+    keyId: t.id({ resolve: (e) => e.keyId }),
+    userId: t.id({ resolve: (e) => e.userId }),
+    agentId: t.string({ nullable: true, resolve: (e) => e.agentId }),
+    stopAgent: t.boolean({ resolve: (e) => e.stopAgent }),
+    details: t.field({ type: 'JSON', resolve: (e) => e.details }),
+    lease: t.field({ type: Lease, description: 'The lease as it is now.', resolve: async (e, _, ctx) => (await ctx.services.leases.leaseById(e.leaseId))! }),
+  }),
+});
+
+builder.subscriptionFields((t) => ({
+  leaseEvents: t.field({
+    type: LeaseEvent,
+    description: 'Lease events, live; with `after`, first every event since that cursor. Users hear only their own leases.',
+    args: {
+      after: t.arg.string(),
+      keyId: t.arg.id(),
+      userId: t.arg.id(),
+      types: t.arg({ type: [LeaseEventType] }),
+    },
+    subscribe: (_, args, ctx) =>
+      ctx.services.live.leaseEvents(ctx.identity, {
+        after: args.after,
+        keyId: args.keyId == null ? null : String(args.keyId),
+        userId: args.userId == null ? null : String(args.userId),
+        types: args.types,
+      }),
+    resolve: (e) => e,
   }),
 }));

@@ -137,6 +137,7 @@ export function createLeaseService(deps: { db: Db; clock: Clock; keys: KeyServic
 
   return {
     findLease,
+    leaseById: (id: string) => findLease(db, id),
 
     async request(actor: Identity | null, input: RequestLeaseInput) {
       const caller = requireRole(actor, 'USER', 'ADMIN');

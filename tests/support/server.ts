@@ -32,7 +32,9 @@ export interface TestServer {
 
 export const testMasterKey = (id: string) => `${id}:${randomBytes(32).toString('base64')}`;
 
-export async function startTestServer(options: { clock?: Clock; config?: Partial<Config>; database?: TestDatabase } = {}): Promise<TestServer> {
+export async function startTestServer(
+  options: { clock?: Clock; config?: Partial<Config>; database?: TestDatabase; scheduler?: boolean; leaderIntervalMs?: number } = {},
+): Promise<TestServer> {
   const database = options.database ?? (await createTestDatabase());
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'mpk-data-'));
   const config: Config = {
@@ -56,7 +58,9 @@ export async function startTestServer(options: { clock?: Clock; config?: Partial
       done();
     },
   });
-  const app = await buildApp({ config, clock: options.clock, logger: createLogger('debug', sink) });
+  // A test that moves its own clock drives expiry itself: a real-time scheduler would race it.
+  const scheduler = options.scheduler ?? !options.clock;
+  const app = await buildApp({ config, clock: options.clock, logger: createLogger('debug', sink), scheduler, leaderIntervalMs: options.leaderIntervalMs });
   const url = await app.listen();
 
   return {

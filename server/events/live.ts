@@ -1,0 +1,81 @@
+// Lease event streams for subscribers: replay from a cursor out of the durable log, then live
+// from this instance's pump, with no gap and no duplicate across the switch.
+import type { Identity } from '../auth/authenticator.js';
+import { requireRole } from '../auth/authenticator.js';
+import { badInput, MpkError } from '../core/errors.js';
+import type { Db } from '../db/client.js';
+import { LEASE_EVENT_TYPES, type LeaseEventType } from './bus.js';
+import { compareCursors, decodeEventCursor, readEvents, type EventCursor, type LoggedEvent } from './log.js';
+import type { EventPump } from './pump.js';
+
+export interface LeaseEventFilter {
+  after?: string | null;
+  keyId?: string | null;
+  userId?: string | null;
+  types?: readonly LeaseEventType[] | null;
+}
+
+/** A subscriber this far behind the live stream is cut off rather than left to eat memory. */
+const MAX_BACKLOG = 10_000;
+const REPLAY_PAGE = 500;
+
+export function createLiveEvents(deps: { db: Db; pump: EventPump }) {
+  const { db, pump } = deps;
+
+  return {
+    /** Authorizes and validates a subscription now, so refusals come back before any event. */
+    leaseEvents(actor: Identity | null, filter: LeaseEventFilter): AsyncIterable<LoggedEvent> {
+      const caller = requireRole(actor, 'ADMIN', 'OBSERVER', 'WORKER', 'USER');
+      // A user hears only about their own leases, whatever filter they pass.
+      const userId = caller.role === 'USER' ? caller.userId : filter.userId ?? null;
+      if (caller.role === 'USER' && filter.userId && filter.userId !== caller.userId) throw badInput('userId', 'Users can only follow their own leases');
+      const types = filter.types?.length ? new Set(filter.types) : null;
+      if (types) for (const t of types) if (!LEASE_EVENT_TYPES.includes(t)) throw badInput('types', `Unknown event type ${t}`);
+      const after = filter.after ? decodeEventCursor(filter.after) : null;
+      const matches = (e: LoggedEvent) =>
+        (!userId || e.userId === userId) && (!filter.keyId || e.keyId === filter.keyId) && (!types || types.has(e.type));
+      return stream(after, matches);
+    },
+  };
+
+  async function* stream(after: EventCursor | null, matches: (e: LoggedEvent) => boolean): AsyncGenerator<LoggedEvent> {
+    const backlog: LoggedEvent[] = [];
+    let wakeUp: (() => void) | undefined;
+    let overflow = false;
+    // Listen before replaying: whatever the pump delivers from now on is kept, and the replay
+    // below reaches at least as far as the pump had read, so the two overlap and never gap.
+    const unlisten = pump.listen((events) => {
+      for (const e of events) if (matches(e)) backlog.push(e);
+      if (backlog.length > MAX_BACKLOG) overflow = true;
+      wakeUp?.();
+    });
+    let cursor = after ?? pump.position();
+    try {
+      if (after) {
+        for (;;) {
+          const page = await readEvents(db, cursor, REPLAY_PAGE);
+          for (const e of page.events) {
+            cursor = e;
+            if (matches(e)) yield e;
+          }
+          if (page.events.length < REPLAY_PAGE) break;
+        }
+      }
+      for (;;) {
+        if (overflow) throw new MpkError('CONFLICT', 'Subscriber fell too far behind the event stream; reconnect with the last cursor');
+        const e = backlog.shift();
+        if (!e) {
+          await new Promise<void>((resolve) => (wakeUp = resolve));
+          wakeUp = undefined;
+          continue;
+        }
+        if (compareCursors(e, cursor) <= 0) continue;
+        cursor = e;
+        yield e;
+      }
+    } finally {
+      unlisten();
+    }
+  }
+}
+export type LiveEvents = ReturnType<typeof createLiveEvents>;

@@ -1,0 +1,64 @@
+// Reading the durable lease event log in an order that never skips an event.
+//
+// Serial ids are handed out when rows are inserted, not when transactions commit, so "id > n"
+// could miss a row whose transaction commits after a later one. Instead the order is
+// (txId, id), and a reader takes only rows of transactions older than the oldest transaction
+// still running (the snapshot's xmin): every row it will ever see later sorts after them.
+import { badInput } from '../core/errors.js';
+import type { Db } from '../db/client.js';
+import type { LeaseEventRecord } from './bus.js';
+
+export interface EventCursor {
+  txId: bigint;
+  id: bigint;
+}
+
+export type LoggedEvent = LeaseEventRecord & EventCursor;
+
+export const START: EventCursor = { txId: 0n, id: 0n };
+
+export const compareCursors = (a: EventCursor, b: EventCursor) =>
+  a.txId === b.txId ? (a.id === b.id ? 0 : a.id < b.id ? -1 : 1) : a.txId < b.txId ? -1 : 1;
+
+export const encodeEventCursor = (c: EventCursor) => Buffer.from(`${c.txId}.${c.id}`).toString('base64url');
+
+export function decodeEventCursor(cursor: string): EventCursor {
+  const match = cursor.length <= 64 ? /^(\d{1,19})\.(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString()) : null;
+  if (!match) throw badInput('after', 'Invalid event cursor');
+  const decoded = { txId: BigInt(match[1]!), id: BigInt(match[2]!) };
+  if (encodeEventCursor(decoded) !== cursor) throw badInput('after', 'Invalid event cursor');
+  return decoded;
+}
+
+export interface LogPage {
+  events: LoggedEvent[];
+  /** Committed events exist past the page that an older, still running transaction holds back. */
+  heldBack: boolean;
+}
+
+/** Events after `after`, in cursor order, up to the safe horizon. */
+export async function readEvents(db: Db, after: EventCursor, limit: number): Promise<LogPage> {
+  const rows = await db.$queryRaw<(LoggedEvent & { horizon: bigint })[]>`
+    SELECT e.id, e."txId", e.type::text AS type, e.at, e."leaseId"::text AS "leaseId", e."userId", e."keyId"::text AS "keyId",
+           e."agentId", e."stopAgent", e.details, (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint AS horizon
+    FROM "LeaseEvent" e
+    WHERE (e."txId", e.id) > (${after.txId}, ${after.id})
+    ORDER BY e."txId", e.id
+    LIMIT ${limit}`;
+  const horizon = rows[0]?.horizon;
+  const events: LoggedEvent[] = [];
+  for (const { horizon: _h, ...row } of rows) {
+    if (row.txId >= horizon!) return { events, heldBack: true };
+    events.push(row);
+  }
+  return { events, heldBack: false };
+}
+
+/** The position of the newest event a reader may take now: where a live-only reader starts. */
+export async function headCursor(db: Db): Promise<EventCursor> {
+  const [row] = await db.$queryRaw<EventCursor[]>`
+    SELECT "txId", id FROM "LeaseEvent"
+    WHERE "txId" < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint
+    ORDER BY "txId" DESC, id DESC LIMIT 1`;
+  return row ?? START;
+}

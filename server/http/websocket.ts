@@ -1,0 +1,65 @@
+// GraphQL over WebSocket (graphql-ws), sharing Yoga's plugins, context and error masking with
+// HTTP. The caller authenticates once, in `connectionParams.authorization`.
+import { randomUUID } from 'node:crypto';
+import type http from 'node:http';
+import type { ExecutionArgs } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import type { Authenticator, Identity } from '../auth/authenticator.js';
+import type { GraphQLHandler } from './yoga.js';
+
+type Extra = Record<string, unknown> & {
+  identity?: Identity | null;
+};
+
+type Enveloped = ReturnType<GraphQLHandler['getEnveloped']>;
+
+export function attachWebSocket(server: http.Server, graphql: GraphQLHandler, authenticator: Authenticator) {
+  const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: 1024 * 1024 });
+  const disposable = useServer<Record<string, unknown> | undefined, Extra>(
+    {
+      execute: (args) => (args.rootValue as Enveloped).execute(args as ExecutionArgs),
+      subscribe: (args) => (args.rootValue as Enveloped).subscribe(args as ExecutionArgs),
+      onConnect: async (ctx) => {
+        const authorization = ctx.connectionParams?.authorization;
+        try {
+          ctx.extra.identity = await authenticator.authenticate(typeof authorization === 'string' ? authorization : null);
+          return true;
+        } catch {
+          // A bad token closes the socket (4403); no token at all connects, and each operation
+          // then answers UNAUTHENTICATED like HTTP does.
+          return false;
+        }
+      },
+      onSubscribe: async (ctx, _id, payload) => {
+        const enveloped = graphql.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params: payload,
+          requestId: randomUUID(),
+          connectionIdentity: (ctx.extra as Extra).identity ?? null,
+        });
+        const args = {
+          schema: enveloped.schema,
+          operationName: payload.operationName,
+          document: enveloped.parse(payload.query),
+          variableValues: payload.variables,
+          contextValue: await enveloped.contextFactory(),
+          rootValue: enveloped,
+        };
+        const errors = enveloped.validate(args.schema, args.document);
+        if (errors.length > 0) return errors;
+        return args as never;
+      },
+    },
+    wss,
+  );
+  return {
+    /** Closes every socket with 1001 (going away) and stops accepting new ones. */
+    async close() {
+      await disposable.dispose();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}

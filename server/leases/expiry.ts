@@ -1,0 +1,85 @@
+// The lease expiry job: a timer armed for the next lease due (moved earlier when a grant or an
+// extension on any instance makes one due sooner) and a periodic sweep as a safety net. Each run
+// expires due leases in batches of up to 1,000 a statement until none is left.
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import type { Db } from '../db/client.js';
+import type { EventPump } from '../events/pump.js';
+import type { LeaseService } from './service.js';
+
+const BATCH = 1000;
+
+export function createExpiryJob(deps: { db: Db; clock: Clock; leases: LeaseService; pump: EventPump; logger: Logger; sweepMs?: number }) {
+  const { db, clock, leases, pump, logger } = deps;
+  const sweepMs = deps.sweepMs ?? 5000;
+  let timer: NodeJS.Timeout | undefined;
+  let armedFor = Infinity;
+  let running: Promise<number> | undefined;
+  let active = false;
+  let unlisten: (() => void) | undefined;
+
+  function arm(at: number) {
+    if (!active) return;
+    const due = Math.min(at, clock.now().getTime() + sweepMs);
+    if (timer && due >= armedFor) return;
+    clearTimeout(timer);
+    armedFor = due;
+    timer = setTimeout(() => void runNow(), Math.max(0, due - clock.now().getTime()));
+  }
+
+  /** Expires everything due now; returns how many leases it expired. */
+  async function expireAll(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const expired = await leases.expireDueBatch(BATCH);
+      total += expired.length;
+      if (expired.length < BATCH) return total;
+    }
+  }
+
+  async function runNow(): Promise<number> {
+    if (running) return running;
+    clearTimeout(timer);
+    timer = undefined;
+    armedFor = Infinity;
+    running = (async () => {
+      try {
+        const n = await expireAll();
+        if (n) logger.info({ expired: n }, 'expired leases');
+        return n;
+      } catch (error) {
+        logger.error({ err: error }, 'lease expiry failed; retrying at the next sweep');
+        return 0;
+      } finally {
+        running = undefined;
+        const [next] = await db.$queryRaw<{ at: Date | null }[]>`SELECT min("expiresAt") AS at FROM "Lease" WHERE status = 'ACTIVE'`.catch(() => [{ at: null }]);
+        arm(next?.at ? next.at.getTime() : Infinity);
+      }
+    })();
+    return running;
+  }
+
+  return {
+    name: 'lease-expiry',
+    runNow,
+    expireAll,
+    start() {
+      active = true;
+      unlisten = pump.listen((events) => {
+        for (const e of events) {
+          const at = (e.details as { expiresAt?: string } | null)?.expiresAt;
+          if ((e.type === 'GRANTED' || e.type === 'EXTENDED') && at) arm(new Date(at).getTime());
+        }
+      });
+      void runNow();
+    },
+    async stop() {
+      active = false;
+      unlisten?.();
+      clearTimeout(timer);
+      timer = undefined;
+      await running;
+    },
+  };
+}
+export type ExpiryJob = ReturnType<typeof createExpiryJob>;
