@@ -92,6 +92,7 @@ export async function buildApp(options: AppOptions) {
     graphql,
     logger,
     staticDir: path.join(root, 'web/dist'),
+    health: () => ({ scheduler: options.scheduler === false ? 'off' : scheduler.isLeader() ? 'leader' : 'standby' }),
     readiness: async () => {
       const checks: Record<string, string> = {};
       try {

@@ -19,6 +19,8 @@ export interface HttpDeps {
   graphql: GraphQLHandler;
   logger: Logger;
   readiness: () => Promise<Readiness>;
+  /** Extra fields for /healthz, such as whether this instance runs the scheduler. */
+  health?: () => Record<string, unknown>;
   /** The built dashboard (web/dist); absent files answer 404. */
   staticDir: string;
 }
@@ -112,7 +114,7 @@ export function createHttpServer(deps: HttpDeps): http.Server {
       );
     });
     try {
-      if (pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
+      if (pathname === '/healthz') return sendJson(res, 200, { status: 'ok', ...deps.health?.() });
       if (pathname === '/readyz') {
         const result = await readiness();
         return sendJson(res, result.ready ? 200 : 503, { status: result.ready ? 'ready' : 'not ready', checks: result.checks });
