@@ -44,11 +44,17 @@ export async function endLeases(tx: Tx, options: EndLeasesOptions): Promise<Leas
   const { where, from, to, reason, actor, now } = options;
   const limit = options.limit ?? 1000;
   const match = Prisma.sql`${where} AND l.status::text IN (${Prisma.join(from)})`;
-  await tx.$queryRaw`SELECT 1 FROM "User" WHERE id IN (SELECT l."userId" FROM "Lease" l WHERE ${match}) ORDER BY id FOR UPDATE`;
-  await tx.$queryRaw`SELECT 1 FROM "ManagedKey" WHERE id IN (SELECT l."keyId" FROM "Lease" l WHERE ${match}) ORDER BY id FOR UPDATE`;
+  // Choose the batch first, then lock exactly its users and keys, in the global order.
+  const batch = await tx.$queryRaw<{ id: string }[]>`
+    SELECT l.id::text AS id FROM "Lease" l WHERE ${match} ORDER BY l."expiresAt", l.id LIMIT ${limit}`;
+  if (batch.length === 0) return [];
+  const ids = batch.map((b) => b.id);
+  await tx.$queryRaw`SELECT 1 FROM "User" WHERE id IN (SELECT "userId" FROM "Lease" WHERE id = ANY(${ids}::uuid[])) ORDER BY id FOR UPDATE`;
+  await tx.$queryRaw`SELECT 1 FROM "ManagedKey" WHERE id IN (SELECT "keyId" FROM "Lease" WHERE id = ANY(${ids}::uuid[])) ORDER BY id FOR UPDATE`;
   return tx.$queryRaw<LeaseEventRecord[]>`
     WITH target AS (
-      SELECT l.id, l.status AS "oldStatus" FROM "Lease" l WHERE ${match} ORDER BY l."expiresAt", l.id LIMIT ${limit} FOR UPDATE
+      -- Re-checked under the row lock: a lease another transaction ended meanwhile drops out.
+      SELECT l.id, l.status AS "oldStatus" FROM "Lease" l WHERE l.id = ANY(${ids}::uuid[]) AND ${match} FOR UPDATE
     ), ended AS (
       UPDATE "Lease" l SET status = ${to}::"LeaseStatus", "endedAt" = ${now}, "endReason" = ${reason}, "updatedAt" = ${now}
       FROM target t WHERE l.id = t.id
