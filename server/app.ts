@@ -26,6 +26,7 @@ import { createExpiryJob } from './leases/expiry.js';
 import { createTierPolicyService } from './leases/policies.js';
 import { createLeaseService } from './leases/service.js';
 import { advisoryLockLeader, soleLeader } from './scheduler/leader.js';
+import { createUsageService } from './usage/service.js';
 import { createScheduler } from './scheduler/runner.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -74,7 +75,8 @@ export async function buildApp(options: AppOptions) {
   const leases = createLeaseService({ db, clock, keys, events });
   const tierPolicies = createTierPolicyService({ db, audit });
   const live = createLiveEvents({ db, pump });
-  const services = { audit, users, keys, keyUsage, leases, tierPolicies, live };
+  const usage = createUsageService({ db, clock, events });
+  const services = { audit, users, keys, keyUsage, leases, tierPolicies, live, usage };
 
   const expiry = createExpiryJob({ db, clock, leases, pump, logger });
   const scheduler = createScheduler({

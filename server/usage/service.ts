@@ -1,0 +1,152 @@
+// The spend ledger. A report is one UsageRecord, unique per (lease, requestId); the lease's totals
+// and the key's spend in the current UTC day and month are increments in the same transaction,
+// never read-then-write. A lease whose usage reaches its cap is suspended, once.
+import { z } from 'zod';
+import type { Identity } from '../auth/authenticator.js';
+import { requireRole } from '../auth/authenticator.js';
+import type { Clock } from '../core/clock.js';
+import { badInput, MpkError, notFound } from '../core/errors.js';
+import { parseUsd } from '../core/money.js';
+import { Prisma, type Db, type Lease } from '../db/client.js';
+import { inTransaction } from '../db/transaction.js';
+import type { EventBus, LeaseEventRecord } from '../events/bus.js';
+import { isUuid } from '../keys/service.js';
+import { endLeases, keyHasRoom, recordLeaseEvent, utcDate } from '../leases/transitions.js';
+
+export interface ReportUsageInput {
+  leaseId: string;
+  requestId: string;
+  costUsd: string;
+  model?: string | null;
+  promptTokens?: number | null;
+  completionTokens?: number | null;
+}
+
+const requestIdSchema = z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
+const tokens = z.number().int('must be a whole number').min(0, 'must not be negative').max(1_000_000_000, 'is too large');
+
+function field<T>(schema: z.ZodType<T>, value: unknown, name: string): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw badInput(name, `${name} ${parsed.error.issues[0]!.message}`);
+  return parsed.data;
+}
+
+export function createUsageService(deps: { db: Db; clock: Clock; events: EventBus }) {
+  const { db, clock, events } = deps;
+
+  /** Suspends the lease if its usage has reached its cap; returns the event, if any. */
+  const suspendIfCapped = (tx: Prisma.TransactionClient, leaseId: string, now: Date) =>
+    endLeases(tx, {
+      where: Prisma.sql`l.id = ${leaseId}::uuid AND l."usageUsd" >= l."spendCapUsd"`,
+      from: ['ACTIVE'],
+      to: 'SUSPENDED',
+      reason: 'spend cap reached',
+      actor: { userId: 'system:metering', role: 'ADMIN' },
+      now,
+    });
+
+  return {
+    async report(actor: Identity | null, input: ReportUsageInput): Promise<{ lease: Lease; duplicate: boolean }> {
+      const worker = requireRole(actor, 'WORKER');
+      const requestId = field(requestIdSchema, input.requestId, 'requestId');
+      const costUsd = parseUsd(input.costUsd, 'costUsd');
+      const model = input.model == null ? null : field(z.string().min(1).max(200), input.model, 'model');
+      const promptTokens = input.promptTokens == null ? null : field(tokens, input.promptTokens, 'promptTokens');
+      const completionTokens = input.completionTokens == null ? null : field(tokens, input.completionTokens, 'completionTokens');
+      if (!isUuid(input.leaseId)) throw notFound('Lease');
+      const leaseId = input.leaseId;
+      let written: LeaseEventRecord[] = [];
+      const result = await inTransaction(db, async (tx) => {
+        written = [];
+        const now = clock.now();
+        const day = utcDate(now, 'day');
+        const month = utcDate(now, 'month');
+        const details = JSON.stringify({ requestId, costUsd: costUsd.toString(), model, promptTokens, completionTokens, reportedBy: worker.userId });
+        const [row] = await tx.$queryRaw<{ recorded: boolean; eventId: bigint | null; userId: string; keyId: string; agentId: string | null }[]>`
+          WITH lease AS (SELECT id, "keyId", "userId", "agentId" FROM "Lease" WHERE id = ${leaseId}::uuid),
+          ins AS (
+            INSERT INTO "UsageRecord" ("leaseId", "keyId", "requestId", model, "promptTokens", "completionTokens", "costUsd", "costSource", at)
+            SELECT id, "keyId", ${requestId}, ${model}, ${promptTokens}, ${completionTokens}, ${costUsd}, 'REPORTED', ${now} FROM lease
+            ON CONFLICT ("leaseId", "requestId") DO NOTHING
+            RETURNING "leaseId", "keyId", "costUsd"
+          ), lease_totals AS (
+            UPDATE "Lease" l SET "usageUsd" = l."usageUsd" + ins."costUsd", "requestCount" = l."requestCount" + 1, "lastUsedAt" = ${now}
+            FROM ins WHERE l.id = ins."leaseId"
+          ), key_totals AS (
+            -- A window that is not the current UTC day or month starts again from zero.
+            UPDATE "ManagedKey" k SET
+              "spendTodayUsd" = CASE WHEN k."spendDay" = ${day}::date THEN k."spendTodayUsd" ELSE 0 END + ins."costUsd",
+              "spendDay" = ${day}::date,
+              "spendThisMonthUsd" = CASE WHEN k."spendMonth" = ${month}::date THEN k."spendThisMonthUsd" ELSE 0 END + ins."costUsd",
+              "spendMonth" = ${month}::date,
+              "lastUsedAt" = ${now}
+            FROM ins WHERE k.id = ins."keyId"
+          ), event AS (
+            INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "agentId", "stopAgent", details)
+            SELECT 'USAGE', ${now}, lease.id, lease."userId", lease."keyId", lease."agentId", false, ${details}::jsonb FROM lease, ins
+            RETURNING id
+          )
+          SELECT (SELECT count(*) FROM ins) > 0 AS recorded, (SELECT id FROM event) AS "eventId", "userId", "keyId"::text AS "keyId", "agentId" FROM lease`;
+        if (!row) throw notFound('Lease');
+        if (row.recorded) {
+          written.push({ id: row.eventId!, type: 'USAGE', at: now, leaseId, userId: row.userId, keyId: row.keyId, agentId: row.agentId, stopAgent: false, details: JSON.parse(details) });
+          written.push(...(await suspendIfCapped(tx, leaseId, now)));
+        }
+        return { lease: await tx.lease.findUniqueOrThrow({ where: { id: leaseId } }), duplicate: !row.recorded };
+      });
+      events.publish(written);
+      return result;
+    },
+
+    /**
+     * Sets a lease's spend cap. A SUSPENDED lease under its new cap comes back to ACTIVE if it has
+     * not expired and its user's tier and its key still have room; an ACTIVE one at or over its
+     * new cap is suspended.
+     */
+    async updateLeaseCap(actor: Identity | null, leaseId: string, spendCapUsd: string): Promise<Lease> {
+      const admin = requireRole(actor, 'ADMIN');
+      const cap = parseUsd(spendCapUsd, 'spendCapUsd');
+      if (!isUuid(leaseId)) throw notFound('Lease');
+      let written: LeaseEventRecord[] = [];
+      const lease = await inTransaction(db, async (tx) => {
+        written = [];
+        const now = clock.now();
+        const peek = await tx.lease.findUnique({ where: { id: leaseId } });
+        if (!peek) throw notFound('Lease');
+        await tx.$queryRaw`SELECT 1 FROM "User" WHERE id = ${peek.userId} FOR UPDATE`;
+        await tx.$queryRaw`SELECT 1 FROM "ManagedKey" WHERE id = ${peek.keyId}::uuid FOR UPDATE`;
+        await tx.$queryRaw`SELECT 1 FROM "Lease" WHERE id = ${leaseId}::uuid FOR UPDATE`;
+        const current = await tx.lease.findUniqueOrThrow({ where: { id: leaseId } });
+        if (current.status !== 'ACTIVE' && current.status !== 'SUSPENDED') throw new MpkError('LEASE_NOT_ACTIVE', `Lease is ${current.status}`);
+        await tx.lease.update({ where: { id: leaseId }, data: { spendCapUsd: cap } });
+        await tx.auditEntry.create({
+          data: { at: now, actorId: admin.userId, actorRole: admin.role, action: 'lease.updateCap', targetType: 'Lease', targetId: leaseId,
+            details: { changes: { spendCapUsd: { from: current.spendCapUsd.toString(), to: cap.toString() } } } },
+        });
+        if (current.status === 'SUSPENDED' && current.usageUsd.lessThan(cap)) {
+          if (current.expiresAt <= now) throw new MpkError('LEASE_NOT_ACTIVE', 'Lease has expired while suspended');
+          const [limits] = await tx.$queryRaw<{ active: number; max: number }[]>`
+            SELECT u."activeLeaseCount" AS active, p."maxActiveLeases" AS max FROM "User" u JOIN "TierPolicy" p ON p.tier = u.tier WHERE u.id = ${current.userId}`;
+          if (!limits || limits.active >= limits.max) throw new MpkError('TIER_LIMIT_REACHED', 'The user already holds as many active leases as their tier allows');
+          const [room] = await tx.$queryRaw<{ ok: boolean }[]>`SELECT ${keyHasRoom(now)} AS ok FROM "ManagedKey" k WHERE k.id = ${current.keyId}::uuid`;
+          if (!room?.ok) throw new MpkError('NO_KEY_AVAILABLE', "The lease's key is disabled, full, or over its spend limit");
+          await tx.lease.update({ where: { id: leaseId }, data: { status: 'ACTIVE', endedAt: null, endReason: null } });
+          await tx.$executeRaw`UPDATE "ManagedKey" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${current.keyId}::uuid`;
+          await tx.$executeRaw`UPDATE "User" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${current.userId}`;
+          written.push(
+            await recordLeaseEvent(tx, {
+              type: 'EXTENDED', leaseId, now, actor: admin, action: 'lease.resume',
+              details: { resumed: true, spendCapUsd: cap.toString(), expiresAt: current.expiresAt.toISOString() },
+            }),
+          );
+        } else {
+          written.push(...(await suspendIfCapped(tx, leaseId, now)));
+        }
+        return tx.lease.findUniqueOrThrow({ where: { id: leaseId } });
+      });
+      events.publish(written);
+      return lease;
+    },
+  };
+}
+export type UsageService = ReturnType<typeof createUsageService>;
