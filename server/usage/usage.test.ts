@@ -24,7 +24,7 @@ const lease = async (tier = 'FREE') => {
   if (tier !== 'FREE') ok(await server.gql(Q.setTier, { userId: sub, tier }, admin), 'setUserTier');
   return ok(await server.gql(Q.request, { input: {} }, await server.token('USER', sub)), 'requestLease');
 };
-const report = (leaseId: string, costUsd: string, requestId = randomUUID()) =>
+const report = (leaseId: string, costUsd: string, requestId: string = randomUUID()) =>
   server.gql(REPORT, { input: { leaseId, requestId, costUsd, model: 'openrouter/auto', promptTokens: 10, completionTokens: 20 } }, worker);
 
 beforeAll(async () => {
