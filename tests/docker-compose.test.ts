@@ -46,6 +46,10 @@ describe('docker-compose.yml', () => {
     expect(dockerfile).toMatch(/^FROM node:20/m);
     expect(dockerfile).toMatch(/RUN npm ci/);
     expect(dockerfile).toMatch(/^EXPOSE 4000$/m);
-    expect(dockerfile).toMatch(/^CMD \["npm", "start"\]$/m);
+    // Exec form: a shell form would put /bin/sh between docker stop's SIGTERM and the server.
+    const cmd = dockerfile.match(/^CMD (.+)$/m)?.[1];
+    expect(cmd && JSON.parse(cmd)).toEqual(['npm', 'start']);
+    // Without this the server listens on the container's loopback, out of reach of `docker run -p`.
+    expect(dockerfile).toMatch(/^ENV .*\bHOST=0\.0\.0\.0\b/m);
   });
 });
