@@ -27,6 +27,8 @@ import { createTierPolicyService } from './leases/policies.js';
 import { createLeaseService } from './leases/service.js';
 import { advisoryLockLeader, soleLeader } from './scheduler/leader.js';
 import { createUsageService } from './usage/service.js';
+import { createMeteringProxy } from './usage/proxy.js';
+import { createLeaseTokens } from './leases/lease-token.js';
 import { createScheduler } from './scheduler/runner.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -72,11 +74,15 @@ export async function buildApp(options: AppOptions) {
   const users = createUserService({ db });
   const keys = createKeyService({ db, keyring, clock, audit });
   const keyUsage = createKeyUsageFeed({ db, pump });
-  const leases = createLeaseService({ db, clock, keys, events });
+  const tokens = createLeaseTokens(config.jwtSecret);
+  // Agents reach the proxy where this server listens, unless MPK_PUBLIC_URL says otherwise.
+  let publicUrl = config.publicUrl ?? '';
+  const leases = createLeaseService({ db, clock, keys, events, tokens, proxyBaseUrl: () => `${publicUrl}/v1` });
   const tierPolicies = createTierPolicyService({ db, audit });
   const live = createLiveEvents({ db, pump });
   const usage = createUsageService({ db, clock, events });
   const services = { audit, users, keys, keyUsage, leases, tierPolicies, live, usage };
+  const proxy = createMeteringProxy({ db, clock, keys, tokens, usage, logger });
 
   const expiry = createExpiryJob({ db, clock, leases, pump, logger });
   const scheduler = createScheduler({
@@ -94,6 +100,7 @@ export async function buildApp(options: AppOptions) {
     graphql,
     logger,
     staticDir: path.join(root, 'web/dist'),
+    proxy,
     health: () => ({ scheduler: options.scheduler === false ? 'off' : scheduler.isLeader() ? 'leader' : 'standby' }),
     readiness: async () => {
       const checks: Record<string, string> = {};
@@ -128,6 +135,7 @@ export async function buildApp(options: AppOptions) {
       if (options.scheduler !== false) await scheduler.start();
       const { port } = server.address() as AddressInfo;
       const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+      publicUrl ||= url;
       logger.info({ url: `${url}/graphql`, database: database.embedded ? 'embedded' : 'postgres', redis: Boolean(config.redisUrl) }, 'MPK is listening');
       return url;
     },

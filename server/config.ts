@@ -16,6 +16,7 @@ const envSchema = z.object({
   MPK_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
   MPK_MASTER_KEYS: z.string().min(1).optional(),
   MPK_DATA_DIR: z.string().min(1).default('.data'),
+  MPK_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 });
 
@@ -31,6 +32,8 @@ export interface Config {
   /** `id:base64key,...`; the first one encrypts. */
   masterKeys: string;
   dataDir: string;
+  /** Where agents reach this server (the metering proxy's base); absent = where it listens. */
+  publicUrl?: string | undefined;
   logLevel: (typeof LOG_LEVELS)[number];
   /** Names of the secrets that were generated for development because none was set. */
   generatedSecrets: string[];
@@ -104,6 +107,7 @@ export async function loadConfig(env: NodeJS.ProcessEnv = process.env): Promise<
     jwksUrl: e.MPK_JWKS_URL,
     masterKeys,
     dataDir,
+    publicUrl: e.MPK_PUBLIC_URL?.replace(/\/+$/, ''),
     logLevel: e.LOG_LEVEL,
     generatedSecrets,
   };

@@ -19,6 +19,8 @@ export interface HttpDeps {
   graphql: GraphQLHandler;
   logger: Logger;
   readiness: () => Promise<Readiness>;
+  /** The metering proxy, serving /v1/*. */
+  proxy?: { handle(req: http.IncomingMessage, res: http.ServerResponse, pathname: string): Promise<void> };
   /** Extra fields for /healthz, such as whether this instance runs the scheduler. */
   health?: () => Record<string, unknown>;
   /** The built dashboard (web/dist); absent files answer 404. */
@@ -119,6 +121,7 @@ export function createHttpServer(deps: HttpDeps): http.Server {
         const result = await readiness();
         return sendJson(res, result.ready ? 200 : 503, { status: result.ready ? 'ready' : 'not ready', checks: result.checks });
       }
+      if (pathname.startsWith('/v1/') && deps.proxy) return await deps.proxy.handle(req, res, pathname);
       if (pathname === '/graphql') {
         if (req.method !== 'GET' && req.method !== 'HEAD') {
           const body = await readCappedBody(req, res);

@@ -35,7 +35,7 @@ describe('resolveLease renders each framework', () => {
   it('OPENCLAW: auth profile, models.providers entry and the primary model, with overrides merged', async () => {
     const { lease } = await leaseFor('OPENCLAW', {
       fallbackModels: ['anthropic/claude-3.5-haiku', 'openai/gpt-4o-mini'],
-      config: { frameworks: { OPENCLAW: { agents: { defaults: { timeoutSeconds: 600, model: { fallbacks: ['openrouter/openai/gpt-4o-mini'] } } } } } },
+      config: { delivery: 'DIRECT', frameworks: { OPENCLAW: { agents: { defaults: { timeoutSeconds: 600, model: { fallbacks: ['openrouter/openai/gpt-4o-mini'] } } } } } },
     });
     const resolved = ok(await server.gql(Q.resolve, { leaseId: lease.id }, worker), 'resolveLease');
     expect(resolved.apiKey).toBe(SECRET);
@@ -78,7 +78,7 @@ describe('resolveLease renders each framework', () => {
       provider: 'VENICE',
       defaultModel: 'llama-3.3-70b',
       fallbackModels: ['qwen3-4b'],
-      config: { frameworks: { ELIZA: { settings: { voice: { model: 'af_sky' } } } } },
+      config: { delivery: 'DIRECT', frameworks: { ELIZA: { settings: { voice: { model: 'af_sky' } } } } },
     });
     const resolved = ok(await server.gql(Q.resolve, { leaseId: lease.id }, worker), 'resolveLease');
     expect(redact(resolved.agentConfig)).toEqual({
@@ -106,6 +106,7 @@ describe('resolveLease renders each framework', () => {
       baseUrl: 'http://127.0.0.1:8000/v1',
       defaultModel: 'local-llm',
       fallbackModels: ['local-small', 'local-llm'],
+      config: { delivery: 'DIRECT' },
     });
     const resolved = ok(await server.gql(Q.resolve, { leaseId: lease.id }, worker), 'resolveLease');
     expect(resolved.fallbackModels).toEqual(['local-small']);
@@ -124,6 +125,16 @@ describe('resolveLease renders each framework', () => {
       model: 'local-llm',
       fallbackModels: ['local-small'],
     });
+  });
+
+  it('PROXY delivery (the default): a lease token and the metering proxy, never the provider key', async () => {
+    const { lease } = await leaseFor('GENERIC');
+    const res = await server.gql(Q.resolve, { leaseId: lease.id }, worker);
+    const resolved = ok(res, 'resolveLease');
+    expect(res.raw).not.toContain(SECRET);
+    expect(resolved.apiKey).toMatch(new RegExp(`^mpk_lt_${lease.id}\\.[\\w-]+$`));
+    expect(resolved.baseUrl).toBe(`${server.url}/v1`);
+    expect(resolved.env).toMatchObject({ OPENAI_API_KEY: resolved.apiKey, OPENAI_BASE_URL: `${server.url}/v1` });
   });
 
   it('resolves by agent id, stamps lastUsedAt, and audits without the secret', async () => {

@@ -11,6 +11,7 @@ import { Prisma, type Db, type Lease, type ManagedKey, type Tx } from '../db/cli
 import { inTransaction } from '../db/transaction.js';
 import type { EventBus, LeaseEventRecord } from '../events/bus.js';
 import { isUuid, type KeyService } from '../keys/service.js';
+import type { LeaseTokens } from './lease-token.js';
 import { renderAgentConfig, type FrameworkName, type ProviderName } from './renderers.js';
 import { endLeases, expireDue, keyHasRoom, keyUnderLimits, recordLeaseEvent, utcDate, type Actor, type LeaseStatus } from './transitions.js';
 
@@ -57,8 +58,16 @@ interface GrantResult {
 }
 
 // Audit entries are written by the transitions' SQL, in the same statement as each change.
-export function createLeaseService(deps: { db: Db; clock: Clock; keys: KeyService; events: EventBus }) {
-  const { db, clock, keys, events } = deps;
+export function createLeaseService(deps: {
+  db: Db;
+  clock: Clock;
+  keys: KeyService;
+  events: EventBus;
+  tokens: LeaseTokens;
+  /** The metering proxy's base URL as agents reach it (known once the server listens). */
+  proxyBaseUrl: () => string;
+}) {
+  const { db, clock, keys, events, tokens } = deps;
 
   /** Runs a state change and publishes the event rows it wrote once it has committed. */
   async function change<T>(work: (tx: Tx, written: LeaseEventRecord[]) => Promise<T | Refused>): Promise<T> {
@@ -302,23 +311,30 @@ export function createLeaseService(deps: { db: Db; clock: Clock; keys: KeyServic
         throw notActive(why);
       }
       if (!row.underLimits) throw new MpkError('QUOTA_EXHAUSTED', "The lease's key has reached its daily or monthly spend limit");
-      const key = row.key as unknown as ManagedKey & { fallbackModels: string[]; config: { frameworks?: Record<string, Record<string, unknown>> } };
-      const apiKey = keys.revealSecret({ id: key.id, secretCiphertext: key.secretCiphertext });
+      const key = row.key as unknown as ManagedKey & {
+        fallbackModels: string[];
+        config: { frameworks?: Record<string, Record<string, unknown>>; delivery?: 'PROXY' | 'DIRECT' };
+      };
       const model = key.defaultModel ?? key.fallbackModels[0];
       if (!model) throw new MpkError('CONFLICT', 'The lease\'s key has no default model configured');
       const fallbackModels = key.fallbackModels.filter((m) => m !== model);
       const { usable: _u, underLimits: _l, key: _k, ...leaseRow } = row;
       const lease = { ...leaseRow, lastUsedAt: now } as Lease;
+      // PROXY (the default): the agent gets a lease token and MPK's metering proxy, so every
+      // request is checked and metered. DIRECT: the provider key itself, metered by reportUsage.
+      const direct = key.config?.delivery === 'DIRECT';
+      const apiKey = direct ? keys.revealSecret({ id: key.id, secretCiphertext: key.secretCiphertext }) : tokens.mint(lease.id);
+      const baseUrl = direct ? key.baseUrl : deps.proxyBaseUrl();
       const rendered = renderAgentConfig({
         framework: lease.framework,
         provider: key.provider,
-        baseUrl: key.baseUrl,
+        baseUrl,
         apiKey,
         model,
         fallbackModels,
         overrides: key.config?.frameworks?.[lease.framework],
       });
-      return { lease, apiKey, baseUrl: key.baseUrl, model, fallbackModels, ...rendered };
+      return { lease, apiKey, baseUrl, delivery: direct ? ('DIRECT' as const) : ('PROXY' as const), model, fallbackModels, ...rendered };
     },
 
     /** Used by the scheduler: expires a batch of due leases, returning the events written. */

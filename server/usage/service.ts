@@ -13,6 +13,16 @@ import type { EventBus, LeaseEventRecord } from '../events/bus.js';
 import { isUuid } from '../keys/service.js';
 import { endLeases, keyHasRoom, recordLeaseEvent, utcDate } from '../leases/transitions.js';
 
+export interface MeteredRequest {
+  requestId: string;
+  costUsd: Prisma.Decimal;
+  model: string | null;
+  promptTokens: number | null;
+  completionTokens: number | null;
+  /** REPORTED (reportUsage), PROVIDER (the response's own cost), PRICE (tokens x price), NONE (flagged). */
+  costSource: 'REPORTED' | 'PROVIDER' | 'PRICE' | 'NONE';
+}
+
 export interface ReportUsageInput {
   leaseId: string;
   requestId: string;
@@ -45,58 +55,68 @@ export function createUsageService(deps: { db: Db; clock: Clock; events: EventBu
       now,
     });
 
+  async function record(leaseId: string, entry: MeteredRequest, reportedBy: string): Promise<{ lease: Lease; duplicate: boolean }> {
+    const { requestId, costUsd, model, promptTokens, completionTokens, costSource } = entry;
+    let written: LeaseEventRecord[] = [];
+    const result = await inTransaction(db, async (tx) => {
+      written = [];
+      const now = clock.now();
+      const day = utcDate(now, 'day');
+      const month = utcDate(now, 'month');
+      const details = JSON.stringify({ requestId, costUsd: costUsd.toString(), costSource, model, promptTokens, completionTokens, reportedBy });
+      const [row] = await tx.$queryRaw<{ recorded: boolean; eventId: bigint | null; userId: string; keyId: string; agentId: string | null }[]>`
+        WITH lease AS (SELECT id, "keyId", "userId", "agentId" FROM "Lease" WHERE id = ${leaseId}::uuid),
+        ins AS (
+          INSERT INTO "UsageRecord" ("leaseId", "keyId", "requestId", model, "promptTokens", "completionTokens", "costUsd", "costSource", at)
+          SELECT id, "keyId", ${requestId}, ${model}, ${promptTokens}, ${completionTokens}, ${costUsd}, ${costSource}, ${now} FROM lease
+          ON CONFLICT ("leaseId", "requestId") DO NOTHING
+          RETURNING "leaseId", "keyId", "costUsd"
+        ), lease_totals AS (
+          UPDATE "Lease" l SET "usageUsd" = l."usageUsd" + ins."costUsd", "requestCount" = l."requestCount" + 1, "lastUsedAt" = ${now}
+          FROM ins WHERE l.id = ins."leaseId"
+        ), key_totals AS (
+          -- A window that is not the current UTC day or month starts again from zero.
+          UPDATE "ManagedKey" k SET
+            "spendTodayUsd" = CASE WHEN k."spendDay" = ${day}::date THEN k."spendTodayUsd" ELSE 0 END + ins."costUsd",
+            "spendDay" = ${day}::date,
+            "spendThisMonthUsd" = CASE WHEN k."spendMonth" = ${month}::date THEN k."spendThisMonthUsd" ELSE 0 END + ins."costUsd",
+            "spendMonth" = ${month}::date,
+            "lastUsedAt" = ${now}
+          FROM ins WHERE k.id = ins."keyId"
+        ), event AS (
+          INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "agentId", "stopAgent", details)
+          SELECT 'USAGE', ${now}, lease.id, lease."userId", lease."keyId", lease."agentId", false, ${details}::jsonb FROM lease, ins
+          RETURNING id
+        )
+        SELECT (SELECT count(*) FROM ins) > 0 AS recorded, (SELECT id FROM event) AS "eventId", "userId", "keyId"::text AS "keyId", "agentId" FROM lease`;
+      if (!row) throw notFound('Lease');
+      if (row.recorded) {
+        written.push({ id: row.eventId!, type: 'USAGE', at: now, leaseId, userId: row.userId, keyId: row.keyId, agentId: row.agentId, stopAgent: false, details: JSON.parse(details) });
+        written.push(...(await suspendIfCapped(tx, leaseId, now)));
+      }
+      return { lease: await tx.lease.findUniqueOrThrow({ where: { id: leaseId } }), duplicate: !row.recorded };
+    });
+    events.publish(written);
+    return result;
+  }
+
   return {
     async report(actor: Identity | null, input: ReportUsageInput): Promise<{ lease: Lease; duplicate: boolean }> {
       const worker = requireRole(actor, 'WORKER');
-      const requestId = field(requestIdSchema, input.requestId, 'requestId');
-      const costUsd = parseUsd(input.costUsd, 'costUsd');
-      const model = input.model == null ? null : field(z.string().min(1).max(200), input.model, 'model');
-      const promptTokens = input.promptTokens == null ? null : field(tokens, input.promptTokens, 'promptTokens');
-      const completionTokens = input.completionTokens == null ? null : field(tokens, input.completionTokens, 'completionTokens');
+      const entry: MeteredRequest = {
+        requestId: field(requestIdSchema, input.requestId, 'requestId'),
+        costUsd: parseUsd(input.costUsd, 'costUsd'),
+        model: input.model == null ? null : field(z.string().min(1).max(200), input.model, 'model'),
+        promptTokens: input.promptTokens == null ? null : field(tokens, input.promptTokens, 'promptTokens'),
+        completionTokens: input.completionTokens == null ? null : field(tokens, input.completionTokens, 'completionTokens'),
+        costSource: 'REPORTED',
+      };
       if (!isUuid(input.leaseId)) throw notFound('Lease');
-      const leaseId = input.leaseId;
-      let written: LeaseEventRecord[] = [];
-      const result = await inTransaction(db, async (tx) => {
-        written = [];
-        const now = clock.now();
-        const day = utcDate(now, 'day');
-        const month = utcDate(now, 'month');
-        const details = JSON.stringify({ requestId, costUsd: costUsd.toString(), model, promptTokens, completionTokens, reportedBy: worker.userId });
-        const [row] = await tx.$queryRaw<{ recorded: boolean; eventId: bigint | null; userId: string; keyId: string; agentId: string | null }[]>`
-          WITH lease AS (SELECT id, "keyId", "userId", "agentId" FROM "Lease" WHERE id = ${leaseId}::uuid),
-          ins AS (
-            INSERT INTO "UsageRecord" ("leaseId", "keyId", "requestId", model, "promptTokens", "completionTokens", "costUsd", "costSource", at)
-            SELECT id, "keyId", ${requestId}, ${model}, ${promptTokens}, ${completionTokens}, ${costUsd}, 'REPORTED', ${now} FROM lease
-            ON CONFLICT ("leaseId", "requestId") DO NOTHING
-            RETURNING "leaseId", "keyId", "costUsd"
-          ), lease_totals AS (
-            UPDATE "Lease" l SET "usageUsd" = l."usageUsd" + ins."costUsd", "requestCount" = l."requestCount" + 1, "lastUsedAt" = ${now}
-            FROM ins WHERE l.id = ins."leaseId"
-          ), key_totals AS (
-            -- A window that is not the current UTC day or month starts again from zero.
-            UPDATE "ManagedKey" k SET
-              "spendTodayUsd" = CASE WHEN k."spendDay" = ${day}::date THEN k."spendTodayUsd" ELSE 0 END + ins."costUsd",
-              "spendDay" = ${day}::date,
-              "spendThisMonthUsd" = CASE WHEN k."spendMonth" = ${month}::date THEN k."spendThisMonthUsd" ELSE 0 END + ins."costUsd",
-              "spendMonth" = ${month}::date,
-              "lastUsedAt" = ${now}
-            FROM ins WHERE k.id = ins."keyId"
-          ), event AS (
-            INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "agentId", "stopAgent", details)
-            SELECT 'USAGE', ${now}, lease.id, lease."userId", lease."keyId", lease."agentId", false, ${details}::jsonb FROM lease, ins
-            RETURNING id
-          )
-          SELECT (SELECT count(*) FROM ins) > 0 AS recorded, (SELECT id FROM event) AS "eventId", "userId", "keyId"::text AS "keyId", "agentId" FROM lease`;
-        if (!row) throw notFound('Lease');
-        if (row.recorded) {
-          written.push({ id: row.eventId!, type: 'USAGE', at: now, leaseId, userId: row.userId, keyId: row.keyId, agentId: row.agentId, stopAgent: false, details: JSON.parse(details) });
-          written.push(...(await suspendIfCapped(tx, leaseId, now)));
-        }
-        return { lease: await tx.lease.findUniqueOrThrow({ where: { id: leaseId } }), duplicate: !row.recorded };
-      });
-      events.publish(written);
-      return result;
+      return record(input.leaseId, entry, worker.userId);
     },
+
+    /** What the metering proxy measured for one request it forwarded. */
+    recordMetered: (leaseId: string, entry: MeteredRequest) => record(leaseId, entry, 'system:proxy'),
 
     /**
      * Sets a lease's spend cap. A SUSPENDED lease under its new cap comes back to ACTIVE if it has

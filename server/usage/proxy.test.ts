@@ -1,0 +1,171 @@
+// The metering proxy against a local fake provider: byte-identical pass-through (plain and
+// streamed), cost recorded from each documented source, client aborts cancel upstream, refusals in
+// OpenAI's error shape, and the overshoot bound under concurrency.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createKey, ok, Q } from '../../tests/support/fixtures.js';
+import { startFakeUpstream, type FakeUpstream } from '../../tests/support/fake-upstream.js';
+import { startTestServer, type TestServer } from '../../tests/support/server.js';
+
+const SECRET = 'sk-real-provider-key-0123456789';
+let server: TestServer;
+let upstream: FakeUpstream;
+let admin: string;
+let worker: string;
+
+async function leaseWithToken(keyInput: Record<string, unknown> = {}) {
+  await server.app.db.managedKey.updateMany({ data: { status: 'DISABLED' } });
+  const key = await createKey(server, admin, { provider: 'OPENAI_COMPATIBLE', baseUrl: upstream.url, defaultModel: 'fake-model', apiKey: SECRET, ...keyInput });
+  const token = await server.token('USER', `p-${randomUUID().slice(0, 8)}`);
+  const lease = ok(await server.gql(Q.request, { input: { provider: 'OPENAI_COMPATIBLE', framework: 'GENERIC' } }, token), 'requestLease');
+  const resolved = ok(await server.gql(Q.resolve, { leaseId: lease.id }, worker), 'resolveLease');
+  return { key, lease, token: resolved.apiKey as string, baseUrl: resolved.baseUrl as string };
+}
+
+const call = (baseUrl: string, token: string, path: string, body?: object, init: RequestInit = {}) =>
+  fetch(`${baseUrl}${path}`, {
+    method: body ? 'POST' : 'GET',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+    ...init,
+  });
+
+const records = (leaseId: string) => server.app.db.usageRecord.findMany({ where: { leaseId }, orderBy: { id: 'asc' } });
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream();
+  server = await startTestServer();
+  admin = await server.token('ADMIN', 'admin-p');
+  worker = await server.token('WORKER', 'worker-p');
+});
+afterAll(async () => {
+  await server?.close();
+  await upstream?.close();
+});
+beforeEach(() => {
+  upstream.costStyle = 'openrouter';
+  upstream.failWith = null;
+  upstream.chunkDelayMs = 5;
+});
+
+describe('pass-through', () => {
+  it('a plain completion is byte-identical to a direct call, with the real key upstream and the cost recorded', async () => {
+    const { lease, token, baseUrl } = await leaseWithToken();
+    const request = { model: 'fake-model', messages: [{ role: 'user', content: 'hi' }] };
+    const direct = await (await call(upstream.url, SECRET, '/chat/completions', request)).text();
+    const proxied = await call(baseUrl, token, '/chat/completions', request);
+    expect(proxied.status).toBe(200);
+    const text = await proxied.text();
+    expect(text.replace(/chatcmpl-fake-\d+/, 'ID')).toBe(direct.replace(/chatcmpl-fake-\d+/, 'ID'));
+    expect(upstream.authorizations.at(-1)).toBe(`Bearer ${SECRET}`);
+    await expect.poll(() => records(lease.id)).toHaveLength(1);
+    const [record] = await records(lease.id);
+    expect(record).toMatchObject({ promptTokens: 12, completionTokens: 3, costSource: 'PROVIDER', requestId: JSON.parse(text).id });
+    expect(record!.costUsd.toFixed(6)).toBe('0.001845');
+  });
+
+  it('a streamed completion passes through chunk by chunk, byte-identical, and its final usage is recorded', async () => {
+    const { lease, token, baseUrl } = await leaseWithToken();
+    const request = { model: 'fake-model', stream: true, messages: [{ role: 'user', content: 'hi' }] };
+    const direct = await (await call(upstream.url, SECRET, '/chat/completions', request)).text();
+    const proxied = await call(baseUrl, token, '/chat/completions', request);
+    expect(proxied.headers.get('content-type')).toContain('text/event-stream');
+    const text = await proxied.text();
+    expect(text.replaceAll(/chatcmpl-fake-\d+/g, 'ID')).toBe(direct.replaceAll(/chatcmpl-fake-\d+/g, 'ID'));
+    await expect.poll(() => records(lease.id)).toHaveLength(1);
+    expect((await records(lease.id))[0]).toMatchObject({ promptTokens: 12, completionTokens: 4, costSource: 'PROVIDER' });
+    const row = await server.app.db.lease.findUniqueOrThrow({ where: { id: lease.id } });
+    expect(row.requestCount).toBe(1);
+  });
+
+  it('cost from Venice\'s cost.usd, from the admin\'s price table, or none (flagged)', async () => {
+    upstream.costStyle = 'venice';
+    const venice = await leaseWithToken();
+    await call(venice.baseUrl, venice.token, '/chat/completions', { model: 'fake-model', messages: [] }).then((r) => r.text());
+    await expect.poll(() => records(venice.lease.id)).toHaveLength(1);
+    expect((await records(venice.lease.id))[0]!.costUsd.toFixed(6)).toBe('0.004200');
+
+    upstream.costStyle = 'none';
+    const priced = await leaseWithToken({ config: { prices: { 'fake-model': { prompt: '2.5', completion: '10' } } } });
+    await call(priced.baseUrl, priced.token, '/chat/completions', { model: 'fake-model', messages: [] }).then((r) => r.text());
+    await expect.poll(() => records(priced.lease.id)).toHaveLength(1);
+    // 12 x $2.50/M + 3 x $10/M = $0.00006
+    expect((await records(priced.lease.id))[0]).toMatchObject({ costSource: 'PRICE' });
+    expect((await records(priced.lease.id))[0]!.costUsd.toFixed(6)).toBe('0.000060');
+
+    const unpriced = await leaseWithToken();
+    await call(unpriced.baseUrl, unpriced.token, '/chat/completions', { model: 'fake-model', messages: [] }).then((r) => r.text());
+    await expect.poll(() => records(unpriced.lease.id)).toHaveLength(1);
+    expect((await records(unpriced.lease.id))[0]).toMatchObject({ costSource: 'NONE', promptTokens: 12, completionTokens: 3 });
+  });
+
+  it('embeddings and models', async () => {
+    const { lease, token, baseUrl } = await leaseWithToken();
+    const models = await call(baseUrl, token, '/models');
+    expect(await models.json()).toMatchObject({ data: [{ id: 'fake-model' }] });
+    const emb = await call(baseUrl, token, '/embeddings', { model: 'fake-model', input: 'x' });
+    expect((await emb.json()).data[0].embedding).toEqual([0.1, 0.2]);
+    await expect.poll(() => records(lease.id)).toHaveLength(1);
+  });
+
+  it('a client that goes away mid-stream cancels the upstream request', async () => {
+    const { lease, token, baseUrl } = await leaseWithToken();
+    upstream.chunkDelayMs = 20;
+    const before = upstream.aborted;
+    const controller = new AbortController();
+    const res = await call(baseUrl, token, '/chat/completions', { model: 'fake-model', stream: true, messages: [{ role: 'user', content: 'long' }] }, { signal: controller.signal });
+    const reader = res.body!.getReader();
+    await reader.read();
+    controller.abort();
+    await expect.poll(() => upstream.aborted, { timeout: 3000 }).toBe(before + 1);
+    // Nothing was reported before the client left: the request is recorded, flagged, at no cost.
+    await expect.poll(() => records(lease.id)).toHaveLength(1);
+    expect((await records(lease.id))[0]).toMatchObject({ costSource: 'NONE' });
+  });
+});
+
+describe('refusals in OpenAI\'s error shape', () => {
+  it('401 for anything but a lease token, 403 once the lease has ended', async () => {
+    const { lease, token, baseUrl } = await leaseWithToken();
+    for (const bad of [SECRET, `${token}x`, 'mpk_lt_00000000-0000-4000-8000-000000000000.abc']) {
+      const res = await call(baseUrl, bad, '/models');
+      expect(res.status).toBe(401);
+      expect((await res.json()).error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_api_key' });
+    }
+    ok(await server.gql(Q.revoke, { id: lease.id }, admin), 'revokeLease');
+    const ended = await call(baseUrl, token, '/chat/completions', { model: 'fake-model', messages: [] });
+    expect(ended.status).toBe(403);
+    expect((await ended.json()).error).toMatchObject({ code: 'lease_not_active' });
+  });
+
+  it('402 when the key is at its daily limit or the lease at its cap; upstream errors pass through', async () => {
+    const limited = await leaseWithToken({ dailyLimitUsd: '0.001' });
+    await call(limited.baseUrl, limited.token, '/chat/completions', { model: 'fake-model', messages: [] }).then((r) => r.text());
+    await expect.poll(() => records(limited.lease.id)).toHaveLength(1);
+    const refused = await call(limited.baseUrl, limited.token, '/chat/completions', { model: 'fake-model', messages: [] });
+    expect(refused.status).toBe(402);
+    expect((await refused.json()).error).toMatchObject({ type: 'insufficient_quota', code: 'quota_exhausted' });
+
+    const open = await leaseWithToken();
+    upstream.failWith = 429;
+    const limitedUpstream = await call(open.baseUrl, open.token, '/chat/completions', { model: 'fake-model', messages: [] });
+    expect(limitedUpstream.status).toBe(429);
+    expect((await limitedUpstream.json()).error.code).toBe('rate_limit');
+  });
+
+  it('overshoot bound: 20 concurrent requests against a key $0.01 under its daily limit', async () => {
+    const { key, lease, token, baseUrl } = await leaseWithToken({ dailyLimitUsd: '1' });
+    ok(await server.gql(`mutation($input: ReportUsageInput!) { reportUsage(input: $input) { duplicate } }`,
+      { input: { leaseId: lease.id, requestId: 'warm', costUsd: '0.99' } }, worker), 'reportUsage');
+    const statuses = await Promise.all(Array.from({ length: 20 }, () => call(baseUrl, token, '/chat/completions', { model: 'fake-model', messages: [] }).then(async (r) => (await r.text(), r.status))));
+    const admitted = statuses.filter((s) => s === 200).length;
+    expect(admitted).toBeGreaterThanOrEqual(1);
+    expect(statuses.filter((s) => s !== 200).every((s) => s === 402)).toBe(true);
+    await expect.poll(async () => (await records(lease.id)).length).toBe(admitted + 1);
+    const spend = (await server.app.db.managedKey.findUniqueOrThrow({ where: { id: key.id } })).spendTodayUsd;
+    // Exactly what was admitted, each at 15 tokens x $0.000123: nothing refused was counted.
+    expect(spend.toFixed(6)).toBe((0.99 + admitted * 0.001845).toFixed(6));
+    const later = await call(baseUrl, token, '/chat/completions', { model: 'fake-model', messages: [] });
+    expect(later.status).toBe(402);
+  });
+});
