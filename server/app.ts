@@ -28,6 +28,7 @@ import { createLeaseService } from './leases/service.js';
 import { advisoryLockLeader, soleLeader } from './scheduler/leader.js';
 import { createUsageService } from './usage/service.js';
 import { createMeteringProxy } from './usage/proxy.js';
+import { createReconcileJob } from './usage/reconcile.js';
 import { createLeaseTokens } from './leases/lease-token.js';
 import { createScheduler } from './scheduler/runner.js';
 
@@ -85,8 +86,9 @@ export async function buildApp(options: AppOptions) {
   const proxy = createMeteringProxy({ db, clock, keys, tokens, usage, logger });
 
   const expiry = createExpiryJob({ db, clock, leases, pump, logger });
+  const reconcile = createReconcileJob({ db, keys, clock, logger });
   const scheduler = createScheduler({
-    jobs: [expiry],
+    jobs: [expiry, reconcile],
     logger,
     elect: (onChange) =>
       database.embedded
@@ -122,6 +124,7 @@ export async function buildApp(options: AppOptions) {
     services,
     pump,
     expiry,
+    reconcile,
     scheduler,
     logger,
     server,

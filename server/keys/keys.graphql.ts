@@ -140,3 +140,31 @@ builder.subscriptionFields((t) => ({
     resolve: (key) => key,
   }),
 }));
+
+const ProviderUsage = builder.objectRef<import('../db/client.js').ManagedKey>('ProviderUsage').implement({
+  description: "What the provider reports for the key (reconciliation job), and how far MPK's metering is from it.",
+  fields: (t) => ({
+    checkedAt: t.field({ type: 'DateTime', nullable: true, resolve: (k) => k.providerCheckedAt }),
+    error: t.string({ nullable: true, description: 'Why the last check failed.', resolve: (k) => k.providerError }),
+    usageTodayUsd: t.field({ type: 'Decimal', nullable: true, resolve: (k) => k.providerUsageDailyUsd }),
+    usageThisMonthUsd: t.field({ type: 'Decimal', nullable: true, resolve: (k) => k.providerUsageMonthlyUsd }),
+    limitUsd: t.field({ type: 'Decimal', nullable: true, resolve: (k) => k.providerLimitUsd }),
+    limitRemainingUsd: t.field({ type: 'Decimal', nullable: true, resolve: (k) => k.providerLimitRemainingUsd }),
+    balanceUsd: t.field({ type: 'Decimal', nullable: true, resolve: (k) => k.providerBalanceUsd }),
+    driftTodayUsd: t.field({
+      type: 'Decimal',
+      nullable: true,
+      description: "The provider's figure for today minus MPK's (positive: spend MPK did not meter).",
+      resolve: (k, _, ctx) => (k.providerUsageDailyUsd === null ? null : k.providerUsageDailyUsd.minus(ctx.services.keys.spendOf(k).today)),
+    }),
+    driftThisMonthUsd: t.field({
+      type: 'Decimal',
+      nullable: true,
+      resolve: (k, _, ctx) => (k.providerUsageMonthlyUsd === null ? null : k.providerUsageMonthlyUsd.minus(ctx.services.keys.spendOf(k).month)),
+    }),
+  }),
+});
+
+builder.objectField(ManagedKey, 'providerUsage', (t) =>
+  t.field({ type: ProviderUsage, nullable: true, description: 'Null until the provider has been asked.', resolve: (k) => (k.providerCheckedAt ? k : null) }),
+);

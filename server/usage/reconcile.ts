@@ -1,0 +1,102 @@
+// Provider reconciliation: ask each provider what it thinks a key has spent, store those figures
+// beside MPK's metered ones, and so expose the drift. OpenRouter: GET {baseUrl}/key
+// (`usage_daily`, `usage_monthly`, `limit`, `limit_remaining`); Venice: GET
+// {baseUrl}/api_keys/rate_limits (`balances.USD`). Run by the scheduler's instance.
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import { Decimal } from '../core/money.js';
+import type { Db, ManagedKey } from '../db/client.js';
+import type { KeyService } from '../keys/service.js';
+
+export interface ProviderFigures {
+  usageDailyUsd: Decimal | null;
+  usageMonthlyUsd: Decimal | null;
+  limitUsd: Decimal | null;
+  limitRemainingUsd: Decimal | null;
+  balanceUsd: Decimal | null;
+}
+
+const TIMEOUT_MS = 10_000;
+
+const usd = (value: unknown): Decimal | null =>
+  typeof value === 'number' && Number.isFinite(value) ? new Decimal(value).toDecimalPlaces(6) : typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value) ? new Decimal(value).toDecimalPlaces(6) : null;
+
+async function getJson(url: string, apiKey: string): Promise<{ data?: Record<string, unknown> }> {
+  const res = await fetch(url, { headers: { authorization: `Bearer ${apiKey}`, accept: 'application/json' }, signal: AbortSignal.timeout(TIMEOUT_MS) });
+  if (!res.ok) throw new Error(`${new URL(url).pathname} answered ${res.status}`);
+  const body = (await res.json()) as { data?: Record<string, unknown> };
+  if (!body || typeof body !== 'object' || !body.data || typeof body.data !== 'object') throw new Error(`${new URL(url).pathname} answered without a data object`);
+  return body;
+}
+
+/** The provider's figures for one key, or null for providers without such an API. */
+export async function fetchProviderFigures(key: Pick<ManagedKey, 'provider' | 'baseUrl'>, apiKey: string): Promise<ProviderFigures | null> {
+  if (key.provider === 'OPENROUTER') {
+    const { data } = await getJson(`${key.baseUrl}/key`, apiKey);
+    return {
+      usageDailyUsd: usd(data!.usage_daily),
+      usageMonthlyUsd: usd(data!.usage_monthly),
+      limitUsd: usd(data!.limit),
+      limitRemainingUsd: usd(data!.limit_remaining),
+      balanceUsd: null,
+    };
+  }
+  if (key.provider === 'VENICE') {
+    const { data } = await getJson(`${key.baseUrl}/api_keys/rate_limits`, apiKey);
+    const balances = (data!.balances ?? {}) as Record<string, unknown>;
+    return { usageDailyUsd: null, usageMonthlyUsd: null, limitUsd: null, limitRemainingUsd: null, balanceUsd: usd(balances.USD) };
+  }
+  return null;
+}
+
+export function createReconcileJob(deps: { db: Db; keys: KeyService; clock: Clock; logger: Logger; intervalMs?: number }) {
+  const { db, keys, clock, logger } = deps;
+  const intervalMs = deps.intervalMs ?? 5 * 60_000;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<number> | undefined;
+
+  async function runOnce(): Promise<number> {
+    const list = await db.managedKey.findMany({ where: { status: 'ACTIVE', provider: { in: ['OPENROUTER', 'VENICE'] } } });
+    let checked = 0;
+    for (const key of list) {
+      const checkedAt = clock.now();
+      try {
+        const figures = await fetchProviderFigures(key, keys.revealSecret(key));
+        if (!figures) continue;
+        await db.managedKey.update({
+          where: { id: key.id },
+          data: {
+            providerCheckedAt: checkedAt,
+            providerUsageDailyUsd: figures.usageDailyUsd,
+            providerUsageMonthlyUsd: figures.usageMonthlyUsd,
+            providerLimitUsd: figures.limitUsd,
+            providerLimitRemainingUsd: figures.limitRemainingUsd,
+            providerBalanceUsd: figures.balanceUsd,
+            providerError: null,
+          },
+        });
+        checked++;
+      } catch (error) {
+        // The message names the endpoint and status only: never the key.
+        const message = error instanceof Error ? error.message.slice(0, 300) : 'unknown error';
+        logger.warn({ keyId: key.id, error: message }, 'provider reconciliation failed');
+        await db.managedKey.update({ where: { id: key.id }, data: { providerCheckedAt: checkedAt, providerError: message } });
+      }
+    }
+    return checked;
+  }
+
+  return {
+    name: 'provider-reconciliation',
+    runOnce: () => (running ??= runOnce().finally(() => (running = undefined))),
+    start() {
+      timer = setInterval(() => void runOnce().catch((err) => logger.error({ err }, 'reconciliation run failed')), intervalMs);
+      timer.unref();
+    },
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+export type ReconcileJob = ReturnType<typeof createReconcileJob>;
