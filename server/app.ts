@@ -29,6 +29,7 @@ import { advisoryLockLeader, soleLeader } from './scheduler/leader.js';
 import { createUsageService } from './usage/service.js';
 import { createMeteringProxy } from './usage/proxy.js';
 import { createReconcileJob } from './usage/reconcile.js';
+import { createMeterBuffer } from './usage/meter-buffer.js';
 import { createLeaseTokens } from './leases/lease-token.js';
 import { createScheduler } from './scheduler/runner.js';
 
@@ -83,7 +84,8 @@ export async function buildApp(options: AppOptions) {
   const live = createLiveEvents({ db, pump });
   const usage = createUsageService({ db, clock, events });
   const services = { audit, users, keys, keyUsage, leases, tierPolicies, live, usage };
-  const proxy = createMeteringProxy({ db, clock, keys, tokens, usage, logger });
+  const meter = createMeterBuffer({ usage, logger });
+  const proxy = createMeteringProxy({ db, clock, keys, tokens, meter, logger });
 
   const expiry = createExpiryJob({ db, clock, leases, pump, logger });
   const reconcile = createReconcileJob({ db, keys, clock, logger });
@@ -153,6 +155,7 @@ export async function buildApp(options: AppOptions) {
       const timer = setTimeout(() => server.closeAllConnections(), graceMs);
       await closed;
       clearTimeout(timer);
+      await meter.flush();
       await scheduler.stop();
       keyUsage.stop();
       await pump.stop();

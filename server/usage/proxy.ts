@@ -11,7 +11,8 @@ import type { Db } from '../db/client.js';
 import type { KeyService } from '../keys/service.js';
 import type { LeaseTokens } from '../leases/lease-token.js';
 import { keyUnderLimits, utcDate } from '../leases/transitions.js';
-import type { MeteredRequest, UsageService } from './service.js';
+import type { MeterBuffer } from './meter-buffer.js';
+import type { MeteredRequest } from './service.js';
 
 const ROUTES: Record<string, string> = {
   'POST /v1/chat/completions': '/chat/completions',
@@ -93,8 +94,8 @@ interface Prices {
   completion: string | number;
 }
 
-export function createMeteringProxy(deps: { db: Db; clock: Clock; keys: KeyService; tokens: LeaseTokens; usage: UsageService; logger: Logger }) {
-  const { db, clock, keys, tokens, usage, logger } = deps;
+export function createMeteringProxy(deps: { db: Db; clock: Clock; keys: KeyService; tokens: LeaseTokens; meter: MeterBuffer; logger: Logger }) {
+  const { db, clock, keys, tokens, meter, logger } = deps;
 
   function costOf(seen: Usage, prices: Record<string, Prices> | undefined, model: string | undefined): Pick<MeteredRequest, 'costUsd' | 'costSource'> {
     if (seen.providerCost !== undefined && /^\d+(\.\d+)?(e-?\d+)?$/i.test(seen.providerCost)) {
@@ -193,17 +194,13 @@ export function createMeteringProxy(deps: { db: Db; clock: Clock; keys: KeyServi
       // Listing models costs nothing; a refused request with no usage in it neither.
       if (req.method !== 'POST' || (!upstream.ok && seen.promptTokens === undefined && seen.providerCost === undefined)) return;
       const model = seen.model ?? requested.model;
-      try {
-        await usage.recordMetered(leaseId, {
-          requestId: seen.id ? `${seen.id}` : `mpk-${randomUUID()}`,
-          model: model ?? null,
-          promptTokens: seen.promptTokens ?? null,
-          completionTokens: seen.completionTokens ?? null,
-          ...costOf(seen, row.config?.prices, model),
-        });
-      } catch (error) {
-        logger.error({ err: error, leaseId }, 'could not record metered usage');
-      }
+      meter.add(leaseId, {
+        requestId: seen.id ? `${seen.id}` : `mpk-${randomUUID()}`,
+        model: model ?? null,
+        promptTokens: seen.promptTokens ?? null,
+        completionTokens: seen.completionTokens ?? null,
+        ...costOf(seen, row.config?.prices, model),
+      });
     },
   };
 }

@@ -115,8 +115,70 @@ export function createUsageService(deps: { db: Db; clock: Clock; events: EventBu
       return record(input.leaseId, entry, worker.userId);
     },
 
-    /** What the metering proxy measured for one request it forwarded. */
-    recordMetered: (leaseId: string, entry: MeteredRequest) => record(leaseId, entry, 'system:proxy'),
+    /**
+     * What the metering proxy measured, many requests at once: one transaction records them all,
+     * each counted once per (lease, requestId), with per-lease and per-key sums as increments.
+     */
+    async recordBatch(batch: readonly (MeteredRequest & { leaseId: string })[]): Promise<number> {
+      if (batch.length === 0) return 0;
+      const rows = JSON.stringify(batch.map((b) => ({ ...b, costUsd: b.costUsd.toString() })));
+      let written: LeaseEventRecord[] = [];
+      const recorded = await inTransaction(db, async (tx) => {
+        written = [];
+        const now = clock.now();
+        const day = utcDate(now, 'day');
+        const month = utcDate(now, 'month');
+        const leaseIds = [...new Set(batch.map((b) => b.leaseId))];
+        // Keys, then leases, each in id order: the global lock order without the users.
+        await tx.$queryRaw`SELECT 1 FROM "ManagedKey" WHERE id IN (SELECT "keyId" FROM "Lease" WHERE id = ANY(${leaseIds}::uuid[])) ORDER BY id FOR UPDATE`;
+        await tx.$queryRaw`SELECT 1 FROM "Lease" WHERE id = ANY(${leaseIds}::uuid[]) ORDER BY id FOR UPDATE`;
+        const events = await tx.$queryRaw<LeaseEventRecord[]>`
+          WITH input AS (
+            SELECT * FROM jsonb_to_recordset(${rows}::jsonb)
+              AS x("leaseId" uuid, "requestId" text, model text, "promptTokens" int, "completionTokens" int, "costUsd" numeric, "costSource" text)
+          ), ins AS (
+            INSERT INTO "UsageRecord" ("leaseId", "keyId", "requestId", model, "promptTokens", "completionTokens", "costUsd", "costSource", at)
+            SELECT i."leaseId", l."keyId", i."requestId", i.model, i."promptTokens", i."completionTokens", i."costUsd", i."costSource", ${now}
+            FROM input i JOIN "Lease" l ON l.id = i."leaseId"
+            ON CONFLICT ("leaseId", "requestId") DO NOTHING
+            RETURNING "leaseId", "keyId", "costUsd", "requestId", model, "costSource"
+          ), lease_totals AS (
+            UPDATE "Lease" l SET "usageUsd" = l."usageUsd" + s.total, "requestCount" = l."requestCount" + s.n, "lastUsedAt" = ${now}
+            FROM (SELECT "leaseId", sum("costUsd") AS total, count(*)::int AS n FROM ins GROUP BY 1) s WHERE l.id = s."leaseId"
+          ), key_totals AS (
+            UPDATE "ManagedKey" k SET
+              "spendTodayUsd" = CASE WHEN k."spendDay" = ${day}::date THEN k."spendTodayUsd" ELSE 0 END + s.total,
+              "spendDay" = ${day}::date,
+              "spendThisMonthUsd" = CASE WHEN k."spendMonth" = ${month}::date THEN k."spendThisMonthUsd" ELSE 0 END + s.total,
+              "spendMonth" = ${month}::date,
+              "lastUsedAt" = ${now}
+            FROM (SELECT "keyId", sum("costUsd") AS total FROM ins GROUP BY 1) s WHERE k.id = s."keyId"
+          ), event AS (
+            INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "agentId", "stopAgent", details)
+            SELECT 'USAGE', ${now}, l.id, l."userId", l."keyId", l."agentId", false,
+                   jsonb_build_object('requestId', ins."requestId", 'costUsd', ins."costUsd"::text, 'model', ins.model, 'costSource', ins."costSource", 'reportedBy', 'system:proxy')
+            FROM ins JOIN "Lease" l ON l.id = ins."leaseId"
+            RETURNING id, type::text AS type, at, "leaseId"::text AS "leaseId", "userId", "keyId"::text AS "keyId", "agentId", "stopAgent", details
+          )
+          SELECT * FROM event`;
+        written.push(...events);
+        if (events.length) {
+          written.push(
+            ...(await endLeases(tx, {
+              where: Prisma.sql`l.id = ANY(${[...new Set(events.map((e) => e.leaseId))]}::uuid[]) AND l."usageUsd" >= l."spendCapUsd"`,
+              from: ['ACTIVE'],
+              to: 'SUSPENDED',
+              reason: 'spend cap reached',
+              actor: { userId: 'system:metering', role: 'ADMIN' },
+              now,
+            })),
+          );
+        }
+        return events.length;
+      });
+      events.publish(written);
+      return recorded;
+    },
 
     /**
      * Sets a lease's spend cap. A SUSPENDED lease under its new cap comes back to ACTIVE if it has
