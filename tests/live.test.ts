@@ -105,6 +105,8 @@ describe('leaseEvents', () => {
     const a = await user();
     const b = await user();
     const lease = await grant(a.token);
+    // Let that grant reach the log readers first: a live subscription starts where they are.
+    await settle(300);
     const stream = collect(client(admin), EVENTS, { keyId, types: ['EXTENDED', 'GRANTED'] });
     await settle();
     const other = new pg.Client({ connectionString: server.database.url });
