@@ -44,10 +44,10 @@ function field<T>(schema: z.ZodType<T>, value: unknown, name: string): T {
 export function createUsageService(deps: { db: Db; clock: Clock; events: EventBus }) {
   const { db, clock, events } = deps;
 
-  /** Suspends the lease if its usage has reached its cap; returns the event, if any. */
-  const suspendIfCapped = (tx: Prisma.TransactionClient, leaseId: string, now: Date) =>
+  /** Suspends those of the leases whose usage has reached their cap; returns the events. */
+  const suspendIfCapped = (tx: Prisma.TransactionClient, leaseIds: string[], now: Date) =>
     endLeases(tx, {
-      where: Prisma.sql`l.id = ${leaseId}::uuid AND l."usageUsd" >= l."spendCapUsd"`,
+      where: Prisma.sql`l.id = ANY(${leaseIds}::uuid[]) AND l."usageUsd" >= l."spendCapUsd"`,
       from: ['ACTIVE'],
       to: 'SUSPENDED',
       reason: 'spend cap reached',
@@ -55,49 +55,58 @@ export function createUsageService(deps: { db: Db; clock: Clock; events: EventBu
       now,
     });
 
-  async function record(leaseId: string, entry: MeteredRequest, reportedBy: string): Promise<{ lease: Lease; duplicate: boolean }> {
-    const { requestId, costUsd, model, promptTokens, completionTokens, costSource } = entry;
+  /**
+   * The ledger's one write path: records many requests in one transaction, each counted once per
+   * (lease, requestId), with per-lease and per-key sums as increments. Returns how many counted.
+   */
+  async function recordBatch(batch: readonly (MeteredRequest & { leaseId: string })[], reportedBy: string): Promise<number> {
+    if (batch.length === 0) return 0;
+    const rows = JSON.stringify(batch.map((b) => ({ ...b, costUsd: b.costUsd.toString() })));
     let written: LeaseEventRecord[] = [];
-    const result = await inTransaction(db, async (tx) => {
+    const recorded = await inTransaction(db, async (tx) => {
       written = [];
       const now = clock.now();
       const day = utcDate(now, 'day');
       const month = utcDate(now, 'month');
-      const details = JSON.stringify({ requestId, costUsd: costUsd.toString(), costSource, model, promptTokens, completionTokens, reportedBy });
-      const [row] = await tx.$queryRaw<{ recorded: boolean; eventId: bigint | null; userId: string; keyId: string; agentId: string | null }[]>`
-        WITH lease AS (SELECT id, "keyId", "userId", "agentId" FROM "Lease" WHERE id = ${leaseId}::uuid),
-        ins AS (
+      const leaseIds = [...new Set(batch.map((b) => b.leaseId))];
+      // Keys, then leases, each in id order: the global lock order without the users.
+      await tx.$queryRaw`SELECT 1 FROM "ManagedKey" WHERE id IN (SELECT "keyId" FROM "Lease" WHERE id = ANY(${leaseIds}::uuid[])) ORDER BY id FOR UPDATE`;
+      await tx.$queryRaw`SELECT 1 FROM "Lease" WHERE id = ANY(${leaseIds}::uuid[]) ORDER BY id FOR UPDATE`;
+      const events = await tx.$queryRaw<LeaseEventRecord[]>`
+        WITH input AS (
+          SELECT * FROM jsonb_to_recordset(${rows}::jsonb)
+            AS x("leaseId" uuid, "requestId" text, model text, "promptTokens" int, "completionTokens" int, "costUsd" numeric, "costSource" text)
+        ), ins AS (
           INSERT INTO "UsageRecord" ("leaseId", "keyId", "requestId", model, "promptTokens", "completionTokens", "costUsd", "costSource", at)
-          SELECT id, "keyId", ${requestId}, ${model}, ${promptTokens}, ${completionTokens}, ${costUsd}, ${costSource}, ${now} FROM lease
+          SELECT i."leaseId", l."keyId", i."requestId", i.model, i."promptTokens", i."completionTokens", i."costUsd", i."costSource", ${now}
+          FROM input i JOIN "Lease" l ON l.id = i."leaseId"
           ON CONFLICT ("leaseId", "requestId") DO NOTHING
-          RETURNING "leaseId", "keyId", "costUsd"
+          RETURNING "leaseId", "keyId", "costUsd", "requestId", model, "costSource"
         ), lease_totals AS (
-          UPDATE "Lease" l SET "usageUsd" = l."usageUsd" + ins."costUsd", "requestCount" = l."requestCount" + 1, "lastUsedAt" = ${now}
-          FROM ins WHERE l.id = ins."leaseId"
+          UPDATE "Lease" l SET "usageUsd" = l."usageUsd" + s.total, "requestCount" = l."requestCount" + s.n, "lastUsedAt" = ${now}
+          FROM (SELECT "leaseId", sum("costUsd") AS total, count(*)::int AS n FROM ins GROUP BY 1) s WHERE l.id = s."leaseId"
         ), key_totals AS (
-          -- A window that is not the current UTC day or month starts again from zero.
           UPDATE "ManagedKey" k SET
-            "spendTodayUsd" = CASE WHEN k."spendDay" = ${day}::date THEN k."spendTodayUsd" ELSE 0 END + ins."costUsd",
+            "spendTodayUsd" = CASE WHEN k."spendDay" = ${day}::date THEN k."spendTodayUsd" ELSE 0 END + s.total,
             "spendDay" = ${day}::date,
-            "spendThisMonthUsd" = CASE WHEN k."spendMonth" = ${month}::date THEN k."spendThisMonthUsd" ELSE 0 END + ins."costUsd",
+            "spendThisMonthUsd" = CASE WHEN k."spendMonth" = ${month}::date THEN k."spendThisMonthUsd" ELSE 0 END + s.total,
             "spendMonth" = ${month}::date,
             "lastUsedAt" = ${now}
-          FROM ins WHERE k.id = ins."keyId"
+          FROM (SELECT "keyId", sum("costUsd") AS total FROM ins GROUP BY 1) s WHERE k.id = s."keyId"
         ), event AS (
           INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "agentId", "stopAgent", details)
-          SELECT 'USAGE', ${now}, lease.id, lease."userId", lease."keyId", lease."agentId", false, ${details}::jsonb FROM lease, ins
-          RETURNING id
+          SELECT 'USAGE', ${now}, l.id, l."userId", l."keyId", l."agentId", false,
+                 jsonb_build_object('requestId', ins."requestId", 'costUsd', ins."costUsd"::text, 'model', ins.model, 'costSource', ins."costSource", 'reportedBy', ${reportedBy}::text)
+          FROM ins JOIN "Lease" l ON l.id = ins."leaseId"
+          RETURNING id, type::text AS type, at, "leaseId"::text AS "leaseId", "userId", "keyId"::text AS "keyId", "agentId", "stopAgent", details
         )
-        SELECT (SELECT count(*) FROM ins) > 0 AS recorded, (SELECT id FROM event) AS "eventId", "userId", "keyId"::text AS "keyId", "agentId" FROM lease`;
-      if (!row) throw notFound('Lease');
-      if (row.recorded) {
-        written.push({ id: row.eventId!, type: 'USAGE', at: now, leaseId, userId: row.userId, keyId: row.keyId, agentId: row.agentId, stopAgent: false, details: JSON.parse(details) });
-        written.push(...(await suspendIfCapped(tx, leaseId, now)));
-      }
-      return { lease: await tx.lease.findUniqueOrThrow({ where: { id: leaseId } }), duplicate: !row.recorded };
+        SELECT * FROM event`;
+      written.push(...events);
+      if (events.length) written.push(...(await suspendIfCapped(tx, [...new Set(events.map((e) => e.leaseId))], now)));
+      return events.length;
     });
     events.publish(written);
-    return result;
+    return recorded;
   }
 
   return {
@@ -111,74 +120,14 @@ export function createUsageService(deps: { db: Db; clock: Clock; events: EventBu
         completionTokens: input.completionTokens == null ? null : field(tokens, input.completionTokens, 'completionTokens'),
         costSource: 'REPORTED',
       };
-      if (!isUuid(input.leaseId)) throw notFound('Lease');
-      return record(input.leaseId, entry, worker.userId);
+      const leaseId = input.leaseId;
+      if (!isUuid(leaseId) || !(await db.lease.findUnique({ where: { id: leaseId }, select: { id: true } }))) throw notFound('Lease');
+      const recorded = await recordBatch([{ ...entry, leaseId }], worker.userId);
+      return { lease: await db.lease.findUniqueOrThrow({ where: { id: leaseId } }), duplicate: recorded === 0 };
     },
 
-    /**
-     * What the metering proxy measured, many requests at once: one transaction records them all,
-     * each counted once per (lease, requestId), with per-lease and per-key sums as increments.
-     */
-    async recordBatch(batch: readonly (MeteredRequest & { leaseId: string })[]): Promise<number> {
-      if (batch.length === 0) return 0;
-      const rows = JSON.stringify(batch.map((b) => ({ ...b, costUsd: b.costUsd.toString() })));
-      let written: LeaseEventRecord[] = [];
-      const recorded = await inTransaction(db, async (tx) => {
-        written = [];
-        const now = clock.now();
-        const day = utcDate(now, 'day');
-        const month = utcDate(now, 'month');
-        const leaseIds = [...new Set(batch.map((b) => b.leaseId))];
-        // Keys, then leases, each in id order: the global lock order without the users.
-        await tx.$queryRaw`SELECT 1 FROM "ManagedKey" WHERE id IN (SELECT "keyId" FROM "Lease" WHERE id = ANY(${leaseIds}::uuid[])) ORDER BY id FOR UPDATE`;
-        await tx.$queryRaw`SELECT 1 FROM "Lease" WHERE id = ANY(${leaseIds}::uuid[]) ORDER BY id FOR UPDATE`;
-        const events = await tx.$queryRaw<LeaseEventRecord[]>`
-          WITH input AS (
-            SELECT * FROM jsonb_to_recordset(${rows}::jsonb)
-              AS x("leaseId" uuid, "requestId" text, model text, "promptTokens" int, "completionTokens" int, "costUsd" numeric, "costSource" text)
-          ), ins AS (
-            INSERT INTO "UsageRecord" ("leaseId", "keyId", "requestId", model, "promptTokens", "completionTokens", "costUsd", "costSource", at)
-            SELECT i."leaseId", l."keyId", i."requestId", i.model, i."promptTokens", i."completionTokens", i."costUsd", i."costSource", ${now}
-            FROM input i JOIN "Lease" l ON l.id = i."leaseId"
-            ON CONFLICT ("leaseId", "requestId") DO NOTHING
-            RETURNING "leaseId", "keyId", "costUsd", "requestId", model, "costSource"
-          ), lease_totals AS (
-            UPDATE "Lease" l SET "usageUsd" = l."usageUsd" + s.total, "requestCount" = l."requestCount" + s.n, "lastUsedAt" = ${now}
-            FROM (SELECT "leaseId", sum("costUsd") AS total, count(*)::int AS n FROM ins GROUP BY 1) s WHERE l.id = s."leaseId"
-          ), key_totals AS (
-            UPDATE "ManagedKey" k SET
-              "spendTodayUsd" = CASE WHEN k."spendDay" = ${day}::date THEN k."spendTodayUsd" ELSE 0 END + s.total,
-              "spendDay" = ${day}::date,
-              "spendThisMonthUsd" = CASE WHEN k."spendMonth" = ${month}::date THEN k."spendThisMonthUsd" ELSE 0 END + s.total,
-              "spendMonth" = ${month}::date,
-              "lastUsedAt" = ${now}
-            FROM (SELECT "keyId", sum("costUsd") AS total FROM ins GROUP BY 1) s WHERE k.id = s."keyId"
-          ), event AS (
-            INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "agentId", "stopAgent", details)
-            SELECT 'USAGE', ${now}, l.id, l."userId", l."keyId", l."agentId", false,
-                   jsonb_build_object('requestId', ins."requestId", 'costUsd', ins."costUsd"::text, 'model', ins.model, 'costSource', ins."costSource", 'reportedBy', 'system:proxy')
-            FROM ins JOIN "Lease" l ON l.id = ins."leaseId"
-            RETURNING id, type::text AS type, at, "leaseId"::text AS "leaseId", "userId", "keyId"::text AS "keyId", "agentId", "stopAgent", details
-          )
-          SELECT * FROM event`;
-        written.push(...events);
-        if (events.length) {
-          written.push(
-            ...(await endLeases(tx, {
-              where: Prisma.sql`l.id = ANY(${[...new Set(events.map((e) => e.leaseId))]}::uuid[]) AND l."usageUsd" >= l."spendCapUsd"`,
-              from: ['ACTIVE'],
-              to: 'SUSPENDED',
-              reason: 'spend cap reached',
-              actor: { userId: 'system:metering', role: 'ADMIN' },
-              now,
-            })),
-          );
-        }
-        return events.length;
-      });
-      events.publish(written);
-      return recorded;
-    },
+    /** What the metering proxy measured, many requests at once. */
+    recordBatch: (batch: readonly (MeteredRequest & { leaseId: string })[]) => recordBatch(batch, 'system:proxy'),
 
     /**
      * Sets a lease's spend cap. A SUSPENDED lease under its new cap comes back to ACTIVE if it has
@@ -222,7 +171,7 @@ export function createUsageService(deps: { db: Db; clock: Clock; events: EventBu
             }),
           );
         } else {
-          written.push(...(await suspendIfCapped(tx, leaseId, now)));
+          written.push(...(await suspendIfCapped(tx, [leaseId], now)));
         }
         return tx.lease.findUniqueOrThrow({ where: { id: leaseId } });
       });
