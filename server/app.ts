@@ -82,7 +82,7 @@ export async function buildApp(options: AppOptions) {
   const leases = createLeaseService({ db, clock, keys, events, tokens, proxyBaseUrl: () => `${publicUrl}/v1` });
   const tierPolicies = createTierPolicyService({ db, audit });
   const live = createLiveEvents({ db, pump });
-  const usage = createUsageService({ db, clock, events });
+  const usage = createUsageService({ db, clock, events, leases });
   const services = { audit, users, keys, keyUsage, leases, tierPolicies, live, usage };
   const meter = createMeterBuffer({ usage, logger });
   const proxy = createMeteringProxy({ db, clock, keys, tokens, meter, logger });

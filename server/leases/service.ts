@@ -93,6 +93,22 @@ export function createLeaseService(deps: {
     return tx.lease.findUniqueOrThrow({ where: { id } });
   }
 
+  /**
+   * Makes an ended lease ACTIVE again inside the caller's transaction (which holds the user, key
+   * and lease locks), if its user's tier and its key still have room; otherwise the refusal.
+   */
+  async function bringBack(tx: Tx, lease: Lease, now: Date, data: { expiresAt?: Date } = {}): Promise<MpkError | null> {
+    const [limits] = await tx.$queryRaw<{ active: number; max: number }[]>`
+      SELECT u."activeLeaseCount" AS active, p."maxActiveLeases" AS max FROM "User" u JOIN "TierPolicy" p ON p.tier = u.tier WHERE u.id = ${lease.userId}`;
+    if (!limits || limits.active >= limits.max) return new MpkError('TIER_LIMIT_REACHED', 'The user already holds as many active leases as their tier allows');
+    const [room] = await tx.$queryRaw<{ ok: boolean }[]>`SELECT ${keyHasRoom(now)} AS ok FROM "ManagedKey" k WHERE k.id = ${lease.keyId}::uuid`;
+    if (!room?.ok) return new MpkError('NO_KEY_AVAILABLE', "The lease's key is disabled, full, or over its spend limit");
+    await tx.lease.update({ where: { id: lease.id }, data: { status: 'ACTIVE', endedAt: null, endReason: null, ...data } });
+    await tx.$executeRaw`UPDATE "ManagedKey" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${lease.keyId}::uuid`;
+    await tx.$executeRaw`UPDATE "User" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${lease.userId}`;
+    return null;
+  }
+
   /** Ends one lease; LEASE_NOT_ACTIVE unless its status is one of `from`. */
   async function endOne(actor: Actor, id: string, to: 'RELEASED' | 'REVOKED', reason: string, from: LeaseStatus[], ownerOnly: boolean) {
     return change(async (tx, written) => {
@@ -146,6 +162,8 @@ export function createLeaseService(deps: {
 
   return {
     findLease,
+    lockLease,
+    bringBack,
     leaseById: (id: string) => findLease(db, id),
 
     async request(actor: Identity | null, input: RequestLeaseInput) {
@@ -195,18 +213,9 @@ export function createLeaseService(deps: {
         if (lease.status !== 'EXPIRED') return new Refused(notActive(`A ${lease.status} lease cannot be extended`));
         if (!reactivate) return new Refused(notActive('Lease is EXPIRED: pass reactivate: true to bring it back'));
 
-        const [limits] = await tx.$queryRaw<{ active: number; max: number }[]>`
-          SELECT u."activeLeaseCount" AS active, p."maxActiveLeases" AS max FROM "User" u JOIN "TierPolicy" p ON p.tier = u.tier WHERE u.id = ${lease.userId}`;
-        if (!limits || limits.active >= limits.max) {
-          return new Refused(new MpkError('TIER_LIMIT_REACHED', 'The user already holds as many active leases as their tier allows'));
-        }
-        const [room] = await tx.$queryRaw<{ ok: boolean }[]>`SELECT ${keyHasRoom(now)} AS ok FROM "ManagedKey" k WHERE k.id = ${lease.keyId}::uuid`;
-        if (!room?.ok) return new Refused(new MpkError('NO_KEY_AVAILABLE', "The lease's key is disabled, full, or over its spend limit"));
-
         const expiresAt = new Date(now.getTime() + bySeconds * 1000);
-        await tx.lease.update({ where: { id }, data: { status: 'ACTIVE', expiresAt, endedAt: null, endReason: null } });
-        await tx.$executeRaw`UPDATE "ManagedKey" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${lease.keyId}::uuid`;
-        await tx.$executeRaw`UPDATE "User" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${lease.userId}`;
+        const refusal = await bringBack(tx, lease, now, { expiresAt });
+        if (refusal) return new Refused(refusal);
         written.push(
           await recordLeaseEvent(tx, {
             type: 'EXTENDED', leaseId: id, now, actor: admin, action: 'lease.reactivate',

@@ -11,7 +11,8 @@ import { Prisma, type Db, type Lease } from '../db/client.js';
 import { inTransaction } from '../db/transaction.js';
 import type { EventBus, LeaseEventRecord } from '../events/bus.js';
 import { isUuid } from '../keys/service.js';
-import { endLeases, keyHasRoom, recordLeaseEvent, utcDate } from '../leases/transitions.js';
+import type { LeaseService } from '../leases/service.js';
+import { endLeases, recordLeaseEvent, utcDate } from '../leases/transitions.js';
 
 export interface MeteredRequest {
   requestId: string;
@@ -41,8 +42,8 @@ function field<T>(schema: z.ZodType<T>, value: unknown, name: string): T {
   return parsed.data;
 }
 
-export function createUsageService(deps: { db: Db; clock: Clock; events: EventBus }) {
-  const { db, clock, events } = deps;
+export function createUsageService(deps: { db: Db; clock: Clock; events: EventBus; leases: LeaseService }) {
+  const { db, clock, events, leases } = deps;
 
   /** Suspends those of the leases whose usage has reached their cap; returns the events. */
   const suspendIfCapped = (tx: Prisma.TransactionClient, leaseIds: string[], now: Date) =>
@@ -72,7 +73,7 @@ export function createUsageService(deps: { db: Db; clock: Clock; events: EventBu
       // Keys, then leases, each in id order: the global lock order without the users.
       await tx.$queryRaw`SELECT 1 FROM "ManagedKey" WHERE id IN (SELECT "keyId" FROM "Lease" WHERE id = ANY(${leaseIds}::uuid[])) ORDER BY id FOR UPDATE`;
       await tx.$queryRaw`SELECT 1 FROM "Lease" WHERE id = ANY(${leaseIds}::uuid[]) ORDER BY id FOR UPDATE`;
-      const events = await tx.$queryRaw<LeaseEventRecord[]>`
+      const events = await tx.$queryRaw<(LeaseEventRecord & { capped: string[] })[]>`
         WITH input AS (
           SELECT * FROM jsonb_to_recordset(${rows}::jsonb)
             AS x("leaseId" uuid, "requestId" text, model text, "promptTokens" int, "completionTokens" int, "costUsd" numeric, "costSource" text)
@@ -85,6 +86,7 @@ export function createUsageService(deps: { db: Db; clock: Clock; events: EventBu
         ), lease_totals AS (
           UPDATE "Lease" l SET "usageUsd" = l."usageUsd" + s.total, "requestCount" = l."requestCount" + s.n, "lastUsedAt" = ${now}
           FROM (SELECT "leaseId", sum("costUsd") AS total, count(*)::int AS n FROM ins GROUP BY 1) s WHERE l.id = s."leaseId"
+          RETURNING l.id, l.status = 'ACTIVE' AND l."usageUsd" >= l."spendCapUsd" AS capped
         ), key_totals AS (
           UPDATE "ManagedKey" k SET
             "spendTodayUsd" = CASE WHEN k."spendDay" = ${day}::date THEN k."spendTodayUsd" ELSE 0 END + s.total,
@@ -100,9 +102,11 @@ export function createUsageService(deps: { db: Db; clock: Clock; events: EventBu
           FROM ins JOIN "Lease" l ON l.id = ins."leaseId"
           RETURNING id, type::text AS type, at, "leaseId"::text AS "leaseId", "userId", "keyId"::text AS "keyId", "agentId", "stopAgent", details
         )
-        SELECT * FROM event`;
-      written.push(...events);
-      if (events.length) written.push(...(await suspendIfCapped(tx, [...new Set(events.map((e) => e.leaseId))], now)));
+        SELECT event.*, ARRAY(SELECT id::text FROM lease_totals WHERE capped) AS capped FROM event`;
+      // The statement says which leases crossed their cap: only then is there anything to suspend.
+      const capped = events[0]?.capped ?? [];
+      written.push(...events.map(({ capped: _c, ...e }) => e));
+      if (capped.length) written.push(...(await suspendIfCapped(tx, capped, now)));
       return events.length;
     });
     events.publish(written);
@@ -142,12 +146,7 @@ export function createUsageService(deps: { db: Db; clock: Clock; events: EventBu
       const lease = await inTransaction(db, async (tx) => {
         written = [];
         const now = clock.now();
-        const peek = await tx.lease.findUnique({ where: { id: leaseId } });
-        if (!peek) throw notFound('Lease');
-        await tx.$queryRaw`SELECT 1 FROM "User" WHERE id = ${peek.userId} FOR UPDATE`;
-        await tx.$queryRaw`SELECT 1 FROM "ManagedKey" WHERE id = ${peek.keyId}::uuid FOR UPDATE`;
-        await tx.$queryRaw`SELECT 1 FROM "Lease" WHERE id = ${leaseId}::uuid FOR UPDATE`;
-        const current = await tx.lease.findUniqueOrThrow({ where: { id: leaseId } });
+        const current = await leases.lockLease(tx, leaseId);
         if (current.status !== 'ACTIVE' && current.status !== 'SUSPENDED') throw new MpkError('LEASE_NOT_ACTIVE', `Lease is ${current.status}`);
         await tx.lease.update({ where: { id: leaseId }, data: { spendCapUsd: cap } });
         await tx.auditEntry.create({
@@ -156,14 +155,8 @@ export function createUsageService(deps: { db: Db; clock: Clock; events: EventBu
         });
         if (current.status === 'SUSPENDED' && current.usageUsd.lessThan(cap)) {
           if (current.expiresAt <= now) throw new MpkError('LEASE_NOT_ACTIVE', 'Lease has expired while suspended');
-          const [limits] = await tx.$queryRaw<{ active: number; max: number }[]>`
-            SELECT u."activeLeaseCount" AS active, p."maxActiveLeases" AS max FROM "User" u JOIN "TierPolicy" p ON p.tier = u.tier WHERE u.id = ${current.userId}`;
-          if (!limits || limits.active >= limits.max) throw new MpkError('TIER_LIMIT_REACHED', 'The user already holds as many active leases as their tier allows');
-          const [room] = await tx.$queryRaw<{ ok: boolean }[]>`SELECT ${keyHasRoom(now)} AS ok FROM "ManagedKey" k WHERE k.id = ${current.keyId}::uuid`;
-          if (!room?.ok) throw new MpkError('NO_KEY_AVAILABLE', "The lease's key is disabled, full, or over its spend limit");
-          await tx.lease.update({ where: { id: leaseId }, data: { status: 'ACTIVE', endedAt: null, endReason: null } });
-          await tx.$executeRaw`UPDATE "ManagedKey" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${current.keyId}::uuid`;
-          await tx.$executeRaw`UPDATE "User" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${current.userId}`;
+          const refusal = await leases.bringBack(tx, current, now);
+          if (refusal) throw refusal;
           written.push(
             await recordLeaseEvent(tx, {
               type: 'EXTENDED', leaseId, now, actor: admin, action: 'lease.resume',

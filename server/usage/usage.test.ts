@@ -71,7 +71,8 @@ describe('the ledger is exact', () => {
     expect(keyRow.spendTodayUsd.toFixed(6)).toBe(usd(total));
     expect(keyRow.spendThisMonthUsd.toFixed(6)).toBe(usd(total));
     expect(await server.app.db.usageRecord.count({ where: { keyId: key.id } })).toBe(4500);
-  });
+    // 5,000 real HTTP round trips, each a transaction: sized for a loaded two-core CI machine.
+  }, 240_000);
 });
 
 describe('limits', () => {
