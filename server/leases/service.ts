@@ -161,7 +161,6 @@ export function createLeaseService(deps: {
   }
 
   return {
-    findLease,
     lockLease,
     bringBack,
     leaseById: (id: string) => findLease(db, id),
