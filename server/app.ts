@@ -30,6 +30,7 @@ import { createUsageService } from './usage/service.js';
 import { createMeteringProxy } from './usage/proxy.js';
 import { createReconcileJob } from './usage/reconcile.js';
 import { createMeterBuffer } from './usage/meter-buffer.js';
+import { createAdmissionCache } from './usage/admission.js';
 import { createLeaseTokens } from './leases/lease-token.js';
 import { createScheduler } from './scheduler/runner.js';
 
@@ -74,7 +75,11 @@ export async function buildApp(options: AppOptions) {
 
   const audit = createAuditService({ db, clock });
   const users = createUserService({ db });
-  const keys = createKeyService({ db, keyring, clock, audit });
+  // What the metering proxy admits on: kept in memory, told of every change that matters to it.
+  const admission = createAdmissionCache({ db, clock, logger, reveal: (keyId, ciphertext) => keyring.decrypt(ciphertext, keyId) });
+  events.observe(admission.observe);
+  pump.listen(admission.observe);
+  const keys = createKeyService({ db, keyring, clock, audit, onChanged: admission.forgetKey });
   const keyUsage = createKeyUsageFeed({ db, pump });
   const tokens = createLeaseTokens(config.jwtSecret);
   // Agents reach the proxy where this server listens, unless MPK_PUBLIC_URL says otherwise.
@@ -84,8 +89,8 @@ export async function buildApp(options: AppOptions) {
   const live = createLiveEvents({ db, pump });
   const usage = createUsageService({ db, clock, events, leases });
   const services = { audit, users, keys, keyUsage, leases, tierPolicies, live, usage };
-  const meter = createMeterBuffer({ usage, logger });
-  const proxy = createMeteringProxy({ db, clock, keys, tokens, meter, logger });
+  const meter = createMeterBuffer({ usage, logger, onSettled: admission.settled });
+  const proxy = createMeteringProxy({ admission, tokens, meter, clock, logger });
 
   const expiry = createExpiryJob({ db, clock, leases, pump, logger });
   const reconcile = createReconcileJob({ db, keys, clock, logger });

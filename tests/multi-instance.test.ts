@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../server/auth/authenticator.js';
 import { createDb, type Db } from '../server/db/client.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
+import { startFakeUpstream } from './support/fake-upstream.js';
 import { collect, settle, wsClient } from './support/ws.js';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -64,7 +65,7 @@ function start(name: string): Promise<Instance> {
 }
 
 const role = async (i: Instance) => ((await (await fetch(`${i.url}/healthz`)).json()) as { scheduler: string }).scheduler;
-const token = (r: 'ADMIN' | 'USER', sub: string) => mintToken({ secret: jwtSecret, sub, role: r });
+const token = (r: 'ADMIN' | 'USER' | 'WORKER', sub: string) => mintToken({ secret: jwtSecret, sub, role: r });
 async function gql(i: Instance, query: string, variables: object, bearer: string) {
   const res = await fetch(`${i.url}/graphql`, {
     method: 'POST',
@@ -114,6 +115,46 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('two instances', () => {
     expect(event.leaseEvents).toEqual({ leaseId: id, type: 'GRANTED' });
     stream.dispose();
     await c.dispose();
+  });
+
+  it("a lease revoked on one instance stops the other's proxy within a second; spend recorded there is enforced here", async () => {
+    const [a, b] = instances as [Instance, Instance];
+    const upstream = await startFakeUpstream();
+    try {
+      const admin = await token('ADMIN', 'multi-admin');
+      await gql(a, `mutation($i: CreateManagedKeyInput!) { createManagedKey(input: $i) { id } }`,
+        { i: { provider: 'OPENAI_COMPATIBLE', label: 'proxied', apiKey: 'sk-multi-proxied-0001', baseUrl: upstream.url, defaultModel: 'fake-model', dailyLimitUsd: '1' } }, admin);
+      const worker = await token('WORKER', 'multi-worker');
+      const lease = async () => {
+        const { requestLease } = await gql(a, `mutation { requestLease(input: { provider: OPENAI_COMPATIBLE }) { id } }`, {}, await token('USER', `proxy-${randomBytes(4).toString('hex')}`));
+        const { resolveLease } = await gql(a, `query($id: ID) { resolveLease(leaseId: $id) { apiKey } }`, { id: requestLease.id }, worker);
+        return { id: requestLease.id as string, token: resolveLease.apiKey as string };
+      };
+      // Through B, whatever instance resolved the lease.
+      const complete = async (bearer: string) => {
+        const res = await fetch(`${b.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'fake-model', messages: [] }),
+        });
+        await res.text();
+        return res.status;
+      };
+
+      const revoked = await lease();
+      expect(await complete(revoked.token)).toBe(200);
+      await gql(a, `mutation($id: ID!) { revokeLease(id: $id) { id } }`, { id: revoked.id }, admin);
+      const revokedAfter = await until(async () => (await complete(revoked.token)) === 403, 5000);
+      expect(revokedAfter).toBeLessThan(1000);
+
+      const spent = await lease();
+      expect(await complete(spent.token)).toBe(200);
+      await gql(a, `mutation($i: ReportUsageInput!) { reportUsage(input: $i) { duplicate } }`, { i: { leaseId: spent.id, requestId: 'on-a', costUsd: '1' } }, worker);
+      const refusedAfter = await until(async () => (await complete(spent.token)) === 402, 5000);
+      expect(refusedAfter).toBeLessThan(1000);
+    } finally {
+      await upstream.close();
+    }
   });
 
   it('exactly one instance runs the scheduler, and only it expires leases', async () => {

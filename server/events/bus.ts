@@ -20,12 +20,21 @@ export interface LeaseEventRecord {
 
 /**
  * What state changes call after their transaction committed: the event rows are already in the
- * log, so this only has to wake the readers of the log, here and on other instances.
+ * log, so this only has to wake the readers of the log, here and on other instances. Observers on
+ * this instance hear the events at once, before the caller answers: a cache that must not outlive
+ * a lease (the proxy's admission cache) drops it here, not a log read later.
  */
 export function createEventBus(nudge: () => void) {
+  const observers = new Set<(events: readonly LeaseEventRecord[]) => void>();
   return {
     publish(events: readonly LeaseEventRecord[]) {
-      if (events.length > 0) nudge();
+      if (events.length === 0) return;
+      for (const observe of observers) observe(events);
+      nudge();
+    },
+    observe(observer: (events: readonly LeaseEventRecord[]) => void): () => void {
+      observers.add(observer);
+      return () => observers.delete(observer);
     },
   };
 }

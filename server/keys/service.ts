@@ -30,8 +30,16 @@ export interface KeyFilter extends PageRequest {
   status?: 'ACTIVE' | 'DISABLED' | null;
 }
 
-export function createKeyService(deps: { db: Db; keyring: Keyring; clock: Clock; audit: AuditService }) {
+export function createKeyService(deps: {
+  db: Db;
+  keyring: Keyring;
+  clock: Clock;
+  audit: AuditService;
+  /** Told after a key's settings, status or secret changed (the proxy's admission cache listens). */
+  onChanged?: (keyId: string) => void;
+}) {
   const { db, keyring, clock, audit } = deps;
+  const changed = <T>(id: string, result: T): T => (deps.onChanged?.(id), result);
   const readers = ['ADMIN', 'OBSERVER'] as const;
 
   /** Locks the key's row for the rest of the transaction; NOT_FOUND when there is none. */
@@ -89,7 +97,7 @@ export function createKeyService(deps: { db: Db; keyring: Keyring; clock: Clock;
     async update(actor: Identity | null, id: string, input: UpdateKeyInput) {
       const admin = requireRole(actor, 'ADMIN');
       const changes = validateUpdate(input);
-      return db.$transaction(async (tx) => {
+      const updated = await db.$transaction(async (tx) => {
         const key = await lockKey(tx, id);
         const diff = diffFields(key, changes as Partial<ManagedKey>);
         if (Object.keys(diff).length === 0) return key;
@@ -97,6 +105,7 @@ export function createKeyService(deps: { db: Db; keyring: Keyring; clock: Clock;
         await audit.record(tx, admin, { action: 'managedKey.update', targetType: 'ManagedKey', targetId: id, details: { changes: diff } as never });
         return updated;
       });
+      return changed(id, updated);
     },
 
     setStatusInTx,
@@ -104,13 +113,13 @@ export function createKeyService(deps: { db: Db; keyring: Keyring; clock: Clock;
 
     async enable(actor: Identity | null, id: string) {
       const admin = requireRole(actor, 'ADMIN');
-      return db.$transaction((tx) => setStatusInTx(tx, admin, id, 'ACTIVE', null));
+      return changed(id, await db.$transaction((tx) => setStatusInTx(tx, admin, id, 'ACTIVE', null)));
     },
 
     async rotateSecret(actor: Identity | null, id: string, newApiKey: string) {
       const admin = requireRole(actor, 'ADMIN');
       const apiKey = validateApiKey(newApiKey);
-      return db.$transaction(async (tx) => {
+      const rotated = await db.$transaction(async (tx) => {
         const key = await lockKey(tx, id);
         const maskedKey = maskKey(apiKey);
         const updated = await tx.managedKey.update({
@@ -125,6 +134,7 @@ export function createKeyService(deps: { db: Db; keyring: Keyring; clock: Clock;
         });
         return updated;
       });
+      return changed(id, rotated);
     },
 
     async get(actor: Identity | null, id: string) {

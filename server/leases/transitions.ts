@@ -91,7 +91,8 @@ export function expireDue(tx: Tx, now: Date, options: { where?: Prisma.Sql; limi
 /** Writes one event (and its audit entry) for a change that is not an end: GRANTED, EXTENDED. */
 export async function recordLeaseEvent(
   tx: Tx,
-  event: { type: LeaseEventType; leaseId: string; now: Date; actor: Actor; action: string; details: Record<string, unknown> },
+  /** `action` null: the caller has audited the change itself. */
+  event: { type: LeaseEventType; leaseId: string; now: Date; actor: Actor; action: string | null; details: Record<string, unknown> },
 ): Promise<LeaseEventRecord> {
   const details = JSON.stringify(event.details);
   const [row] = await tx.$queryRaw<LeaseEventRecord[]>`
@@ -99,6 +100,7 @@ export async function recordLeaseEvent(
     audit AS (
       INSERT INTO "AuditEntry" (at, "actorId", "actorRole", action, "targetType", "targetId", details)
       SELECT ${event.now}, ${event.actor.userId}, ${event.actor.role}::"Role", ${event.action}, 'Lease', id::text, ${details}::jsonb FROM lease
+      WHERE ${event.action}::text IS NOT NULL
     ), events AS (
       INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "agentId", "stopAgent", details)
       SELECT ${event.type}::"LeaseEventType", ${event.now}, id, "userId", "keyId", "agentId", false, ${details}::jsonb FROM lease

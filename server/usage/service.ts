@@ -22,6 +22,11 @@ export interface MeteredRequest {
   completionTokens: number | null;
   /** REPORTED (reportUsage), PROVIDER (the response's own cost), PRICE (tokens x price), NONE (flagged). */
   costSource: 'REPORTED' | 'PROVIDER' | 'PRICE' | 'NONE';
+  /**
+   * When the request was metered, if before it is written (the proxy writes behind): its spend
+   * belongs to that UTC day and month, even when its batch lands after midnight.
+   */
+  at?: Date;
 }
 
 export interface ReportUsageInput {
@@ -62,7 +67,12 @@ export function createUsageService(deps: { db: Db; clock: Clock; events: EventBu
    */
   async function recordBatch(batch: readonly (MeteredRequest & { leaseId: string })[], reportedBy: string): Promise<number> {
     if (batch.length === 0) return 0;
-    const rows = JSON.stringify(batch.map((b) => ({ ...b, costUsd: b.costUsd.toString() })));
+    const rows = JSON.stringify(
+      batch.map((b) => ({
+        leaseId: b.leaseId, requestId: b.requestId, model: b.model, promptTokens: b.promptTokens,
+        completionTokens: b.completionTokens, costUsd: b.costUsd.toString(), costSource: b.costSource, at: b.at?.toISOString() ?? null,
+      })),
+    );
     let written: LeaseEventRecord[] = [];
     const recorded = await inTransaction(db, async (tx) => {
       written = [];
@@ -76,25 +86,31 @@ export function createUsageService(deps: { db: Db; clock: Clock; events: EventBu
       const events = await tx.$queryRaw<(LeaseEventRecord & { capped: string[] })[]>`
         WITH input AS (
           SELECT * FROM jsonb_to_recordset(${rows}::jsonb)
-            AS x("leaseId" uuid, "requestId" text, model text, "promptTokens" int, "completionTokens" int, "costUsd" numeric, "costSource" text)
+            AS x("leaseId" uuid, "requestId" text, model text, "promptTokens" int, "completionTokens" int, "costUsd" numeric, "costSource" text, at timestamptz)
         ), ins AS (
           INSERT INTO "UsageRecord" ("leaseId", "keyId", "requestId", model, "promptTokens", "completionTokens", "costUsd", "costSource", at)
-          SELECT i."leaseId", l."keyId", i."requestId", i.model, i."promptTokens", i."completionTokens", i."costUsd", i."costSource", ${now}
+          SELECT i."leaseId", l."keyId", i."requestId", i.model, i."promptTokens", i."completionTokens", i."costUsd", i."costSource",
+                 coalesce(i.at AT TIME ZONE 'UTC', ${now})
           FROM input i JOIN "Lease" l ON l.id = i."leaseId"
           ON CONFLICT ("leaseId", "requestId") DO NOTHING
-          RETURNING "leaseId", "keyId", "costUsd", "requestId", model, "costSource"
+          RETURNING "leaseId", "keyId", "costUsd", "requestId", model, "costSource", at
         ), lease_totals AS (
           UPDATE "Lease" l SET "usageUsd" = l."usageUsd" + s.total, "requestCount" = l."requestCount" + s.n, "lastUsedAt" = ${now}
           FROM (SELECT "leaseId", sum("costUsd") AS total, count(*)::int AS n FROM ins GROUP BY 1) s WHERE l.id = s."leaseId"
           RETURNING l.id, l.status = 'ACTIVE' AND l."usageUsd" >= l."spendCapUsd" AS capped
         ), key_totals AS (
+          -- Only what was metered in the current window counts in it: a request metered before
+          -- midnight and written after is in the ledger and its lease's total, not in the new day.
           UPDATE "ManagedKey" k SET
-            "spendTodayUsd" = CASE WHEN k."spendDay" = ${day}::date THEN k."spendTodayUsd" ELSE 0 END + s.total,
+            "spendTodayUsd" = CASE WHEN k."spendDay" = ${day}::date THEN k."spendTodayUsd" ELSE 0 END + s.today,
             "spendDay" = ${day}::date,
-            "spendThisMonthUsd" = CASE WHEN k."spendMonth" = ${month}::date THEN k."spendThisMonthUsd" ELSE 0 END + s.total,
+            "spendThisMonthUsd" = CASE WHEN k."spendMonth" = ${month}::date THEN k."spendThisMonthUsd" ELSE 0 END + s.month,
             "spendMonth" = ${month}::date,
             "lastUsedAt" = ${now}
-          FROM (SELECT "keyId", sum("costUsd") AS total FROM ins GROUP BY 1) s WHERE k.id = s."keyId"
+          FROM (SELECT "keyId",
+                       coalesce(sum("costUsd") FILTER (WHERE at::date = ${day}::date), 0) AS today,
+                       coalesce(sum("costUsd") FILTER (WHERE date_trunc('month', at)::date = ${month}::date), 0) AS month
+                FROM ins GROUP BY 1) s WHERE k.id = s."keyId"
         ), event AS (
           INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "agentId", "stopAgent", details)
           SELECT 'USAGE', ${now}, l.id, l."userId", l."keyId", l."agentId", false,
@@ -164,7 +180,12 @@ export function createUsageService(deps: { db: Db; clock: Clock; events: EventBu
             }),
           );
         } else {
-          written.push(...(await suspendIfCapped(tx, [leaseId], now)));
+          const suspended = await suspendIfCapped(tx, [leaseId], now);
+          // Still active (or still suspended): an event all the same, so that whoever enforces
+          // the cap (every instance's proxy) and whoever shows it hears of the new one.
+          written.push(...(suspended.length ? suspended : [await recordLeaseEvent(tx, {
+            type: 'EXTENDED', leaseId, now, actor: admin, action: null, details: { spendCapUsd: cap.toString() },
+          })]));
         }
         return tx.lease.findUniqueOrThrow({ where: { id: leaseId } });
       });

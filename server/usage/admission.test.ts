@@ -1,0 +1,144 @@
+// The proxy admits from an in-memory cache: these tests change what it caches every way the
+// service allows (lease ended, extended, re-capped; key limits changed; spend recorded by the
+// proxy and by reportUsage; the UTC day turning) and check the very next request sees it.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createManualClock } from '../core/clock.js';
+import { createKey, ok, Q } from '../../tests/support/fixtures.js';
+import { startFakeUpstream, type FakeUpstream } from '../../tests/support/fake-upstream.js';
+import { startTestServer, type TestServer } from '../../tests/support/server.js';
+
+const clock = createManualClock('2026-03-10T22:00:00.000Z');
+let server: TestServer;
+let upstream: FakeUpstream;
+let admin: string;
+let worker: string;
+
+// Each completion through the fake upstream costs 15 tokens x $0.000123 = $0.001845.
+const COST = 0.001845;
+
+async function proxiedLease(keyInput: Record<string, unknown> = {}) {
+  await server.app.db.managedKey.updateMany({ data: { status: 'DISABLED' } });
+  const key = await createKey(server, admin, { provider: 'OPENAI_COMPATIBLE', baseUrl: upstream.url, defaultModel: 'fake-model', ...keyInput });
+  const user = await server.token('USER', `adm-${randomUUID().slice(0, 8)}`);
+  const lease = ok(await server.gql(Q.request, { input: { provider: 'OPENAI_COMPATIBLE', framework: 'GENERIC' } }, user), 'requestLease');
+  const resolved = ok(await server.gql(Q.resolve, { leaseId: lease.id }, worker), 'resolveLease');
+  const complete = async () => {
+    const res = await fetch(`${resolved.baseUrl}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${resolved.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    await res.text();
+    return res.status;
+  };
+  return { key, lease, complete };
+}
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream();
+  server = await startTestServer({ clock });
+  admin = await server.token('ADMIN', 'admin-adm');
+  worker = await server.token('WORKER', 'worker-adm');
+});
+afterAll(async () => {
+  await server?.close();
+  await upstream?.close();
+});
+beforeEach(() => {
+  clock.set('2026-03-10T22:00:00.000Z');
+  upstream.costStyle = 'openrouter';
+});
+
+describe('lease changes reach the proxy before the mutation answers', () => {
+  it('released, revoked: the next request is refused', async () => {
+    const released = await proxiedLease();
+    expect(await released.complete()).toBe(200);
+    ok(await server.gql(Q.release, { id: released.lease.id }, admin), 'releaseLease');
+    expect(await released.complete()).toBe(403);
+
+    const revoked = await proxiedLease();
+    expect(await revoked.complete()).toBe(200);
+    ok(await server.gql(Q.revoke, { id: revoked.lease.id }, admin), 'revokeLease');
+    expect(await revoked.complete()).toBe(403);
+  });
+
+  it('expiry is checked against the clock on every request; extending brings the lease back', async () => {
+    const { lease, complete } = await proxiedLease();
+    expect(await complete()).toBe(200);
+    clock.set(new Date(new Date(lease.expiresAt).getTime() - 1000));
+    expect(await complete()).toBe(200);
+    clock.advance(1000);
+    expect(await complete()).toBe(403);
+    clock.advance(-2000);
+    ok(await server.gql(Q.extend, { id: lease.id, by: 3600 }, admin), 'extendLease');
+    clock.advance(2000);
+    expect(await complete()).toBe(200);
+  });
+
+  it('a new cap applies to the next request: suspending, resuming, or just lowering it', async () => {
+    const { lease, complete } = await proxiedLease();
+    const written = (n: number) => expect.poll(async () => (await server.app.db.lease.findUniqueOrThrow({ where: { id: lease.id } })).requestCount).toBe(n);
+    const setCap = async (cap: string) =>
+      ok(await server.gql(`mutation($id: ID!, $cap: Decimal!) { updateLeaseCap(id: $id, spendCapUsd: $cap) { status } }`, { id: lease.id, cap }, admin), 'updateLeaseCap').status;
+    expect(await complete()).toBe(200);
+    await written(1);
+    expect(await setCap('0.001')).toBe('SUSPENDED');
+    expect(await complete()).toBe(403);
+    expect(await setCap('5')).toBe('ACTIVE');
+    expect(await complete()).toBe(200);
+    await written(2);
+    // Lowered but still above the usage ($0.003690): the lease stays active under the new cap.
+    expect(await setCap('0.004')).toBe('ACTIVE');
+    expect(await complete()).toBe(200);
+    expect(await complete()).toBe(402);
+  });
+});
+
+describe('spend', () => {
+  it('what the proxy metered counts before its batch is written: the request after the crossing is refused', async () => {
+    const { lease, complete } = await proxiedLease();
+    await server.gql(`mutation($id: ID!) { updateLeaseCap(id: $id, spendCapUsd: "0.003") { status } }`, { id: lease.id }, admin);
+    expect(await complete()).toBe(200); // $0.001845
+    expect(await complete()).toBe(200); // $0.003690: over the cap once it is counted
+    expect(await complete()).toBe(402);
+  });
+
+  it('a key limit changed by the admin applies to the next request', async () => {
+    const { key, complete } = await proxiedLease();
+    expect(await complete()).toBe(200);
+    const setLimit = (limit: string | null) =>
+      server.gql(`mutation($id: ID!, $limit: Decimal) { updateManagedKey(id: $id, input: { dailyLimitUsd: $limit }) { id } }`, { id: key.id, limit }, admin);
+    ok(await setLimit('0.001'), 'updateManagedKey');
+    expect(await complete()).toBe(402);
+    ok(await setLimit(null), 'updateManagedKey');
+    expect(await complete()).toBe(200);
+  });
+
+  it('spend reported by a worker (not through this proxy) refuses requests once its event is in', async () => {
+    const { key, lease, complete } = await proxiedLease({ dailyLimitUsd: '1' });
+    expect(await complete()).toBe(200);
+    ok(await server.gql(`mutation($i: ReportUsageInput!) { reportUsage(input: $i) { duplicate } }`,
+      { i: { leaseId: lease.id, requestId: 'direct-1', costUsd: '1' } }, worker), 'reportUsage');
+    // The report's USAGE event marks the figures stale; a refresh follows the next request.
+    await expect.poll(complete, { timeout: 3000, interval: 20 }).toBe(402);
+    const spend = await server.app.db.managedKey.findUniqueOrThrow({ where: { id: key.id } });
+    expect(spend.spendTodayUsd.toNumber()).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a key at its daily limit is refused until the UTC day turns, then admitted', async () => {
+    const { key, complete } = await proxiedLease({ dailyLimitUsd: '0.002' });
+    expect(await complete()).toBe(200);
+    expect(await complete()).toBe(200); // crosses $0.002
+    expect(await complete()).toBe(402);
+    // Midnight turns before the write-behind batch is written: its spend stays in the old day.
+    clock.set('2026-03-11T00:00:01.000Z');
+    await expect.poll(() => server.app.db.usageRecord.count({ where: { keyId: key.id } })).toBe(2);
+    expect(await complete()).toBe(200);
+    await expect.poll(() => server.app.db.usageRecord.count({ where: { keyId: key.id } })).toBe(3);
+    const row = await server.app.db.managedKey.findUniqueOrThrow({ where: { id: key.id } });
+    expect(row.spendDay?.toISOString().slice(0, 10)).toBe('2026-03-11');
+    expect(row.spendTodayUsd.toFixed(6)).toBe(COST.toFixed(6));
+    expect(row.spendThisMonthUsd.toFixed(6)).toBe((3 * COST).toFixed(6));
+  });
+});

@@ -1,0 +1,285 @@
+// The metering proxy's admission cache: what it takes to admit a request (the lease's state, its
+// key's limits and spend, where to forward and with which secret) held in memory, so that a
+// proxied request costs no database round trip. A round trip is most of a millisecond here, which
+// is the whole budget the proxy has.
+//
+// How it stays right:
+// - A lease ended, suspended, extended or re-capped on this instance is invalidated before the
+//   mutation answers (the event bus's observers); on another instance, as soon as the event log's
+//   tail reaches this one (a nudge, within milliseconds). Expiry by time is checked on every
+//   request against the clock.
+// - Spend metered by this instance counts at once (`charge`), before its write-behind batch is
+//   in the database; spend recorded elsewhere (reportUsage, other instances) arrives with its USAGE
+//   event, which makes the next request refresh the figures in the background.
+// - A refreshed snapshot plus what this instance metered but had not (surely) written when the
+//   snapshot was read: a batch that commits during the read is counted twice until the next
+//   refresh, never missed, so the estimate errs on the side of refusing.
+// - Figures older than `refreshAfterMs` are refreshed in the background; older than `maxAgeMs`
+//   (an idle lease), or from another UTC day, before the request is admitted. Key changes made
+//   on this instance invalidate at once (`forgetKey`); on others within `refreshAfterMs` of use.
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import type { Db } from '../db/client.js';
+import type { LeaseEventRecord } from '../events/bus.js';
+import { utcDate } from '../leases/transitions.js';
+
+export interface Prices {
+  prompt: string | number;
+  completion: string | number;
+}
+
+/** A key as the proxy forwards to it. Amounts are whole micro-dollars, exact as numbers. */
+export interface AdmittedKey {
+  id: string;
+  active: boolean;
+  /** Where requests go: the base URL's origin, and its path prefix (e.g. `/api/v1`). */
+  origin: string;
+  basePath: string;
+  secret: string;
+  prices: Record<string, Prices> | undefined;
+  dailyLimit: number | null;
+  monthlyLimit: number | null;
+  /** The UTC day and month the spend figures belong to. */
+  day: string;
+  month: string;
+  spentToday: number;
+  spentThisMonth: number;
+  /** Metered here and not yet written by the meter's batches. */
+  pending: number;
+  /** Metered here in all, a running total used to tell what a refresh may have missed. */
+  charged: number;
+  ciphertext: string;
+  staticSeq: number;
+  spendSeq: number;
+}
+
+interface LeaseState {
+  id: string;
+  key: AdmittedKey | undefined;
+  status: string;
+  expiresAt: number;
+  cap: number;
+  used: number;
+  pending: number;
+  charged: number;
+  loadedAt: number;
+  /** Must be read again before the next admission (ended or changed elsewhere, or never read). */
+  invalid: boolean;
+  /** May be refreshed in the background (spend recorded somewhere). */
+  stale: boolean;
+  loading: Promise<void> | undefined;
+}
+
+export type AdmissionVerdict =
+  | { admitted: true; leaseId: string; key: AdmittedKey }
+  | { admitted: false; status: 402 | 403; leaseId: string };
+
+interface SnapshotRow {
+  status: string | null;
+  expiresAt: Date;
+  used: bigint;
+  cap: bigint;
+  keyId: string;
+  keyStatus: string;
+  baseUrl: string;
+  secretCiphertext: string;
+  config: { prices?: Record<string, Prices> } | null;
+  dailyLimit: bigint | null;
+  monthlyLimit: bigint | null;
+  spentToday: bigint;
+  spentThisMonth: bigint;
+}
+
+const micros = (value: bigint | null) => (value === null ? null : Number(value));
+
+export function createAdmissionCache(deps: {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  reveal: (keyId: string, ciphertext: string) => string;
+  refreshAfterMs?: number;
+  maxAgeMs?: number;
+  maxLeases?: number;
+}) {
+  const { db, clock, logger, reveal } = deps;
+  const refreshAfterMs = deps.refreshAfterMs ?? 250;
+  const maxAgeMs = deps.maxAgeMs ?? 2_000;
+  const maxLeases = deps.maxLeases ?? 50_000;
+  const leases = new Map<string, LeaseState>();
+  const keys = new Map<string, AdmittedKey>();
+  let seq = 0;
+
+  function leaseState(id: string): LeaseState {
+    let state = leases.get(id);
+    if (!state) {
+      if (leases.size >= maxLeases) evict();
+      state = { id, key: undefined, status: '', expiresAt: 0, cap: 0, used: 0, pending: 0, charged: 0, loadedAt: 0, invalid: true, stale: false, loading: undefined };
+      leases.set(id, state);
+    }
+    return state;
+  }
+
+  /** Drops the oldest tenth of the leases that have nothing in flight (Map keeps insertion order). */
+  function evict() {
+    let budget = Math.ceil(maxLeases / 10);
+    for (const [id, state] of leases) {
+      if (budget-- <= 0) break;
+      if (state.pending === 0 && !state.loading) leases.delete(id);
+    }
+  }
+
+  async function read(state: LeaseState): Promise<void> {
+    const started = ++seq;
+    const key = state.key;
+    const leaseMark = { pending: state.pending, charged: state.charged };
+    const keyMark = key && { pending: key.pending, charged: key.charged };
+    const now = clock.now();
+    const day = utcDate(now, 'day');
+    const month = utcDate(now, 'month');
+    const [row] = await db.$queryRaw<SnapshotRow[]>`
+      SELECT l.status::text AS status, l."expiresAt", (l."usageUsd" * 1000000)::bigint AS used, (l."spendCapUsd" * 1000000)::bigint AS cap,
+             k.id::text AS "keyId", k.status::text AS "keyStatus", k."baseUrl", k."secretCiphertext", k.config,
+             (k."dailyLimitUsd" * 1000000)::bigint AS "dailyLimit", (k."monthlyLimitUsd" * 1000000)::bigint AS "monthlyLimit",
+             (CASE WHEN k."spendDay" = ${day}::date THEN k."spendTodayUsd" ELSE 0 END * 1000000)::bigint AS "spentToday",
+             (CASE WHEN k."spendMonth" = ${month}::date THEN k."spendThisMonthUsd" ELSE 0 END * 1000000)::bigint AS "spentThisMonth"
+      FROM "Lease" l JOIN "ManagedKey" k ON k.id = l."keyId" WHERE l.id = ${state.id}::uuid`;
+    if (!row) {
+      state.status = 'MISSING';
+    } else {
+      state.status = row.status ?? 'MISSING';
+      state.expiresAt = row.expiresAt.getTime();
+      state.cap = Number(row.cap);
+      // The snapshot, plus what was unwritten when it was taken, plus what was metered since.
+      state.used = Number(row.used) + leaseMark.pending + (state.charged - leaseMark.charged);
+      state.key = applyKey(row, started, day, month, key?.id === row.keyId ? keyMark : undefined);
+    }
+    state.loadedAt = performance.now();
+  }
+
+  function applyKey(row: SnapshotRow, started: number, day: string, month: string, mark: { pending: number; charged: number } | undefined): AdmittedKey {
+    let key = keys.get(row.keyId);
+    if (!key) {
+      key = {
+        id: row.keyId, active: false, origin: '', basePath: '', secret: '', prices: undefined, dailyLimit: null, monthlyLimit: null,
+        day, month, spentToday: Number(row.spentToday), spentThisMonth: Number(row.spentThisMonth), pending: 0, charged: 0,
+        ciphertext: '', staticSeq: 0, spendSeq: started,
+      };
+      keys.set(row.keyId, key);
+    }
+    if (started > key.staticSeq) {
+      key.staticSeq = started;
+      key.active = row.keyStatus === 'ACTIVE';
+      const base = new URL(row.baseUrl);
+      key.origin = base.origin;
+      key.basePath = base.pathname.replace(/\/+$/, '');
+      if (row.secretCiphertext !== key.ciphertext) {
+        key.secret = reveal(row.keyId, row.secretCiphertext);
+        key.ciphertext = row.secretCiphertext;
+      }
+      key.prices = row.config?.prices;
+      key.dailyLimit = micros(row.dailyLimit);
+      key.monthlyLimit = micros(row.monthlyLimit);
+    }
+    // Spend can only be taken from a read that knew what this instance had unwritten for the key
+    // when it began; a lease's first read did not, and leaves the key's figures to later reads.
+    if (mark && started > key.spendSeq) {
+      key.spendSeq = started;
+      const since = mark.pending + (key.charged - mark.charged);
+      key.spentToday = Number(row.spentToday) + since;
+      key.spentThisMonth = Number(row.spentThisMonth) + since;
+      key.day = day;
+      key.month = month;
+    }
+    return key;
+  }
+
+  function load(state: LeaseState): Promise<void> {
+    state.loading ??= read(state)
+      .then(() => {
+        state.invalid = false;
+      })
+      .finally(() => {
+        state.loading = undefined;
+      });
+    return state.loading;
+  }
+
+  function verdict(state: LeaseState, nowMs: number): AdmissionVerdict {
+    const key = state.key;
+    if (state.status !== 'ACTIVE' || state.expiresAt <= nowMs || !key?.active) return { admitted: false, status: 403, leaseId: state.id };
+    if (
+      state.used >= state.cap ||
+      (key.dailyLimit !== null && key.spentToday >= key.dailyLimit) ||
+      (key.monthlyLimit !== null && key.spentThisMonth >= key.monthlyLimit)
+    ) {
+      return { admitted: false, status: 402, leaseId: state.id };
+    }
+    return { admitted: true, leaseId: state.id, key };
+  }
+
+  return {
+    /** Whether a request on the lease may go ahead now; synchronous when the figures are fresh. */
+    admit(leaseId: string): AdmissionVerdict | Promise<AdmissionVerdict> {
+      const state = leaseState(leaseId);
+      const now = clock.now();
+      const age = performance.now() - state.loadedAt;
+      if (state.invalid || age > maxAgeMs || (state.key && state.key.day !== utcDate(now, 'day'))) {
+        return load(state).then(() => verdict(state, clock.now().getTime()));
+      }
+      if (state.stale || age > refreshAfterMs) {
+        state.stale = false;
+        if (!state.loading) {
+          load(state).catch((err) => {
+            state.stale = true;
+            logger.warn({ err, leaseId }, 'admission refresh failed');
+          });
+        }
+      }
+      return verdict(state, now.getTime());
+    },
+
+    /** Counts what a request just metered here, before its batch is written. */
+    charge(leaseId: string, keyId: string, amount: number) {
+      const lease = leaseState(leaseId);
+      lease.used += amount;
+      lease.pending += amount;
+      lease.charged += amount;
+      const key = keys.get(keyId);
+      if (key) {
+        key.spentToday += amount;
+        key.spentThisMonth += amount;
+        key.pending += amount;
+        key.charged += amount;
+      }
+    },
+
+    /** A meter batch was written (or given up): its amounts are now the database's to report. */
+    settled(batch: readonly { leaseId: string; keyId: string; micros: number }[]) {
+      for (const item of batch) {
+        const lease = leases.get(item.leaseId);
+        if (lease) {
+          lease.pending -= item.micros;
+          lease.stale = true;
+        }
+        const key = keys.get(item.keyId);
+        if (key) key.pending -= item.micros;
+      }
+    },
+
+    /** Lease events from this instance (at once) and from the log (every instance). */
+    observe(events: readonly Pick<LeaseEventRecord, 'type' | 'leaseId'>[]) {
+      for (const event of events) {
+        const state = leases.get(event.leaseId);
+        if (!state) continue;
+        if (event.type === 'USAGE') state.stale = true;
+        else state.invalid = true;
+      }
+    },
+
+    /** A key's settings changed on this instance: its leases are read again before the next request. */
+    forgetKey(keyId: string) {
+      for (const state of leases.values()) if (state.key?.id === keyId) state.invalid = true;
+    },
+  };
+}
+export type AdmissionCache = ReturnType<typeof createAdmissionCache>;
