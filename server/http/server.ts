@@ -20,7 +20,7 @@ export interface HttpDeps {
   logger: Logger;
   readiness: () => Promise<Readiness>;
   /** The metering proxy, serving /v1/*. */
-  proxy?: { handle(req: http.IncomingMessage, res: http.ServerResponse, pathname: string): Promise<void> };
+  proxy?: { handle(req: http.IncomingMessage, res: http.ServerResponse, pathname: string, search: string): Promise<void> };
   /** Extra fields for /healthz, such as whether this instance runs the scheduler. */
   health?: () => Record<string, unknown>;
   /** The built dashboard (web/dist); absent files answer 404. */
@@ -108,12 +108,14 @@ export function createHttpServer(deps: HttpDeps): http.Server {
     const header = req.headers['x-request-id'];
     const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
     res.setHeader('x-request-id', requestId);
-    const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const { pathname, search } = new URL(req.url ?? '/', 'http://localhost');
+    const proxied = pathname.startsWith('/v1/');
     res.on('finish', () => {
-      logger.info(
-        { requestId, method: req.method, path: pathname, status: res.statusCode, ms: Math.round(performance.now() - started) },
-        'request',
-      );
+      // A proxied request that went through is already a row of the usage ledger: its access line
+      // is debug-level, so that the proxy's hot path does not pay a log write per request.
+      const level = proxied && res.statusCode < 400 ? 'debug' : 'info';
+      if (!logger.isLevelEnabled(level)) return;
+      logger[level]({ requestId, method: req.method, path: pathname, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'request');
     });
     try {
       if (pathname === '/healthz') return sendJson(res, 200, { status: 'ok', ...deps.health?.() });
@@ -121,7 +123,7 @@ export function createHttpServer(deps: HttpDeps): http.Server {
         const result = await readiness();
         return sendJson(res, result.ready ? 200 : 503, { status: result.ready ? 'ready' : 'not ready', checks: result.checks });
       }
-      if (pathname.startsWith('/v1/') && deps.proxy) return await deps.proxy.handle(req, res, pathname);
+      if (proxied && deps.proxy) return await deps.proxy.handle(req, res, pathname, search);
       if (pathname === '/graphql') {
         if (req.method !== 'GET' && req.method !== 'HEAD') {
           const body = await readCappedBody(req, res);

@@ -1,16 +1,17 @@
 // The metering proxy: an OpenAI-compatible endpoint under /v1/ that takes a lease token as its
-// bearer key. Each request is checked (lease active, key under its windows, lease under its cap)
-// before it is forwarded with the real key, and its cost is recorded after. Responses pass through
-// byte for byte; streamed ones chunk by chunk, without buffering.
+// bearer key. Each request is checked (lease active, key under its windows, lease under its cap,
+// from the admission cache) before it is forwarded with the real key, and its cost is counted at
+// once and recorded after, in batches. Responses pass through byte for byte; streamed ones chunk
+// by chunk, without buffering. undici's pooled request API rather than fetch: it is the cheapest
+// HTTP client Node has, and the proxy's cost is mostly its HTTP work.
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
+import { Agent, type Dispatcher } from 'undici';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { Decimal } from '../core/money.js';
-import type { Db } from '../db/client.js';
-import type { KeyService } from '../keys/service.js';
 import type { LeaseTokens } from '../leases/lease-token.js';
-import { keyUnderLimits, utcDate } from '../leases/transitions.js';
+import type { AdmissionCache, AdmittedKey, Prices } from './admission.js';
 import type { MeterBuffer } from './meter-buffer.js';
 import type { MeteredRequest } from './service.js';
 
@@ -21,7 +22,8 @@ const ROUTES: Record<string, string> = {
   'GET /v1/models': '/models',
 };
 const MAX_REQUEST_BYTES = 10 * 1024 * 1024;
-const PASS_HEADERS = ['content-type', 'cache-control', 'x-request-id', 'openai-processing-ms', 'retry-after'];
+// content-length too: the bytes pass unchanged, and a sized answer spares the client chunked decoding.
+const PASS_HEADERS = ['content-type', 'content-length', 'cache-control', 'x-request-id', 'openai-processing-ms', 'retry-after'];
 
 function openAiError(res: http.ServerResponse, status: number, type: string, code: string, message: string) {
   const body = JSON.stringify({ error: { message, type, param: null, code } });
@@ -89,13 +91,12 @@ function readBody(req: http.IncomingMessage): Promise<Buffer | null> {
   });
 }
 
-interface Prices {
-  prompt: string | number;
-  completion: string | number;
-}
+const SERVICE_UNAVAILABLE = 'MPK cannot check the lease right now; try again shortly';
 
-export function createMeteringProxy(deps: { db: Db; clock: Clock; keys: KeyService; tokens: LeaseTokens; meter: MeterBuffer; logger: Logger }) {
-  const { db, clock, keys, tokens, meter, logger } = deps;
+export function createMeteringProxy(deps: { admission: AdmissionCache; tokens: LeaseTokens; meter: MeterBuffer; clock: Clock; logger: Logger; upstream?: Dispatcher }) {
+  const { admission, tokens, meter, clock, logger } = deps;
+  // One connection pool per provider origin, kept alive between requests.
+  const upstreamAgent = deps.upstream ?? new Agent({ keepAliveTimeout: 30_000 });
 
   function costOf(seen: Usage, prices: Record<string, Prices> | undefined, model: string | undefined): Pick<MeteredRequest, 'costUsd' | 'costSource'> {
     if (seen.providerCost !== undefined && /^\d+(\.\d+)?(e-?\d+)?$/i.test(seen.providerCost)) {
@@ -109,99 +110,146 @@ export function createMeteringProxy(deps: { db: Db; clock: Clock; keys: KeyServi
     return { costUsd: new Decimal(0), costSource: 'NONE' };
   }
 
+  /** Sends the request upstream and the answer back as it arrives; meters it once it is over. */
+  async function forward(req: http.IncomingMessage, res: http.ServerResponse, upstreamPath: string, search: string, key: AdmittedKey, leaseId: string) {
+    const body = req.method === 'POST' ? await readBody(req) : null;
+    if (req.method === 'POST' && !body) return openAiError(res, 413, 'invalid_request_error', 'request_too_large', 'Request body too large');
+
+    const seen: Usage = {};
+    let status = 0;
+    let streamed = false;
+    let scan: ((chunk: Uint8Array) => void) | undefined;
+    const chunks: Buffer[] = [];
+    let upstream: Dispatcher.DispatchController | undefined;
+    const clientGone = new Error('the client went away');
+    res.on('close', () => {
+      if (!res.writableFinished) upstream?.abort(clientGone);
+    });
+
+    // undici's dispatch API, the lowest layer of Node's HTTP client: no stream or promise per
+    // chunk, so a pass-through costs little more than the bytes it moves.
+    const answered = await new Promise<boolean>((done) => {
+      upstreamAgent.dispatch(
+        {
+          origin: key.origin,
+          path: `${key.basePath}${upstreamPath}${search}`,
+          method: req.method!,
+          headers: {
+            authorization: `Bearer ${key.secret}`,
+            'content-type': req.headers['content-type'] ?? 'application/json',
+            accept: req.headers.accept ?? '*/*',
+            // Bytes must reach the client as the provider sent them.
+            'accept-encoding': 'identity',
+          },
+          body,
+        },
+        {
+          onRequestStart(controller) {
+            upstream = controller;
+            if (res.destroyed) controller.abort(clientGone);
+          },
+          onResponseStart(_controller, statusCode, headers) {
+            if (statusCode < 200) return;
+            status = statusCode;
+            const passed: Record<string, string> = { 'x-mpk-lease': leaseId };
+            for (const name of PASS_HEADERS) {
+              const value = headers[name];
+              if (value) passed[name] = Array.isArray(value) ? value.join(', ') : value;
+            }
+            streamed = (passed['content-type'] ?? '').includes('text/event-stream');
+            if (streamed) scan = sseUsageScanner(seen);
+            res.writeHead(statusCode, passed);
+          },
+          onResponseData(controller, chunk) {
+            // Respect the client's pace: a slow reader holds the provider's stream back, not memory.
+            if (!res.write(chunk)) {
+              controller.pause();
+              res.once('drain', () => controller.resume());
+            }
+            if (scan) scan(chunk);
+            else chunks.push(chunk);
+          },
+          onResponseEnd() {
+            res.end();
+            done(true);
+          },
+          onResponseError(_controller, error) {
+            if (error !== clientGone) logger.warn({ err: error, leaseId }, status ? 'upstream stream failed' : 'upstream request failed');
+            if (status) res.destroy();
+            else if (!res.destroyed) openAiError(res, 502, 'api_error', 'upstream_unreachable', 'The provider could not be reached');
+            done(status !== 0);
+          },
+        },
+      );
+    });
+    // What reached the client is metered, also when it left mid-stream; after this tick, so that
+    // the answer's bytes leave first.
+    if (answered) setImmediate(() => meterRequest(req.method!, status, streamed ? undefined : chunks, seen, body, key, leaseId));
+  }
+
+  function meterRequest(method: string, status: number, chunks: Buffer[] | undefined, seen: Usage, body: Buffer | null, key: AdmittedKey, leaseId: string) {
+    if (chunks?.length) {
+      try {
+        usageOf(JSON.parse(Buffer.concat(chunks).toString('utf8')), seen);
+      } catch {
+        // Not JSON (an upstream error page): nothing to meter.
+      }
+    }
+    const ok = status >= 200 && status < 300;
+    // Listing models costs nothing; a refused request with no usage in it neither.
+    if (method !== 'POST' || (!ok && seen.promptTokens === undefined && seen.providerCost === undefined)) return;
+    const model = seen.model ?? requestedModel(body);
+    const cost = costOf(seen, key.prices, model);
+    const micros = cost.costUsd.times(1_000_000).toNumber();
+    admission.charge(leaseId, key.id, micros);
+    meter.add({
+      leaseId,
+      keyId: key.id,
+      micros,
+      requestId: seen.id ? `${seen.id}` : `mpk-${randomUUID()}`,
+      model: model ?? null,
+      promptTokens: seen.promptTokens ?? null,
+      completionTokens: seen.completionTokens ?? null,
+      at: clock.now(),
+      ...cost,
+    });
+  }
+
   return {
-    async handle(req: http.IncomingMessage, res: http.ServerResponse, pathname: string) {
+    async handle(req: http.IncomingMessage, res: http.ServerResponse, pathname: string, search = '') {
       const upstreamPath = ROUTES[`${req.method} ${pathname}`];
       if (!upstreamPath) return openAiError(res, 404, 'invalid_request_error', 'unknown_url', `Unknown endpoint ${req.method} ${pathname}`);
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
       const leaseId = bearer ? tokens.verify(bearer) : null;
       if (!leaseId) return openAiError(res, 401, 'invalid_request_error', 'invalid_api_key', 'Use the lease token from resolveLease as the API key');
 
-      const now = clock.now();
-      const [row] = await db.$queryRaw<
-        { status: string; expiresAt: Date; usageUsd: Decimal; spendCapUsd: Decimal; keyId: string; keyStatus: string; baseUrl: string; secretCiphertext: string; config: { prices?: Record<string, Prices> }; underLimits: boolean }[]
-      >`SELECT l.status::text AS status, l."expiresAt", l."usageUsd", l."spendCapUsd", k.id::text AS "keyId", k.status::text AS "keyStatus",
-               k."baseUrl", k."secretCiphertext", k.config, ${keyUnderLimits(utcDate(now, 'day'), utcDate(now, 'month'))} AS "underLimits"
-        FROM "Lease" l JOIN "ManagedKey" k ON k.id = l."keyId" WHERE l.id = ${leaseId}::uuid`;
-      if (!row || row.status !== 'ACTIVE' || row.expiresAt <= now || row.keyStatus !== 'ACTIVE') {
-        return openAiError(res, 403, 'invalid_request_error', 'lease_not_active', 'The lease behind this token is not active');
-      }
-      if (!row.underLimits || new Decimal(row.usageUsd).greaterThanOrEqualTo(row.spendCapUsd)) {
-        return openAiError(res, 402, 'insufficient_quota', 'quota_exhausted', "The lease's spend cap or its key's spend limit has been reached");
-      }
-
-      const body = req.method === 'POST' ? await readBody(req) : null;
-      if (req.method === 'POST' && !body) return openAiError(res, 413, 'invalid_request_error', 'request_too_large', 'Request body too large');
-      let requested: { model?: string; stream?: boolean } = {};
-      try {
-        if (body?.length) requested = JSON.parse(body.toString('utf8'));
-      } catch {
-        // Forwarded as is: the upstream answers malformed JSON in its own words.
-      }
-
-      const abort = new AbortController();
-      res.on('close', () => {
-        if (!res.writableFinished) abort.abort();
-      });
-      let upstream: Response;
-      try {
-        upstream = await fetch(`${row.baseUrl}${upstreamPath}`, {
-          method: req.method,
-          headers: {
-            authorization: `Bearer ${keys.revealSecret({ id: row.keyId, secretCiphertext: row.secretCiphertext })}`,
-            'content-type': req.headers['content-type'] ?? 'application/json',
-            accept: req.headers.accept ?? '*/*',
-            // Bytes must reach the client as the provider sent them.
-            'accept-encoding': 'identity',
-          },
-          body: body ? new Uint8Array(body) : undefined,
-          signal: abort.signal,
-        });
-      } catch (error) {
-        if (abort.signal.aborted) return;
-        logger.warn({ err: error, leaseId }, 'upstream request failed');
-        return openAiError(res, 502, 'api_error', 'upstream_unreachable', 'The provider could not be reached');
-      }
-
-      const headers: Record<string, string> = { 'x-mpk-lease': leaseId };
-      for (const name of PASS_HEADERS) {
-        const value = upstream.headers.get(name);
-        if (value) headers[name] = value;
-      }
-      res.writeHead(upstream.status, headers);
-      const seen: Usage = {};
-      const streamed = (upstream.headers.get('content-type') ?? '').includes('text/event-stream');
-      const scan = streamed ? sseUsageScanner(seen) : undefined;
-      const chunks: Uint8Array[] = [];
-      try {
-        for await (const chunk of (upstream.body ?? []) as unknown as AsyncIterable<Uint8Array>) {
-          res.write(chunk);
-          if (scan) scan(chunk);
-          else chunks.push(chunk);
-        }
-        res.end();
-      } catch (error) {
-        if (!abort.signal.aborted) logger.warn({ err: error, leaseId }, 'upstream stream failed');
-        res.destroy();
-      }
-      if (!streamed && chunks.length) {
+      let verdict = admission.admit(leaseId);
+      if (verdict instanceof Promise) {
         try {
-          usageOf(JSON.parse(Buffer.concat(chunks).toString('utf8')), seen);
-        } catch {
-          // Not JSON (an upstream error page): nothing to meter.
+          verdict = await verdict;
+        } catch (error) {
+          logger.error({ err: error, leaseId }, 'admission check failed');
+          return openAiError(res, 503, 'api_error', 'service_unavailable', SERVICE_UNAVAILABLE);
         }
       }
-      // Listing models costs nothing; a refused request with no usage in it neither.
-      if (req.method !== 'POST' || (!upstream.ok && seen.promptTokens === undefined && seen.providerCost === undefined)) return;
-      const model = seen.model ?? requested.model;
-      meter.add(leaseId, {
-        requestId: seen.id ? `${seen.id}` : `mpk-${randomUUID()}`,
-        model: model ?? null,
-        promptTokens: seen.promptTokens ?? null,
-        completionTokens: seen.completionTokens ?? null,
-        ...costOf(seen, row.config?.prices, model),
-      });
+      if (!verdict.admitted) {
+        return verdict.status === 403
+          ? openAiError(res, 403, 'invalid_request_error', 'lease_not_active', 'The lease behind this token is not active')
+          : openAiError(res, 402, 'insufficient_quota', 'quota_exhausted', "The lease's spend cap or its key's spend limit has been reached");
+      }
+      return forward(req, res, upstreamPath, search, verdict.key, leaseId);
     },
   };
 }
 export type MeteringProxy = ReturnType<typeof createMeteringProxy>;
+
+/** The model the client asked for, read only when the response did not name one. */
+function requestedModel(body: Buffer | null): string | undefined {
+  if (!body?.length) return undefined;
+  try {
+    const parsed = JSON.parse(body.toString('utf8')) as { model?: unknown };
+    return typeof parsed.model === 'string' ? parsed.model : undefined;
+  } catch {
+    return undefined;
+  }
+}
