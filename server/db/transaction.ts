@@ -4,11 +4,16 @@ import type { Db, Tx } from './client.js';
 
 const RETRYABLE = /deadlock detected|could not serialize access|40P01|40001|P2034/;
 
-export async function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>, attempts = 5): Promise<T> {
+export function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>, attempts = 5): Promise<T> {
+  // maxWait covers queueing for a pooled connection under bursts (the embedded database has one).
+  return withRetry(() => db.$transaction(work, { maxWait: 30_000, timeout: 30_000 }), attempts);
+}
+
+/** Runs `attempt` (a transaction, or one statement that is its own) again when it lost a deadlock. */
+export async function withRetry<T>(work: () => Promise<T>, attempts = 5): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      // maxWait covers queueing for a pooled connection under bursts (the embedded database has one).
-      return await db.$transaction(work, { maxWait: 30_000, timeout: 30_000 });
+      return await work();
     } catch (error) {
       if (attempt >= attempts || !RETRYABLE.test(`${(error as Error)?.message} ${(error as { code?: string })?.code}`)) throw error;
       await new Promise((r) => setTimeout(r, 5 * attempt + Math.random() * 10));

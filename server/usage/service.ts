@@ -8,7 +8,7 @@ import type { Clock } from '../core/clock.js';
 import { badInput, MpkError, notFound } from '../core/errors.js';
 import { parseUsd } from '../core/money.js';
 import { Prisma, type Db, type Lease } from '../db/client.js';
-import { inTransaction } from '../db/transaction.js';
+import { inTransaction, withRetry } from '../db/transaction.js';
 import type { EventBus, LeaseEventRecord } from '../events/bus.js';
 import { isUuid } from '../keys/service.js';
 import type { LeaseService } from '../leases/service.js';
@@ -62,7 +62,7 @@ export function createUsageService(deps: { db: Db; clock: Clock; events: EventBu
     });
 
   /**
-   * The ledger's one write path: records many requests in one transaction, each counted once per
+   * The ledger's one write path: records many requests in one statement, each counted once per
    * (lease, requestId), with per-lease and per-key sums as increments. Returns how many counted.
    */
   async function recordBatch(batch: readonly (MeteredRequest & { leaseId: string })[], reportedBy: string): Promise<number> {
@@ -73,58 +73,21 @@ export function createUsageService(deps: { db: Db; clock: Clock; events: EventBu
         completionTokens: b.completionTokens, costUsd: b.costUsd.toString(), costSource: b.costSource, at: b.at?.toISOString() ?? null,
       })),
     );
-    let written: LeaseEventRecord[] = [];
-    const recorded = await inTransaction(db, async (tx) => {
-      written = [];
-      const now = clock.now();
-      const day = utcDate(now, 'day');
-      const month = utcDate(now, 'month');
-      const leaseIds = [...new Set(batch.map((b) => b.leaseId))];
-      // Keys, then leases, each in id order: the global lock order without the users.
-      await tx.$queryRaw`SELECT 1 FROM "ManagedKey" WHERE id IN (SELECT "keyId" FROM "Lease" WHERE id = ANY(${leaseIds}::uuid[])) ORDER BY id FOR UPDATE`;
-      await tx.$queryRaw`SELECT 1 FROM "Lease" WHERE id = ANY(${leaseIds}::uuid[]) ORDER BY id FOR UPDATE`;
-      const events = await tx.$queryRaw<(LeaseEventRecord & { capped: string[] })[]>`
-        WITH input AS (
-          SELECT * FROM jsonb_to_recordset(${rows}::jsonb)
-            AS x("leaseId" uuid, "requestId" text, model text, "promptTokens" int, "completionTokens" int, "costUsd" numeric, "costSource" text, at timestamptz)
-        ), ins AS (
-          INSERT INTO "UsageRecord" ("leaseId", "keyId", "requestId", model, "promptTokens", "completionTokens", "costUsd", "costSource", at)
-          SELECT i."leaseId", l."keyId", i."requestId", i.model, i."promptTokens", i."completionTokens", i."costUsd", i."costSource",
-                 coalesce(i.at AT TIME ZONE 'UTC', ${now})
-          FROM input i JOIN "Lease" l ON l.id = i."leaseId"
-          ON CONFLICT ("leaseId", "requestId") DO NOTHING
-          RETURNING "leaseId", "keyId", "costUsd", "requestId", model, "costSource", at
-        ), lease_totals AS (
-          UPDATE "Lease" l SET "usageUsd" = l."usageUsd" + s.total, "requestCount" = l."requestCount" + s.n, "lastUsedAt" = ${now}
-          FROM (SELECT "leaseId", sum("costUsd") AS total, count(*)::int AS n FROM ins GROUP BY 1) s WHERE l.id = s."leaseId"
-          RETURNING l.id, l.status = 'ACTIVE' AND l."usageUsd" >= l."spendCapUsd" AS capped
-        ), key_totals AS (
-          -- Only what was metered in the current window counts in it: a request metered before
-          -- midnight and written after is in the ledger and its lease's total, not in the new day.
-          UPDATE "ManagedKey" k SET
-            "spendTodayUsd" = CASE WHEN k."spendDay" = ${day}::date THEN k."spendTodayUsd" ELSE 0 END + s.today,
-            "spendDay" = ${day}::date,
-            "spendThisMonthUsd" = CASE WHEN k."spendMonth" = ${month}::date THEN k."spendThisMonthUsd" ELSE 0 END + s.month,
-            "spendMonth" = ${month}::date,
-            "lastUsedAt" = ${now}
-          FROM (SELECT "keyId",
-                       coalesce(sum("costUsd") FILTER (WHERE at::date = ${day}::date), 0) AS today,
-                       coalesce(sum("costUsd") FILTER (WHERE date_trunc('month', at)::date = ${month}::date), 0) AS month
-                FROM ins GROUP BY 1) s WHERE k.id = s."keyId"
-        ), event AS (
-          INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "agentId", "stopAgent", details)
-          SELECT 'USAGE', ${now}, l.id, l."userId", l."keyId", l."agentId", false,
-                 jsonb_build_object('requestId', ins."requestId", 'costUsd', ins."costUsd"::text, 'model', ins.model, 'costSource', ins."costSource", 'reportedBy', ${reportedBy}::text)
-          FROM ins JOIN "Lease" l ON l.id = ins."leaseId"
-          RETURNING id, type::text AS type, at, "leaseId"::text AS "leaseId", "userId", "keyId"::text AS "keyId", "agentId", "stopAgent", details
-        )
-        SELECT event.*, ARRAY(SELECT id::text FROM lease_totals WHERE capped) AS capped FROM event`;
-      // The statement says which leases crossed their cap: only then is there anything to suspend.
-      const capped = events[0]?.capped ?? [];
-      written.push(...events.map(({ capped: _c, ...e }) => e));
-      if (capped.length) written.push(...(await suspendIfCapped(tx, capped, now)));
-      return events.length;
-    });
+    const now = clock.now();
+    // One statement (see the mpk_record_usage migration): atomic on its own, and the rows it
+    // locks are held for its body only. Retried like a transaction if picked as a deadlock victim.
+    const logged = await withRetry(() =>
+      db.$queryRaw<(LeaseEventRecord & { capped: string[] })[]>`
+        SELECT * FROM mpk_record_usage(${rows}::jsonb, ${now}, ${utcDate(now, 'day')}::date, ${utcDate(now, 'month')}::date, ${reportedBy})`,
+    );
+    const written: LeaseEventRecord[] = logged.map(({ capped: _c, ...e }) => e);
+    // The statement says which leases crossed their cap: only then is there anything to suspend.
+    // Suspension is its own transaction: its conditional update ends a lease once however many
+    // batches race to it, and a lease left over its cap by a crash here is suspended by its next
+    // batch (the proxy refuses it meanwhile).
+    const capped = logged[0]?.capped ?? [];
+    if (capped.length) written.push(...(await inTransaction(db, (tx) => suspendIfCapped(tx, capped, now))));
+    const recorded = logged.reduce((n, e) => n + (e.details as { requests: number }).requests, 0);
     events.publish(written);
     return recorded;
   }
