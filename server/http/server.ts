@@ -108,8 +108,13 @@ export function createHttpServer(deps: HttpDeps): http.Server {
     const header = req.headers['x-request-id'];
     const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
     res.setHeader('x-request-id', requestId);
-    const { pathname, search } = new URL(req.url ?? '/', 'http://localhost');
-    const proxied = pathname.startsWith('/v1/');
+    const raw = req.url ?? '/';
+    // The proxy's paths are matched as sent (an unknown one is a 404 there); the rest is parsed.
+    const proxied = raw.startsWith('/v1/');
+    const query = raw.indexOf('?');
+    const { pathname, search } = proxied
+      ? { pathname: query < 0 ? raw : raw.slice(0, query), search: query < 0 ? '' : raw.slice(query) }
+      : new URL(raw, 'http://localhost');
     res.on('finish', () => {
       // A proxied request that went through is already a row of the usage ledger: its access line
       // is debug-level, so that the proxy's hot path does not pay a log write per request.

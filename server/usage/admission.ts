@@ -106,6 +106,16 @@ export function createAdmissionCache(deps: {
   const maxAgeMs = deps.maxAgeMs ?? 2_000;
   const maxLeases = deps.maxLeases ?? 50_000;
   const leases = new Map<string, LeaseState>();
+  // The current UTC day as a string, recomputed only when the clock leaves it.
+  let today = { day: '', from: 0, to: 0 };
+  const dayOf = (now: Date) => {
+    const ms = now.getTime();
+    if (ms < today.from || ms >= today.to) {
+      const from = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+      today = { day: utcDate(now, 'day'), from, to: from + 86_400_000 };
+    }
+    return today.day;
+  };
   const keys = new Map<string, AdmittedKey>();
   let seq = 0;
 
@@ -223,7 +233,7 @@ export function createAdmissionCache(deps: {
       const state = leaseState(leaseId);
       const now = clock.now();
       const age = performance.now() - state.loadedAt;
-      if (state.invalid || age > maxAgeMs || (state.key && state.key.day !== utcDate(now, 'day'))) {
+      if (state.invalid || age > maxAgeMs || (state.key && state.key.day !== dayOf(now))) {
         return load(state).then(() => verdict(state, clock.now().getTime()));
       }
       if (state.stale || age > refreshAfterMs) {

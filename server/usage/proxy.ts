@@ -76,6 +76,9 @@ function sseUsageScanner(usage: Usage) {
 }
 
 function readBody(req: http.IncomingMessage): Promise<Buffer | null> {
+  // A sized body is complete with its last byte: no need to wait a turn for 'end'.
+  const announced = Number(req.headers['content-length'] ?? NaN);
+  if (announced > MAX_REQUEST_BYTES) return Promise.resolve(null);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -84,13 +87,18 @@ function readBody(req: http.IncomingMessage): Promise<Buffer | null> {
       if (size > MAX_REQUEST_BYTES) {
         req.destroy();
         resolve(null);
-      } else chunks.push(c);
+        return;
+      }
+      chunks.push(c);
+      if (size === announced) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
     });
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
 
+/** Answers up to this size (announced by content-length, not streamed) are sent in one write. */
+const WHOLE_ANSWER_BYTES = 256 * 1024;
 const SERVICE_UNAVAILABLE = 'MPK cannot check the lease right now; try again shortly';
 
 export function createMeteringProxy(deps: { admission: AdmissionCache; tokens: LeaseTokens; meter: MeterBuffer; clock: Clock; logger: Logger; upstream?: Dispatcher }) {
@@ -118,6 +126,7 @@ export function createMeteringProxy(deps: { admission: AdmissionCache; tokens: L
     const seen: Usage = {};
     let status = 0;
     let streamed = false;
+    let whole = false;
     let scan: ((chunk: Uint8Array) => void) | undefined;
     const chunks: Buffer[] = [];
     let upstream: Dispatcher.DispatchController | undefined;
@@ -158,19 +167,25 @@ export function createMeteringProxy(deps: { admission: AdmissionCache; tokens: L
             }
             streamed = (passed['content-type'] ?? '').includes('text/event-stream');
             if (streamed) scan = sseUsageScanner(seen);
+            // A small sized answer goes out in one write with its headers when it is complete;
+            // anything else, streamed or large, passes through as it arrives.
+            const length = Number(passed['content-length']);
+            whole = !streamed && length <= WHOLE_ANSWER_BYTES;
             res.writeHead(statusCode, passed);
           },
           onResponseData(controller, chunk) {
+            if (!streamed) chunks.push(chunk);
+            if (whole) return;
             // Respect the client's pace: a slow reader holds the provider's stream back, not memory.
             if (!res.write(chunk)) {
               controller.pause();
               res.once('drain', () => controller.resume());
             }
             if (scan) scan(chunk);
-            else chunks.push(chunk);
           },
           onResponseEnd() {
-            res.end();
+            if (whole) res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+            else res.end();
             done(true);
           },
           onResponseError(_controller, error) {
