@@ -2,7 +2,7 @@
 // throughput of (a) direct calls and (b) the same calls through MPK's metering proxy, one at a
 // time and with 50 concurrent clients; the latency MPK adds; and reportUsage throughput.
 import { startFakeUpstream } from '../tests/support/fake-upstream.js';
-import { ms, pool, scratchDatabase, startServer, stats } from './support.js';
+import { cpuTimes, ms, pool, scratchDatabase, startServer, stats } from './support.js';
 
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 2000);
 const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 5000);
@@ -45,7 +45,10 @@ try {
   }
   const conc = { direct: [] as number[], proxied: [] as number[] };
   const directMs = await pool(CONCURRENT, CLIENTS, async () => void conc.direct.push(await once(direct)));
+  const cpuBefore = await cpuTimes(server.child.pid!);
   const proxiedMs = await pool(CONCURRENT, CLIENTS, async () => void conc.proxied.push(await once(proxied)));
+  const cpuAfter = await cpuTimes(server.child.pid!);
+  const perRequest = (part: keyof typeof cpuAfter) => `${(((cpuAfter[part] - cpuBefore[part]) / CONCURRENT) * 1000).toFixed(0)} µs`;
 
   const reportMs = await pool(REPORTS, CLIENTS, async (i) => {
     await server.gql(`mutation($i: ReportUsageInput!) { reportUsage(input: $i) { duplicate } }`,
@@ -65,6 +68,7 @@ try {
   console.log(`${CLIENTS} clients  direct:   ${directRps.toFixed(0)} req/s  p50 ${ms(cd.p50)}  p99 ${ms(cd.p99)}`);
   console.log(`${CLIENTS} clients  proxied:  ${proxiedRps.toFixed(0)} req/s  p50 ${ms(cp.p50)}  p99 ${ms(cp.p99)}`);
   console.log(`            ratio proxied/direct throughput: ${(proxiedRps / directRps).toFixed(2)}x`);
+  console.log(`            CPU per proxied request: MPK ${perRequest('server')}, PostgreSQL ${perRequest('postgres')}, clients + fake upstream ${perRequest('bench')} (2 cores shared)`);
   console.log(`reportUsage (${CLIENTS} clients): ${(REPORTS / (reportMs / 1000)).toFixed(0)} reports/s`);
 } finally {
   await server.stop();

@@ -117,3 +117,28 @@ export async function pool(total: number, concurrency: number, task: (i: number)
   );
   return performance.now() - started;
 }
+
+/**
+ * CPU time (ms) used so far by this process, the server, and PostgreSQL's processes (Linux
+ * /proc), to tell where a figure's time goes on a shared machine.
+ */
+export async function cpuTimes(serverPid: number): Promise<{ bench: number; server: number; postgres: number }> {
+  const { readFile, readdir } = await import('node:fs/promises');
+  const ticks = async (pid: number | string) => {
+    try {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return { comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), cpu: Number(fields[11]) + Number(fields[12]) };
+    } catch {
+      return { comm: '', cpu: 0 };
+    }
+  };
+  let postgres = 0;
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const t = await ticks(entry);
+    if (t.comm === 'postgres') postgres += t.cpu;
+  }
+  const msPerTick = 1000 / 100;
+  return { bench: (await ticks(process.pid)).cpu * msPerTick, server: (await ticks(serverPid)).cpu * msPerTick, postgres: postgres * msPerTick };
+}
