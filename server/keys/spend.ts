@@ -1,14 +1,10 @@
 // A key's spend windows are calendar-aligned in UTC. The row keeps the window it last counted in;
 // a window that is not the current one reads as zero, so no job ever resets anything.
+import { utcDate } from '../core/clock.js';
 import { Decimal } from '../core/money.js';
 
-export function utcDay(now: Date): Date {
-  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
-}
-
-export function utcMonth(now: Date): Date {
-  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
-}
+/** Whether a window column (a date) holds the current window. */
+const isCurrent = (window: Date | null, now: Date, unit: 'day' | 'month') => window?.toISOString().slice(0, 10) === utcDate(now, unit);
 
 interface SpendRow {
   spendDay: Date | null;
@@ -20,8 +16,8 @@ interface SpendRow {
 }
 
 export function currentSpend(key: SpendRow, now: Date) {
-  const today = key.spendDay?.getTime() === utcDay(now).getTime() ? new Decimal(key.spendTodayUsd) : new Decimal(0);
-  const month = key.spendMonth?.getTime() === utcMonth(now).getTime() ? new Decimal(key.spendThisMonthUsd) : new Decimal(0);
+  const today = isCurrent(key.spendDay, now, 'day') ? new Decimal(key.spendTodayUsd) : new Decimal(0);
+  const month = isCurrent(key.spendMonth, now, 'month') ? new Decimal(key.spendThisMonthUsd) : new Decimal(0);
   const remaining = (limit: Decimal | null, spent: Decimal) => (limit === null ? null : Decimal.max(0, new Decimal(limit).minus(spent)));
   return {
     today,

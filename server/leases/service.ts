@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Identity } from '../auth/authenticator.js';
 import { requireRole } from '../auth/authenticator.js';
-import type { Clock } from '../core/clock.js';
+import { type Clock, utcDate } from '../core/clock.js';
 import { badInput, MpkError, notFound } from '../core/errors.js';
 import { afterPosition, readPageRequest, toPage, type PageRequest } from '../core/paging.js';
 import { Prisma, type Db, type Lease, type ManagedKey, type Tx } from '../db/client.js';
@@ -13,7 +13,7 @@ import type { EventBus, LeaseEventRecord } from '../events/bus.js';
 import { isUuid, type KeyService } from '../keys/service.js';
 import type { LeaseTokens } from './lease-token.js';
 import { renderAgentConfig, type FrameworkName, type ProviderName } from './renderers.js';
-import { endLeases, expireDue, keyHasRoom, keyUnderLimits, recordLeaseEvent, utcDate, type Actor, type LeaseStatus } from './transitions.js';
+import { endLeases, expireDue, keyHasRoom, keyUnderLimits, recordLeaseEvent, type Actor, type LeaseStatus } from './transitions.js';
 
 const PROVIDERS = ['OPENROUTER', 'VENICE', 'OPENAI_COMPATIBLE'] as const;
 const FRAMEWORKS = ['OPENCLAW', 'ELIZA', 'GENERIC'] as const;

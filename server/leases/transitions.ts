@@ -3,6 +3,7 @@
 //
 // Lock order, everywhere: users, then keys, then leases (each set in id order). Grants follow it
 // too, so concurrent grants, ends and batch expiries queue instead of deadlocking.
+import { utcDate } from '../core/clock.js';
 import { Prisma, type Tx } from '../db/client.js';
 import type { LeaseEventRecord, LeaseEventType } from '../events/bus.js';
 
@@ -125,7 +126,3 @@ export function keyUnderLimits(day: string, month: string, alias = Prisma.raw('k
     AND (${alias}."monthlyLimitUsd" IS NULL OR ${alias}."spendMonth" IS DISTINCT FROM ${month}::date OR ${alias}."spendThisMonthUsd" < ${alias}."monthlyLimitUsd")`;
 }
 
-export function utcDate(now: Date, unit: 'day' | 'month'): string {
-  const iso = now.toISOString();
-  return unit === 'day' ? iso.slice(0, 10) : `${iso.slice(0, 7)}-01`;
-}

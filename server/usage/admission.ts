@@ -17,11 +17,10 @@
 // - Figures older than `refreshAfterMs` are refreshed in the background; older than `maxAgeMs`
 //   (an idle lease), or from another UTC day, before the request is admitted. Key changes made
 //   on this instance invalidate at once (`forgetKey`); on others within `refreshAfterMs` of use.
-import type { Clock } from '../core/clock.js';
+import { type Clock, utcDate } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { Db } from '../db/client.js';
 import type { LeaseEventRecord } from '../events/bus.js';
-import { utcDate } from '../leases/transitions.js';
 
 export interface Prices {
   prompt: string | number;

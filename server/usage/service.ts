@@ -12,7 +12,8 @@ import { inTransaction, withRetry } from '../db/transaction.js';
 import type { EventBus, LeaseEventRecord } from '../events/bus.js';
 import { isUuid } from '../keys/service.js';
 import type { LeaseService } from '../leases/service.js';
-import { endLeases, recordLeaseEvent, utcDate } from '../leases/transitions.js';
+import { utcDate } from '../core/clock.js';
+import { endLeases, recordLeaseEvent } from '../leases/transitions.js';
 
 export interface MeteredRequest {
   requestId: string;
