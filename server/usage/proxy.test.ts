@@ -2,6 +2,8 @@
 // streamed), cost recorded from each documented source, client aborts cancel upstream, refusals in
 // OpenAI's error shape, and the overshoot bound under concurrency.
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createKey, ok, Q } from '../../tests/support/fixtures.js';
 import { startFakeUpstream, type FakeUpstream } from '../../tests/support/fake-upstream.js';
@@ -121,6 +123,32 @@ describe('pass-through', () => {
     // Nothing was reported before the client left: the request is recorded, flagged, at no cost.
     await expect.poll(() => records(lease.id)).toHaveLength(1);
     expect((await records(lease.id))[0]).toMatchObject({ costSource: 'NONE' });
+  });
+});
+
+describe('upstream addressing', () => {
+  it('a base URL with a path (OpenRouter\'s /api/v1) is kept, and the query string passes', async () => {
+    const { lease, token, baseUrl } = await leaseWithToken({ baseUrl: `${upstream.url}/api/v1` });
+    const models = await call(baseUrl, token, '/models?supported_parameters=tools');
+    expect(models.status).toBe(200);
+    expect(upstream.paths.at(-1)).toBe('/api/v1/models?supported_parameters=tools');
+    const completion = await call(baseUrl, token, '/chat/completions', { model: 'fake-model', messages: [] });
+    expect(completion.status).toBe(200);
+    await expect.poll(() => records(lease.id)).toHaveLength(1);
+  });
+
+  it('an unreachable provider is a 502 in OpenAI\'s shape, with nothing recorded and no secret in the logs', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const { lease, token, baseUrl } = await leaseWithToken({ baseUrl: `http://127.0.0.1:${port}` });
+    const res = await call(baseUrl, token, '/chat/completions', { model: 'fake-model', messages: [] });
+    expect(res.status).toBe(502);
+    expect((await res.json()).error).toMatchObject({ type: 'api_error', code: 'upstream_unreachable' });
+    await new Promise((r) => setTimeout(r, 250));
+    expect(await records(lease.id)).toHaveLength(0);
+    expect(server.logs.join('')).not.toContain(SECRET);
   });
 });
 

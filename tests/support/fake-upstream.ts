@@ -8,6 +8,8 @@ export interface FakeUpstream {
   url: string;
   /** Authorization headers received, in order. */
   authorizations: string[];
+  /** Request paths as received (with any /api/v1 prefix and query), in order. */
+  paths: string[];
   /** Streams whose client went away before the end. */
   aborted: number;
   /** How the next responses report cost: OpenRouter style, Venice style, or not at all. */
@@ -20,7 +22,7 @@ export interface FakeUpstream {
 
 export async function startFakeUpstream(): Promise<FakeUpstream> {
   let n = 0;
-  const state: Omit<FakeUpstream, 'url' | 'close'> = { authorizations: [], aborted: 0, costStyle: 'openrouter', failWith: null, chunkDelayMs: 5 };
+  const state: Omit<FakeUpstream, 'url' | 'close'> = { authorizations: [], paths: [], aborted: 0, costStyle: 'openrouter', failWith: null, chunkDelayMs: 5 };
   const usage = (prompt: number, completion: number) => ({
     prompt_tokens: prompt,
     completion_tokens: completion,
@@ -31,6 +33,10 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
 
   const server = http.createServer(async (req, res) => {
     state.authorizations.push(req.headers.authorization ?? '');
+    // Served at the root and under /api/v1 (where OpenRouter's API lives), to test base URLs with a path.
+    state.paths.push(req.url ?? '');
+    if (req.url?.startsWith('/api/v1/')) req.url = req.url.slice('/api/v1'.length);
+    const route = (req.url ?? '').split('?')[0];
     let raw = '';
     for await (const chunk of req) raw += chunk;
     const body = raw ? JSON.parse(raw) : {};
@@ -39,15 +45,15 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
       return res.end(JSON.stringify({ error: { message: 'Rate limit reached', type: 'rate_limit_error', param: null, code: 'rate_limit' } }));
     }
     const id = `chatcmpl-fake-${++n}`;
-    if (req.url === '/models') {
+    if (route === '/models') {
       res.writeHead(200, { 'content-type': 'application/json' });
       return res.end(JSON.stringify({ object: 'list', data: [{ id: 'fake-model', object: 'model', owned_by: 'fake' }] }));
     }
-    if (req.url === '/embeddings') {
+    if (route === '/embeddings') {
       res.writeHead(200, { 'content-type': 'application/json' });
       return res.end(JSON.stringify({ object: 'list', model: body.model, data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2] }], usage: usage(8, 0), ...venice() }));
     }
-    if (req.url !== '/chat/completions' && req.url !== '/completions') {
+    if (route !== '/chat/completions' && route !== '/completions') {
       res.writeHead(404, { 'content-type': 'application/json' });
       return res.end(JSON.stringify({ error: { message: 'not found' } }));
     }
