@@ -4,6 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createManualClock } from '../core/clock.js';
+import type { Db } from '../db/client.js';
+import { createAdmissionCache } from './admission.js';
 import { createKey, ok, Q } from '../../tests/support/fixtures.js';
 import { startFakeUpstream, type FakeUpstream } from '../../tests/support/fake-upstream.js';
 import { startTestServer, type TestServer } from '../../tests/support/server.js';
@@ -140,5 +142,38 @@ describe('spend', () => {
     expect(row.spendDay?.toISOString().slice(0, 10)).toBe('2026-03-11');
     expect(row.spendTodayUsd.toFixed(6)).toBe(COST.toFixed(6));
     expect(row.spendThisMonthUsd.toFixed(6)).toBe((3 * COST).toFixed(6));
+  });
+});
+
+describe('a read that began before a change', () => {
+  it('cannot make the cache forget the change: the lease is read again before it is admitted', async () => {
+    const { lease } = await proxiedLease();
+    // The app's own database, with reads that land only when the test lets them.
+    let hold: Promise<void> | undefined;
+    const db = new Proxy(server.app.db, {
+      get(target, prop, receiver) {
+        if (prop !== '$queryRaw') return Reflect.get(target, prop, receiver);
+        return async (...args: Parameters<Db['$queryRaw']>) => {
+          const rows = await target.$queryRaw(...args);
+          await hold;
+          return rows;
+        };
+      },
+    }) as Db;
+    const cache = createAdmissionCache({ db, clock, logger: server.app.logger, reveal: () => 'sk-test' });
+    expect(await cache.admit(lease.id)).toMatchObject({ admitted: true });
+
+    // A background refresh reads the lease while it is still active, and is held...
+    let release!: () => void;
+    hold = new Promise((r) => (release = r));
+    cache.observe([{ type: 'USAGE', leaseId: lease.id }]);
+    expect(cache.admit(lease.id)).toMatchObject({ admitted: true });
+    await new Promise((r) => setTimeout(r, 100));
+    // ...the lease is revoked and the cache told, and only then does the old read land.
+    ok(await server.gql(Q.revoke, { id: lease.id }, admin), 'revokeLease');
+    cache.observe([{ type: 'REVOKED', leaseId: lease.id }]);
+    hold = undefined;
+    release();
+    expect(await cache.admit(lease.id)).toMatchObject({ admitted: false, status: 403 });
   });
 });

@@ -66,6 +66,8 @@ interface LeaseState {
   invalid: boolean;
   /** May be refreshed in the background (spend recorded somewhere). */
   stale: boolean;
+  /** Bumped by every invalidation: a read that began before one cannot clear it. */
+  generation: number;
   loading: Promise<void> | undefined;
 }
 
@@ -122,7 +124,7 @@ export function createAdmissionCache(deps: {
     let state = leases.get(id);
     if (!state) {
       if (leases.size >= maxLeases) evict();
-      state = { id, key: undefined, status: '', expiresAt: 0, cap: 0, used: 0, pending: 0, charged: 0, loadedAt: 0, invalid: true, stale: false, loading: undefined };
+      state = { id, key: undefined, status: '', expiresAt: 0, cap: 0, used: 0, pending: 0, charged: 0, loadedAt: 0, invalid: true, stale: false, generation: 0, loading: undefined };
       leases.set(id, state);
     }
     return state;
@@ -203,14 +205,37 @@ export function createAdmissionCache(deps: {
   }
 
   function load(state: LeaseState): Promise<void> {
+    const generation = state.generation;
     state.loading ??= read(state)
       .then(() => {
-        state.invalid = false;
+        // Invalidated while reading: what was read may predate the change, so read again.
+        if (state.generation === generation) state.invalid = false;
       })
       .finally(() => {
         state.loading = undefined;
       });
     return state.loading;
+  }
+
+  /** Whether the figures cannot be used as they are: invalidated, too old, or from another day. */
+  function mustRead(state: LeaseState, now: Date) {
+    return state.invalid || performance.now() - state.loadedAt > maxAgeMs || (state.key !== undefined && state.key.day !== dayOf(now));
+  }
+
+  /**
+   * Reads until the figures are current. A read already under way may have begun before the
+   * change that invalidated them: it lands first, and is followed by a read of this request's own.
+   */
+  async function readCurrent(state: LeaseState) {
+    for (let attempt = 0; attempt < 3 && mustRead(state, clock.now()); attempt++) {
+      if (state.loading) await state.loading.catch(() => undefined);
+      else await load(state);
+    }
+  }
+
+  function invalidate(state: LeaseState) {
+    state.invalid = true;
+    state.generation++;
   }
 
   function verdict(state: LeaseState, nowMs: number): AdmissionVerdict {
@@ -231,11 +256,8 @@ export function createAdmissionCache(deps: {
     admit(leaseId: string): AdmissionVerdict | Promise<AdmissionVerdict> {
       const state = leaseState(leaseId);
       const now = clock.now();
-      const age = performance.now() - state.loadedAt;
-      if (state.invalid || age > maxAgeMs || (state.key && state.key.day !== dayOf(now))) {
-        return load(state).then(() => verdict(state, clock.now().getTime()));
-      }
-      if (state.stale || age > refreshAfterMs) {
+      if (mustRead(state, now)) return readCurrent(state).then(() => verdict(state, clock.now().getTime()));
+      if (state.stale || performance.now() - state.loadedAt > refreshAfterMs) {
         state.stale = false;
         if (!state.loading) {
           load(state).catch((err) => {
@@ -281,13 +303,13 @@ export function createAdmissionCache(deps: {
         const state = leases.get(event.leaseId);
         if (!state) continue;
         if (event.type === 'USAGE') state.stale = true;
-        else state.invalid = true;
+        else invalidate(state);
       }
     },
 
     /** A key's settings changed on this instance: its leases are read again before the next request. */
     forgetKey(keyId: string) {
-      for (const state of leases.values()) if (state.key?.id === keyId) state.invalid = true;
+      for (const state of leases.values()) if (state.key?.id === keyId) invalidate(state);
     },
   };
 }
