@@ -160,6 +160,7 @@ export async function buildApp(options: AppOptions) {
       const timer = setTimeout(() => server.closeAllConnections(), graceMs);
       await closed;
       clearTimeout(timer);
+      await proxy.close();
       await meter.flush();
       await scheduler.stop();
       keyUsage.stop();

@@ -101,10 +101,10 @@ function readBody(req: http.IncomingMessage): Promise<Buffer | null> {
 const WHOLE_ANSWER_BYTES = 256 * 1024;
 const SERVICE_UNAVAILABLE = 'MPK cannot check the lease right now; try again shortly';
 
-export function createMeteringProxy(deps: { admission: AdmissionCache; tokens: LeaseTokens; meter: MeterBuffer; clock: Clock; logger: Logger; upstream?: Dispatcher }) {
+export function createMeteringProxy(deps: { admission: AdmissionCache; tokens: LeaseTokens; meter: MeterBuffer; clock: Clock; logger: Logger }) {
   const { admission, tokens, meter, clock, logger } = deps;
   // One connection pool per provider origin, kept alive between requests.
-  const upstreamAgent = deps.upstream ?? new Agent({ keepAliveTimeout: 30_000 });
+  const upstreamAgent = new Agent({ keepAliveTimeout: 30_000 });
 
   function costOf(seen: Usage, prices: Record<string, Prices> | undefined, model: string | undefined): Pick<MeteredRequest, 'costUsd' | 'costSource'> {
     if (seen.providerCost !== undefined && /^\d+(\.\d+)?(e-?\d+)?$/i.test(seen.providerCost)) {
@@ -231,6 +231,9 @@ export function createMeteringProxy(deps: { admission: AdmissionCache; tokens: L
   }
 
   return {
+    /** Closes the kept-alive connections to providers (after the server stopped taking requests). */
+    close: () => upstreamAgent.close(),
+
     async handle(req: http.IncomingMessage, res: http.ServerResponse, pathname: string, search = '') {
       const upstreamPath = ROUTES[`${req.method} ${pathname}`];
       if (!upstreamPath) return openAiError(res, 404, 'invalid_request_error', 'unknown_url', `Unknown endpoint ${req.method} ${pathname}`);
