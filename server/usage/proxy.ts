@@ -99,6 +99,8 @@ function readBody(req: http.IncomingMessage): Promise<Buffer | null> {
 
 /** Answers up to this size (announced by content-length, not streamed) are sent in one write. */
 const WHOLE_ANSWER_BYTES = 256 * 1024;
+/** Why an upstream request is aborted when its client leaves; one instance (an Error costs a stack capture). */
+const CLIENT_GONE = new Error('the client went away');
 const SERVICE_UNAVAILABLE = 'MPK cannot check the lease right now; try again shortly';
 
 export function createMeteringProxy(deps: { admission: AdmissionCache; tokens: LeaseTokens; meter: MeterBuffer; clock: Clock; logger: Logger }) {
@@ -130,9 +132,8 @@ export function createMeteringProxy(deps: { admission: AdmissionCache; tokens: L
     let scan: ((chunk: Uint8Array) => void) | undefined;
     const chunks: Buffer[] = [];
     let upstream: Dispatcher.DispatchController | undefined;
-    const clientGone = new Error('the client went away');
     res.on('close', () => {
-      if (!res.writableFinished) upstream?.abort(clientGone);
+      if (!res.writableFinished) upstream?.abort(CLIENT_GONE);
     });
 
     // undici's dispatch API, the lowest layer of Node's HTTP client: no stream or promise per
@@ -155,7 +156,7 @@ export function createMeteringProxy(deps: { admission: AdmissionCache; tokens: L
         {
           onRequestStart(controller) {
             upstream = controller;
-            if (res.destroyed) controller.abort(clientGone);
+            if (res.destroyed) controller.abort(CLIENT_GONE);
           },
           onResponseStart(_controller, statusCode, headers) {
             if (statusCode < 200) return;
@@ -189,7 +190,7 @@ export function createMeteringProxy(deps: { admission: AdmissionCache; tokens: L
             done(true);
           },
           onResponseError(_controller, error) {
-            if (error !== clientGone) logger.warn({ err: error, leaseId }, status ? 'upstream stream failed' : 'upstream request failed');
+            if (error !== CLIENT_GONE) logger.warn({ err: error, leaseId }, status ? 'upstream stream failed' : 'upstream request failed');
             if (status) res.destroy();
             else if (!res.destroyed) openAiError(res, 502, 'api_error', 'upstream_unreachable', 'The provider could not be reached');
             done(status !== 0);
