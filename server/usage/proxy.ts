@@ -2,8 +2,8 @@
 // bearer key. Each request is checked (lease active, key under its windows, lease under its cap,
 // from the admission cache) before it is forwarded with the real key, and its cost is counted at
 // once and recorded after, in batches. Responses pass through byte for byte; streamed ones chunk
-// by chunk, without buffering. undici's pooled request API rather than fetch: it is the cheapest
-// HTTP client Node has, and the proxy's cost is mostly its HTTP work.
+// by chunk, without buffering. Upstream calls go through undici's dispatch API rather than fetch:
+// it is the cheapest HTTP client Node has, and the proxy's cost is mostly its HTTP work.
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import { Agent, type Dispatcher } from 'undici';
