@@ -1,7 +1,8 @@
 // Lease tokens: what an agent presents to the metering proxy instead of the provider key. A token
 // is the lease id with an HMAC under a key derived from MPK_JWT_SECRET: nothing to store, not
 // forgeable, and it stops working the moment the lease ends because the proxy checks the lease's
-// state on every request (from its admission cache, which the lease's end invalidates). (Rotating MPK_JWT_SECRET invalidates outstanding tokens.)
+// state on every request (from its admission cache, which the lease's end invalidates).
+// (Rotating MPK_JWT_SECRET invalidates outstanding tokens.)
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 const PREFIX = 'mpk_lt_';

@@ -1,12 +1,11 @@
 // The proxy admits from an in-memory cache: these tests change what it caches every way the
 // service allows (lease ended, extended, re-capped; key limits changed; spend recorded by the
 // proxy and by reportUsage; the UTC day turning) and check the very next request sees it.
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createManualClock } from '../core/clock.js';
 import type { Db } from '../db/client.js';
 import { createAdmissionCache } from './admission.js';
-import { createKey, ok, Q } from '../../tests/support/fixtures.js';
+import { ok, proxiedLease, Q } from '../../tests/support/fixtures.js';
 import { startFakeUpstream, type FakeUpstream } from '../../tests/support/fake-upstream.js';
 import { startTestServer, type TestServer } from '../../tests/support/server.js';
 
@@ -19,16 +18,12 @@ let worker: string;
 // Each completion through the fake upstream costs 15 tokens x $0.000123 = $0.001845.
 const COST = 0.001845;
 
-async function proxiedLease(keyInput: Record<string, unknown> = {}) {
-  await server.app.db.managedKey.updateMany({ data: { status: 'DISABLED' } });
-  const key = await createKey(server, admin, { provider: 'OPENAI_COMPATIBLE', baseUrl: upstream.url, defaultModel: 'fake-model', ...keyInput });
-  const user = await server.token('USER', `adm-${randomUUID().slice(0, 8)}`);
-  const lease = ok(await server.gql(Q.request, { input: { provider: 'OPENAI_COMPATIBLE', framework: 'GENERIC' } }, user), 'requestLease');
-  const resolved = ok(await server.gql(Q.resolve, { leaseId: lease.id }, worker), 'resolveLease');
+async function leaseWithCompletions(keyInput: Record<string, unknown> = {}) {
+  const { key, lease, token, baseUrl } = await proxiedLease(server, admin, worker, { baseUrl: upstream.url, ...keyInput });
   const complete = async () => {
-    const res = await fetch(`${resolved.baseUrl}/chat/completions`, {
+    const res = await fetch(`${baseUrl}/chat/completions`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${resolved.apiKey}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }] }),
     });
     await res.text();
@@ -54,19 +49,19 @@ beforeEach(() => {
 
 describe('lease changes reach the proxy before the mutation answers', () => {
   it('released, revoked: the next request is refused', async () => {
-    const released = await proxiedLease();
+    const released = await leaseWithCompletions();
     expect(await released.complete()).toBe(200);
     ok(await server.gql(Q.release, { id: released.lease.id }, admin), 'releaseLease');
     expect(await released.complete()).toBe(403);
 
-    const revoked = await proxiedLease();
+    const revoked = await leaseWithCompletions();
     expect(await revoked.complete()).toBe(200);
     ok(await server.gql(Q.revoke, { id: revoked.lease.id }, admin), 'revokeLease');
     expect(await revoked.complete()).toBe(403);
   });
 
   it('expiry is checked against the clock on every request; extending brings the lease back', async () => {
-    const { lease, complete } = await proxiedLease();
+    const { lease, complete } = await leaseWithCompletions();
     expect(await complete()).toBe(200);
     clock.set(new Date(new Date(lease.expiresAt).getTime() - 1000));
     expect(await complete()).toBe(200);
@@ -79,7 +74,7 @@ describe('lease changes reach the proxy before the mutation answers', () => {
   });
 
   it('a new cap applies to the next request: suspending, resuming, or just lowering it', async () => {
-    const { lease, complete } = await proxiedLease();
+    const { lease, complete } = await leaseWithCompletions();
     const written = (n: number) => expect.poll(async () => (await server.app.db.lease.findUniqueOrThrow({ where: { id: lease.id } })).requestCount).toBe(n);
     const setCap = async (cap: string) =>
       ok(await server.gql(`mutation($id: ID!, $cap: Decimal!) { updateLeaseCap(id: $id, spendCapUsd: $cap) { status } }`, { id: lease.id, cap }, admin), 'updateLeaseCap').status;
@@ -99,7 +94,7 @@ describe('lease changes reach the proxy before the mutation answers', () => {
 
 describe('spend', () => {
   it('what the proxy metered counts before its batch is written: the request after the crossing is refused', async () => {
-    const { lease, complete } = await proxiedLease();
+    const { lease, complete } = await leaseWithCompletions();
     await server.gql(`mutation($id: ID!) { updateLeaseCap(id: $id, spendCapUsd: "0.003") { status } }`, { id: lease.id }, admin);
     expect(await complete()).toBe(200); // $0.001845
     expect(await complete()).toBe(200); // $0.003690: over the cap once it is counted
@@ -107,7 +102,7 @@ describe('spend', () => {
   });
 
   it('a key limit changed by the admin applies to the next request', async () => {
-    const { key, complete } = await proxiedLease();
+    const { key, complete } = await leaseWithCompletions();
     expect(await complete()).toBe(200);
     const setLimit = (limit: string | null) =>
       server.gql(`mutation($id: ID!, $limit: Decimal) { updateManagedKey(id: $id, input: { dailyLimitUsd: $limit }) { id } }`, { id: key.id, limit }, admin);
@@ -118,7 +113,7 @@ describe('spend', () => {
   });
 
   it('spend reported by a worker (not through this proxy) refuses requests once its event is in', async () => {
-    const { key, lease, complete } = await proxiedLease({ dailyLimitUsd: '1' });
+    const { key, lease, complete } = await leaseWithCompletions({ dailyLimitUsd: '1' });
     expect(await complete()).toBe(200);
     ok(await server.gql(`mutation($i: ReportUsageInput!) { reportUsage(input: $i) { duplicate } }`,
       { i: { leaseId: lease.id, requestId: 'direct-1', costUsd: '1' } }, worker), 'reportUsage');
@@ -129,7 +124,7 @@ describe('spend', () => {
   });
 
   it('a key at its daily limit is refused until the UTC day turns, then admitted', async () => {
-    const { key, complete } = await proxiedLease({ dailyLimitUsd: '0.002' });
+    const { key, complete } = await leaseWithCompletions({ dailyLimitUsd: '0.002' });
     expect(await complete()).toBe(200);
     expect(await complete()).toBe(200); // crosses $0.002
     expect(await complete()).toBe(402);
@@ -147,7 +142,7 @@ describe('spend', () => {
 
 describe('a read that began before a change', () => {
   it('cannot make the cache forget the change: the lease is read again before it is admitted', async () => {
-    const { lease } = await proxiedLease();
+    const { lease } = await leaseWithCompletions();
     // The app's own database, with reads that land only when the test lets them.
     let hold: Promise<void> | undefined;
     const db = new Proxy(server.app.db, {

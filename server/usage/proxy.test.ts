@@ -1,11 +1,10 @@
 // The metering proxy against a local fake provider: byte-identical pass-through (plain and
 // streamed), cost recorded from each documented source, client aborts cancel upstream, refusals in
 // OpenAI's error shape, and the overshoot bound under concurrency.
-import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createKey, ok, Q } from '../../tests/support/fixtures.js';
+import { ok, proxiedLease, Q } from '../../tests/support/fixtures.js';
 import { startFakeUpstream, type FakeUpstream } from '../../tests/support/fake-upstream.js';
 import { startTestServer, type TestServer } from '../../tests/support/server.js';
 
@@ -15,14 +14,8 @@ let upstream: FakeUpstream;
 let admin: string;
 let worker: string;
 
-async function leaseWithToken(keyInput: Record<string, unknown> = {}) {
-  await server.app.db.managedKey.updateMany({ data: { status: 'DISABLED' } });
-  const key = await createKey(server, admin, { provider: 'OPENAI_COMPATIBLE', baseUrl: upstream.url, defaultModel: 'fake-model', apiKey: SECRET, ...keyInput });
-  const token = await server.token('USER', `p-${randomUUID().slice(0, 8)}`);
-  const lease = ok(await server.gql(Q.request, { input: { provider: 'OPENAI_COMPATIBLE', framework: 'GENERIC' } }, token), 'requestLease');
-  const resolved = ok(await server.gql(Q.resolve, { leaseId: lease.id }, worker), 'resolveLease');
-  return { key, lease, token: resolved.apiKey as string, baseUrl: resolved.baseUrl as string };
-}
+const leaseWithToken = (keyInput: Record<string, unknown> = {}) =>
+  proxiedLease(server, admin, worker, { baseUrl: upstream.url, apiKey: SECRET, ...keyInput });
 
 const call = (baseUrl: string, token: string, path: string, body?: object, init: RequestInit = {}) =>
   fetch(`${baseUrl}${path}`, {

@@ -34,6 +34,19 @@ export async function createKey(server: TestServer, admin: string, input: Record
   return res.data.createManagedKey as { id: string };
 }
 
+/**
+ * A lease served by the metering proxy: a key on `keyInput.baseUrl` made the only active one, a new
+ * user's lease on it, and what resolveLease hands the agent (the lease token and the proxy's URL).
+ */
+export async function proxiedLease(server: TestServer, admin: string, worker: string, keyInput: Record<string, unknown>) {
+  await server.app.db.managedKey.updateMany({ data: { status: 'DISABLED' } });
+  const key = await createKey(server, admin, { provider: 'OPENAI_COMPATIBLE', defaultModel: 'fake-model', ...keyInput });
+  const user = await server.token('USER', `proxied-${randomBytes(4).toString('hex')}`);
+  const lease = ok(await server.gql(Q.request, { input: { provider: 'OPENAI_COMPATIBLE', framework: 'GENERIC' } }, user), 'requestLease');
+  const resolved = ok(await server.gql(Q.resolve, { leaseId: lease.id }, worker), 'resolveLease');
+  return { key, lease, token: resolved.apiKey as string, baseUrl: resolved.baseUrl as string };
+}
+
 /** Data of a successful operation; fails the test with the errors otherwise. */
 export function ok<T = any>(res: { data: any; errors?: unknown[] }, field: string): T {
   expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
