@@ -17,6 +17,7 @@ import { createEventBus } from './events/bus.js';
 import { createLiveEvents } from './events/live.js';
 import { createNudges } from './events/nudges.js';
 import { createEventPump } from './events/pump.js';
+import { createDevSignIn } from './http/dev-sign-in.js';
 import { createHttpServer } from './http/server.js';
 import { attachWebSocket } from './http/websocket.js';
 import { createGraphQLHandler } from './http/yoga.js';
@@ -27,6 +28,8 @@ import { createTierPolicyService } from './leases/policies.js';
 import { createLeaseService } from './leases/service.js';
 import { advisoryLockLeader, soleLeader } from './scheduler/leader.js';
 import { createUsageService } from './usage/service.js';
+import { createUsageHistory } from './usage/history.js';
+import { createPoolSummary } from './leases/summary.js';
 import { createMeteringProxy } from './usage/proxy.js';
 import { createReconcileJob } from './usage/reconcile.js';
 import { createMeterBuffer } from './usage/meter-buffer.js';
@@ -88,7 +91,9 @@ export async function buildApp(options: AppOptions) {
   const tierPolicies = createTierPolicyService({ db, audit });
   const live = createLiveEvents({ db, pump });
   const usage = createUsageService({ db, clock, events, leases });
-  const services = { audit, users, keys, keyUsage, leases, tierPolicies, live, usage };
+  const usageHistory = createUsageHistory({ db, clock });
+  const pool = createPoolSummary({ db, clock });
+  const services = { audit, users, keys, keyUsage, leases, tierPolicies, pool, live, usage, usageHistory };
   const meter = createMeterBuffer({ usage, logger, onSettled: admission.settled });
   const proxy = createMeteringProxy({ admission, tokens, meter, clock, logger });
 
@@ -110,6 +115,8 @@ export async function buildApp(options: AppOptions) {
     logger,
     staticDir: path.join(root, 'web/dist'),
     proxy,
+    // Only on the generated development secret: with MPK_JWT_SECRET set the endpoint does not exist.
+    devSignIn: config.generatedSecrets.includes('MPK_JWT_SECRET') ? createDevSignIn({ jwtSecret: config.jwtSecret, clock, logger }) : undefined,
     health: () => ({ scheduler: options.scheduler === false ? 'off' : scheduler.isLeader() ? 'leader' : 'standby' }),
     readiness: async () => {
       const checks: Record<string, string> = {};

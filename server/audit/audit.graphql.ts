@@ -1,4 +1,4 @@
-// The audit trail, for admins.
+// The audit trail, for admins and observers.
 import { builder, Role } from '../graphql/builder.js';
 import { connectionOf, pageArgs } from '../graphql/connection.js';
 import type { AuditService } from './service.js';
@@ -27,9 +27,14 @@ const AuditEntryConnection = connectionOf('AuditEntry', AuditEntry);
 builder.queryFields((t) => ({
   auditLog: t.field({
     type: AuditEntryConnection,
-    description: 'Every admin and worker action, newest first.',
-    args: { ...pageArgs, targetId: t.arg.id({ description: 'Only entries about this target.' }) },
-    resolve: (_, args, ctx) =>
-      ctx.services.audit.list(ctx.identity, { first: args.first, after: args.after, targetId: args.targetId == null ? null : String(args.targetId) }),
+    description: 'Every admin and worker action, newest first (admins and observers). Filters combine.',
+    args: {
+      ...pageArgs,
+      targetId: t.arg.id({ description: 'Only entries about this target.' }),
+      targetType: t.arg.string({ description: 'Only entries about this kind of target: ManagedKey, Lease, User, TierPolicy.' }),
+      actorId: t.arg.string({ description: 'Only entries by this actor (a user id, or system:scheduler / system:metering).' }),
+      action: t.arg.string({ description: 'Only this action, such as managedKey.disable or lease.revoke.' }),
+    },
+    resolve: (_, args, ctx) => ctx.services.audit.list(ctx.identity, { ...args, targetId: args.targetId == null ? null : String(args.targetId) }),
   }),
 }));

@@ -3,14 +3,22 @@
 import type { Identity } from '../auth/authenticator.js';
 import { requireRole } from '../auth/authenticator.js';
 import type { Clock } from '../core/clock.js';
-import { readPageRequest, toPage, type PageRequest } from '../core/paging.js';
-import type { Db, Prisma, Tx } from '../db/client.js';
+import { pageOf, serialKeyset, type PageRequest } from '../core/paging.js';
+import { filterText } from '../core/text.js';
+import type { AuditEntry, Db, Prisma, Tx } from '../db/client.js';
 
 export interface AuditRecord {
   action: string;
   targetType: string;
   targetId?: string | null;
   details?: Prisma.InputJsonValue;
+}
+
+export interface AuditFilter extends PageRequest {
+  targetId?: string | null;
+  targetType?: string | null;
+  actorId?: string | null;
+  action?: string | null;
 }
 
 export function createAuditService(deps: { db: Db; clock: Clock }) {
@@ -31,18 +39,23 @@ export function createAuditService(deps: { db: Db; clock: Clock }) {
       });
     },
 
-    async list(actor: Identity | null, request: PageRequest & { targetId?: string | null }) {
-      requireRole(actor, 'ADMIN');
-      const { take, after } = readPageRequest(request);
-      const where = request.targetId ? { targetId: request.targetId } : {};
+    /** Newest first, for admins and observers; filters combine. */
+    async list(actor: Identity | null, request: AuditFilter) {
+      requireRole(actor, 'ADMIN', 'OBSERVER');
+      const filters = {
+        targetId: filterText(request.targetId, 'targetId'),
+        targetType: filterText(request.targetType, 'targetType'),
+        actorId: filterText(request.actorId, 'actorId'),
+        action: filterText(request.action, 'action'),
+      };
+      const where: Prisma.AuditEntryWhereInput = Object.fromEntries(Object.entries(filters).filter(([, value]) => value !== null));
       // Entries are ordered by their serial id, newest first; the cursor carries it.
-      const afterId = after ? BigInt(after.id) : undefined;
-      const rows = await db.auditEntry.findMany({
-        where: { ...where, ...(afterId !== undefined ? { id: { lt: afterId } } : {}) },
-        orderBy: { id: 'desc' },
-        take: take + 1,
+      return pageOf(request, {
+        keyset: serialKeyset(),
+        positionOf: (r: AuditEntry) => ({ at: r.at, id: r.id.toString() }),
+        fetch: (cursor, take) => db.auditEntry.findMany({ where: { AND: [where, cursor.where ?? {}] }, orderBy: cursor.orderBy, take }),
+        count: () => db.auditEntry.count({ where }),
       });
-      return toPage(rows, take, (r) => ({ at: r.at, id: r.id.toString() }), () => db.auditEntry.count({ where }));
     },
   };
 }

@@ -13,6 +13,8 @@ export interface Identity {
   userId: string;
   email: string | undefined;
   role: Role;
+  /** When the token stops being valid (its `exp`): a long-lived connection ends then. */
+  expiresAt?: Date;
 }
 
 export interface AuthenticatorOptions {
@@ -24,7 +26,13 @@ export interface AuthenticatorOptions {
 const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
 const MAX_TOKEN_LENGTH = 8192;
 
-const unauthenticated = (message: string) => new MpkError('UNAUTHENTICATED', message);
+/**
+ * Why a token was refused, as `extensions.reason`: clients tell their users ("token rejected:
+ * expired") without parsing messages.
+ */
+export type TokenRejection = 'MALFORMED' | 'EXPIRED' | 'BAD_SIGNATURE' | 'INVALID_CLAIMS' | 'ALGORITHM' | 'UNKNOWN_ROLE';
+
+const unauthenticated = (message: string, reason?: TokenRejection) => new MpkError('UNAUTHENTICATED', message, { reason });
 
 /** The role claim: `mpk_role`, or `app_metadata.mpk_role` as Supabase puts custom claims. */
 function roleOf(payload: JWTPayload): Role {
@@ -32,7 +40,7 @@ function roleOf(payload: JWTPayload): Role {
   const claim = payload.mpk_role ?? appMetadata?.mpk_role;
   if (claim === undefined || claim === null) return 'USER';
   const role = typeof claim === 'string' ? claim.toUpperCase() : '';
-  if (!(ROLES as readonly string[]).includes(role)) throw unauthenticated('Token has an unknown role');
+  if (!(ROLES as readonly string[]).includes(role)) throw unauthenticated('Token has an unknown role', 'UNKNOWN_ROLE');
   return role as Role;
 }
 
@@ -46,7 +54,7 @@ export function createAuthenticator(options: AuthenticatorOptions) {
     try {
       alg = decodeProtectedHeader(token).alg;
     } catch {
-      throw unauthenticated('Malformed token');
+      throw unauthenticated('Token is malformed', 'MALFORMED');
     }
     const common = { requiredClaims: ['exp', 'sub'], currentDate: clock.now(), clockTolerance: 5 };
     try {
@@ -55,11 +63,13 @@ export function createAuthenticator(options: AuthenticatorOptions) {
         return (await jwtVerify(token, jwks, { ...common, algorithms: ASYMMETRIC_ALGS })).payload;
       }
     } catch (error) {
-      if (error instanceof joseErrors.JWTExpired) throw unauthenticated('Token has expired');
-      if (error instanceof joseErrors.JOSEError) throw unauthenticated('Invalid token');
+      if (error instanceof joseErrors.JWTExpired) throw unauthenticated('Token has expired', 'EXPIRED');
+      if (error instanceof joseErrors.JWSSignatureVerificationFailed) throw unauthenticated('Token signature is wrong', 'BAD_SIGNATURE');
+      if (error instanceof joseErrors.JWTClaimValidationFailed) throw unauthenticated(`Token claim ${error.claim} is missing or invalid`, 'INVALID_CLAIMS');
+      if (error instanceof joseErrors.JOSEError) throw unauthenticated('Token is malformed', 'MALFORMED');
       throw error;
     }
-    throw unauthenticated('Token algorithm is not accepted');
+    throw unauthenticated('Token algorithm is not accepted', 'ALGORITHM');
   }
 
   return {
@@ -67,15 +77,16 @@ export function createAuthenticator(options: AuthenticatorOptions) {
     async authenticate(authorization: string | null | undefined): Promise<Identity | null> {
       if (authorization === undefined || authorization === null || authorization === '') return null;
       const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
-      if (!match?.[1] || match[1].length > MAX_TOKEN_LENGTH) throw unauthenticated('Expected "Authorization: Bearer <token>"');
+      if (!match?.[1] || match[1].length > MAX_TOKEN_LENGTH) throw unauthenticated('Expected "Authorization: Bearer <token>"', 'MALFORMED');
       const payload = await verify(match[1]);
       if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256) {
-        throw unauthenticated('Token subject is missing or too long');
+        throw unauthenticated('Token subject is missing or too long', 'INVALID_CLAIMS');
       }
       return {
         userId: payload.sub,
         email: typeof payload.email === 'string' ? payload.email : undefined,
         role: roleOf(payload),
+        expiresAt: new Date(payload.exp! * 1000),
       };
     },
   };

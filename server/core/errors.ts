@@ -14,12 +14,15 @@ export type ErrorCode =
 export class MpkError extends Error {
   readonly code: ErrorCode;
   readonly field: string | undefined;
+  /** A finer, stable reason within the code (why a token was rejected, say), for clients to act on. */
+  readonly reason: string | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { field?: string } = {}) {
+  constructor(code: ErrorCode, message: string, options: { field?: string; reason?: string } = {}) {
     super(message);
     this.name = 'MpkError';
     this.code = code;
     this.field = options.field;
+    this.reason = options.reason;
   }
 }
 

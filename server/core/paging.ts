@@ -1,4 +1,5 @@
-// Keyset paging shared by every list: opaque cursors over (timestamp, id), newest first.
+// Keyset paging shared by every list: opaque cursors over (timestamp, id), newest first, forward
+// (`first`/`after`) or backward (`last`/`before`) as Relay connections page.
 import { badInput } from './errors.js';
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -6,7 +7,9 @@ export const MAX_PAGE_SIZE = 200;
 
 export interface Page<T> {
   edges: { cursor: string; node: T }[];
-  hasNextPage: boolean;
+  /** Asked of the database only when a client selects it. */
+  hasNextPage: () => Promise<boolean>;
+  hasPreviousPage: () => Promise<boolean>;
   /** Counted only when a client asks for it. */
   totalCount: () => Promise<number>;
 }
@@ -14,6 +17,8 @@ export interface Page<T> {
 export interface PageRequest {
   first?: number | null;
   after?: string | null;
+  last?: number | null;
+  before?: string | null;
 }
 
 export interface Position {
@@ -25,37 +30,113 @@ export function encodeCursor(position: Position): string {
   return Buffer.from(`${position.at.toISOString()}|${position.id}`).toString('base64url');
 }
 
-export function decodeCursor(cursor: string): Position {
+export function decodeCursor(cursor: string, field = 'after'): Position {
   const text = cursor.length <= 200 ? Buffer.from(cursor, 'base64url').toString() : '';
   const [iso, id] = text.split('|');
   const at = new Date(iso ?? '');
-  if (!id || Number.isNaN(at.getTime()) || encodeCursor({ at, id }) !== cursor) throw badInput('after', 'Invalid cursor');
+  if (!id || Number.isNaN(at.getTime()) || encodeCursor({ at, id }) !== cursor) throw badInput(field, 'Invalid cursor');
   return { at, id };
 }
 
-/** Validated page size and decoded position of a request. */
-export function readPageRequest(request: PageRequest): { take: number; after: Position | undefined } {
-  const first = request.first ?? DEFAULT_PAGE_SIZE;
-  if (!Number.isInteger(first) || first < 0 || first > MAX_PAGE_SIZE) {
-    throw badInput('first', `first must be between 0 and ${MAX_PAGE_SIZE}`);
+export interface PageWindow {
+  take: number;
+  /** Where the page starts (exclusive): the `after` cursor, or the `before` one going backward. */
+  from: Position | undefined;
+  backward: boolean;
+}
+
+function pageSize(value: number | null | undefined, field: 'first' | 'last'): number {
+  const size = value ?? DEFAULT_PAGE_SIZE;
+  if (!Number.isInteger(size) || size < 0 || size > MAX_PAGE_SIZE) throw badInput(field, `${field} must be between 0 and ${MAX_PAGE_SIZE}`);
+  return size;
+}
+
+/** Validated page size, direction and decoded position of a request. */
+export function readPageRequest(request: PageRequest): PageWindow {
+  if (request.first != null && request.last != null) throw badInput('last', 'Give first or last, not both');
+  if (request.after && request.before) throw badInput('before', 'Give after or before, not both');
+  const backward = request.last != null || Boolean(request.before);
+  if (backward) {
+    if (request.first != null) throw badInput('first', 'first pages forward: use last with before');
+    return { take: pageSize(request.last, 'last'), from: request.before ? decodeCursor(request.before, 'before') : undefined, backward };
   }
-  return { take: first, after: request.after ? decodeCursor(request.after) : undefined };
+  return { take: pageSize(request.first, 'first'), from: request.after ? decodeCursor(request.after) : undefined, backward };
 }
 
-/** Prisma `where` for rows strictly after a position in (at desc, id desc) order. */
-export function afterPosition<F extends string>(field: F, after: Position | undefined) {
-  if (!after) return {};
-  return { OR: [{ [field]: { lt: after.at } }, { [field]: after.at, id: { lt: after.id } }] } as Record<string, unknown>;
+/** Which way from a position: `older` is the list's own order (newest first), `newer` against it. */
+export type Side = 'older' | 'newer';
+
+/** How one list's rows are ordered and cut at a position, as clauses of its query builder. */
+export interface Keyset<Where, OrderBy> {
+  past(position: Position, side: Side, inclusive: boolean): Where;
+  orderBy(side: Side): OrderBy;
 }
 
-/** Builds a page from rows fetched with `take + 1` (the extra row says whether there is more). */
-export function toPage<T>(rows: T[], take: number, positionOf: (row: T) => Position, count: () => Promise<number>): Page<T> {
-  const hasNextPage = rows.length > take;
-  const items = hasNextPage ? rows.slice(0, take) : rows;
-  let counted: Promise<number> | undefined;
+/** (timestamp column, id) ordering, newest first, as Prisma clauses. */
+export function timeKeyset<Id = string>(field: string, parseId: (id: string) => Id = (id) => id as unknown as Id): Keyset<Record<string, unknown>, Record<string, 'asc' | 'desc'>[]> {
   return {
-    edges: items.map((node) => ({ cursor: encodeCursor(positionOf(node)), node })),
-    hasNextPage,
-    totalCount: () => (counted ??= count()),
+    past(position, side, inclusive) {
+      const beyond = side === 'older' ? 'lt' : 'gt';
+      const idOp = inclusive ? `${beyond}e` : beyond;
+      return { OR: [{ [field]: { [beyond]: position.at } }, { [field]: position.at, id: { [idOp]: parseId(position.id) } }] };
+    },
+    orderBy: (side) => {
+      const direction = side === 'older' ? 'desc' : 'asc';
+      return [{ [field]: direction }, { id: direction }];
+    },
   };
+}
+
+/** Serial-id ordering, newest first (the cursor's time is informational only). */
+export function serialKeyset(): Keyset<Record<string, unknown>, Record<string, 'asc' | 'desc'>> {
+  return {
+    past(position, side, inclusive) {
+      const op = `${side === 'older' ? 'lt' : 'gt'}${inclusive ? 'e' : ''}`;
+      return { id: { [op]: BigInt(position.id) } };
+    },
+    orderBy: (side) => ({ id: side === 'older' ? 'desc' : 'asc' }),
+  };
+}
+
+export interface PageSource<T, Where, OrderBy> {
+  keyset: Keyset<Where, OrderBy>;
+  positionOf(row: T): Position;
+  /** Rows matching the list's filter and `cursor`, in `orderBy` order, at most `take`. */
+  fetch(cursor: { where: Where | undefined; orderBy: OrderBy }, take: number): Promise<T[]>;
+  count(): Promise<number>;
+}
+
+/**
+ * One page of a list. The extra row fetched says whether there is more in the paging direction;
+ * whether there is anything on the other side of the cursor is asked only if a client wants it.
+ */
+export async function pageOf<T, W, O>(request: PageRequest, source: PageSource<T, W, O>): Promise<Page<T>> {
+  const { take, from, backward } = readPageRequest(request);
+  const side: Side = backward ? 'newer' : 'older';
+  const rows = await source.fetch({ where: from && source.keyset.past(from, side, false), orderBy: source.keyset.orderBy(side) }, take + 1);
+  const more = rows.length > take;
+  const items = rows.slice(0, take);
+  if (backward) items.reverse();
+  // Rows at or beyond the cursor on its other side: the cursor's own row counts.
+  const behind = (position: Position | undefined, towards: Side) =>
+    once(async () =>
+      position ? (await source.fetch({ where: source.keyset.past(position, towards, true), orderBy: source.keyset.orderBy(towards) }, 1)).length > 0 : false,
+    );
+  return {
+    edges: items.map((node) => ({ cursor: encodeCursor(source.positionOf(node)), node })),
+    hasNextPage: backward ? behind(from, 'older') : async () => more,
+    hasPreviousPage: backward ? async () => more : behind(from, 'newer'),
+    totalCount: once(source.count),
+  };
+}
+
+/** A page of nothing: for filters that cannot match (a malformed id, another user's rows). */
+export function emptyPage<T>(request: PageRequest): Page<T> {
+  readPageRequest(request);
+  return { edges: [], hasNextPage: async () => false, hasPreviousPage: async () => false, totalCount: async () => 0 };
+}
+
+function once<T>(work: () => Promise<T>): () => Promise<T> {
+  let result: Promise<T> | undefined;
+  return () => (result ??= work());
 }

@@ -5,7 +5,7 @@ import { requireRole } from '../auth/authenticator.js';
 import { badInput, MpkError } from '../core/errors.js';
 import type { Db } from '../db/client.js';
 import { LEASE_EVENT_TYPES, type LeaseEventType } from './bus.js';
-import { compareCursors, decodeEventCursor, readEvents, type EventCursor, type LoggedEvent } from './log.js';
+import { compareCursors, decodeEventCursor, readEvents, readLeaseHistories, type EventCursor, type LoggedEvent } from './log.js';
 import type { EventPump } from './pump.js';
 
 export interface LeaseEventFilter {
@@ -18,6 +18,7 @@ export interface LeaseEventFilter {
 /** A subscriber this far behind the live stream is cut off rather than left to eat memory. */
 const MAX_BACKLOG = 10_000;
 const REPLAY_PAGE = 500;
+const MAX_HISTORY = 200;
 
 export function createLiveEvents(deps: { db: Db; pump: EventPump }) {
   const { db, pump } = deps;
@@ -35,6 +36,17 @@ export function createLiveEvents(deps: { db: Db; pump: EventPump }) {
       const matches = (e: LoggedEvent) =>
         (!userId || e.userId === userId) && (!filter.keyId || e.keyId === filter.keyId) && (!types || types.has(e.type));
       return stream(after, matches);
+    },
+
+    /**
+     * The newest events of each lease, for leases the caller was already allowed to see (ids of
+     * rows read from the database): one query for a whole page of leases.
+     */
+    async histories(leaseIds: readonly string[], options: { first?: number | null; types?: readonly LeaseEventType[] | null }) {
+      const limit = options.first ?? 50;
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY) throw badInput('first', `first must be between 1 and ${MAX_HISTORY}`);
+      const found = await readLeaseHistories(db, leaseIds, { limit, types: options.types?.length ? options.types : null });
+      return leaseIds.map((id) => found.get(id) ?? []);
     },
   };
 

@@ -62,3 +62,25 @@ export async function headCursor(db: Db): Promise<EventCursor> {
     ORDER BY "txId" DESC, id DESC LIMIT 1`;
   return row ?? START;
 }
+
+/**
+ * The newest events of each lease (up to `limit` each, newest first), optionally of some types
+ * only: one query for any number of leases.
+ */
+export async function readLeaseHistories(
+  db: Db,
+  leaseIds: readonly string[],
+  options: { limit: number; types: readonly string[] | null },
+): Promise<Map<string, LoggedEvent[]>> {
+  const rows = await db.$queryRaw<LoggedEvent[]>`
+    SELECT e.id, e."txId", e.type::text AS type, e.at, e."leaseId"::text AS "leaseId", e."userId", e."keyId"::text AS "keyId",
+           e."agentId", e."stopAgent", e.details
+    FROM unnest(${[...leaseIds]}::uuid[]) AS l(id)
+    CROSS JOIN LATERAL (
+      SELECT * FROM "LeaseEvent" e WHERE e."leaseId" = l.id AND (${options.types}::text[] IS NULL OR e.type::text = ANY(${options.types}::text[]))
+      ORDER BY e."txId" DESC, e.id DESC LIMIT ${options.limit}
+    ) e`;
+  const byLease = new Map<string, LoggedEvent[]>(leaseIds.map((id) => [id, []]));
+  for (const row of rows) byLease.get(row.leaseId)?.push(row);
+  return byLease;
+}

@@ -1,5 +1,6 @@
 // The one Pothos builder every domain's GraphQL types stand on.
 import SchemaBuilder from '@pothos/core';
+import DataloaderPlugin from '@pothos/plugin-dataloader';
 import PrismaPlugin from '@pothos/plugin-prisma';
 import { GraphQLError, Kind } from 'graphql';
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
@@ -19,7 +20,7 @@ export const builder = new SchemaBuilder<{
     JSON: { Input: unknown; Output: unknown };
   };
 }>({
-  plugins: [PrismaPlugin],
+  plugins: [PrismaPlugin, DataloaderPlugin],
   defaultFieldNullability: false,
   prisma: {
     client: (ctx) => ctx.prisma as PrismaClient,

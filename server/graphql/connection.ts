@@ -3,14 +3,14 @@ import type { ObjectRef } from '@pothos/core';
 import type { Page } from '../core/paging.js';
 import { builder } from './builder.js';
 
-export const PageInfo = builder
-  .objectRef<{ hasNextPage: boolean; endCursor: string | null }>('PageInfo')
-  .implement({
-    fields: (t) => ({
-      hasNextPage: t.exposeBoolean('hasNextPage'),
-      endCursor: t.exposeString('endCursor', { nullable: true }),
-    }),
-  });
+export const PageInfo = builder.objectRef<Page<unknown>>('PageInfo').implement({
+  fields: (t) => ({
+    hasNextPage: t.boolean({ resolve: (page) => page.hasNextPage() }),
+    hasPreviousPage: t.boolean({ resolve: (page) => page.hasPreviousPage() }),
+    startCursor: t.string({ nullable: true, resolve: (page) => page.edges[0]?.cursor ?? null }),
+    endCursor: t.string({ nullable: true, resolve: (page) => page.edges.at(-1)?.cursor ?? null }),
+  }),
+});
 
 export function connectionOf<T>(name: string, node: ObjectRef<any, T>) {
   const Edge = builder.objectRef<{ cursor: string; node: T }>(`${name}Edge`).implement({
@@ -22,17 +22,16 @@ export function connectionOf<T>(name: string, node: ObjectRef<any, T>) {
   return builder.objectRef<Page<T>>(`${name}Connection`).implement({
     fields: (t) => ({
       edges: t.field({ type: [Edge], resolve: (page) => page.edges }),
-      pageInfo: t.field({
-        type: PageInfo,
-        resolve: (page) => ({ hasNextPage: page.hasNextPage, endCursor: page.edges.at(-1)?.cursor ?? null }),
-      }),
+      pageInfo: t.field({ type: PageInfo, resolve: (page) => page as Page<unknown> }),
       totalCount: t.int({ resolve: (page) => page.totalCount() }),
     }),
   });
 }
 
-/** The `first`/`after` arguments every list takes. */
+/** The paging arguments every list takes: forward with first/after, backward with last/before. */
 export const pageArgs = builder.args((t) => ({
   first: t.int({ description: 'Page size, 50 by default, 200 at most.' }),
   after: t.string({ description: 'The endCursor of the previous page.' }),
+  last: t.int({ description: 'Page size going backward (with before), 200 at most.' }),
+  before: t.string({ description: 'The startCursor of the next page: pages backward.' }),
 }));

@@ -32,6 +32,7 @@ export function maskError(error: unknown): MaskResult {
   if (isMpkError(original)) {
     const extensions: Record<string, unknown> = { code: original.code };
     if (original.field) extensions.field = original.field;
+    if (original.reason) extensions.reason = original.reason;
     return { error: new GraphQLError(original.message, { ...location, extensions }), unexpected: undefined };
   }
   if (graphqlError && (!original || isGraphQLError(original))) {

@@ -6,6 +6,8 @@ import { stat } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import type { Logger } from '../core/logger.js';
+import { DEV_SIGN_IN_PATH, type DevSignIn } from './dev-sign-in.js';
+import { serveGraphiQL, wantsGraphiQL } from './graphiql.js';
 import type { GraphQLHandler } from './yoga.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -25,7 +27,25 @@ export interface HttpDeps {
   health?: () => Record<string, unknown>;
   /** The built dashboard (web/dist); absent files answer 404. */
   staticDir: string;
+  /** Development sign-in, present only while the server runs on its generated JWT secret. */
+  devSignIn?: DevSignIn;
 }
+
+/**
+ * Paths that belong to the API, never to the dashboard: anything under them that no route
+ * answers is a JSON 404, not the app's HTML.
+ */
+const API_PREFIXES = ['/api', '/v1', '/graphql', '/healthz', '/readyz', '/metrics', '/.well-known'];
+const isApiPath = (pathname: string) => API_PREFIXES.some((prefix) => pathname === prefix || pathname.startsWith(`${prefix}/`));
+
+// The dashboard's page: its scripts and styles come from this server only; Mantine and the charts
+// set inline styles. Everything else it talks to is this origin (HTTP and WebSocket).
+const DASHBOARD_HEADERS = {
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+};
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -56,18 +76,21 @@ export function createHttpServer(deps: HttpDeps): http.Server {
     let file = path.resolve(staticRoot, `.${decodeURIComponent(pathname)}`);
     if (!file.startsWith(staticRoot + path.sep) && file !== staticRoot) return sendJson(res, 404, { error: 'Not found' });
     let info = await stat(file).catch(() => undefined);
-    // The dashboard routes on the client: unknown paths without an extension get index.html.
+    // The dashboard routes on the client (/keys/<id>, /leases?status=...): paths without an
+    // extension get index.html, so that a reload or a shared link opens the right page.
     if (!info?.isFile() && !path.extname(pathname)) {
       file = path.join(staticRoot, 'index.html');
       info = await stat(file).catch(() => undefined);
     }
     if (!info?.isFile()) return sendJson(res, 404, { error: 'Not found' });
     const immutable = pathname.startsWith('/assets/');
+    const html = path.extname(file) === '.html';
     res.writeHead(200, {
       'content-type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream',
       'content-length': info.size,
       'cache-control': immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
       'x-content-type-options': 'nosniff',
+      ...(html ? DASHBOARD_HEADERS : {}),
     });
     if (req.method === 'HEAD') return res.end();
     createReadStream(file).pipe(res);
@@ -129,6 +152,7 @@ export function createHttpServer(deps: HttpDeps): http.Server {
         return sendJson(res, result.ready ? 200 : 503, { status: result.ready ? 'ready' : 'not ready', checks: result.checks });
       }
       if (proxied && deps.proxy) return await deps.proxy.handle(req, res, pathname, search);
+      if (pathname === '/graphql' && wantsGraphiQL(req)) return await serveGraphiQL(req, res);
       if (pathname === '/graphql') {
         if (req.method !== 'GET' && req.method !== 'HEAD') {
           const body = await readCappedBody(req, res);
@@ -138,6 +162,8 @@ export function createHttpServer(deps: HttpDeps): http.Server {
         }
         return await graphql.handle(req, res, { requestId });
       }
+      if (pathname === DEV_SIGN_IN_PATH && (await deps.devSignIn?.handle(req, res))) return;
+      if (isApiPath(pathname)) return sendJson(res, 404, { error: 'Not found' });
       return await serveStatic(req, res, pathname);
     } catch (error) {
       logger.error({ err: error, requestId }, 'request failed');

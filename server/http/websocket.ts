@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type { ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import type { Authenticator, Identity } from '../auth/authenticator.js';
 import type { GraphQLHandler } from './yoga.js';
 
@@ -13,6 +13,26 @@ type Extra = Record<string, unknown> & {
 };
 
 type Enveloped = ReturnType<GraphQLHandler['getEnveloped']>;
+
+/** graphql-ws's "Unauthorized": its client does not retry it, so a signed-out page stays so. */
+export const TOKEN_EXPIRED_CLOSE = 4401;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A socket is authenticated once, at connect: it must not outlive its token, or a subscription
+ * would go on after the identity behind it ran out.
+ */
+function closeAtExpiry(socket: WebSocket, expiresAt: Date) {
+  let timer: NodeJS.Timeout;
+  const arm = () => {
+    const wait = expiresAt.getTime() - Date.now();
+    if (wait <= 0) return socket.close(TOKEN_EXPIRED_CLOSE, 'Token expired');
+    timer = setTimeout(arm, Math.min(wait, MAX_TIMER_MS));
+    timer.unref();
+  };
+  arm();
+  socket.once('close', () => clearTimeout(timer));
+}
 
 export function attachWebSocket(server: http.Server, graphql: GraphQLHandler, authenticator: Authenticator) {
   const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: 1024 * 1024 });
@@ -23,7 +43,9 @@ export function attachWebSocket(server: http.Server, graphql: GraphQLHandler, au
       onConnect: async (ctx) => {
         const authorization = ctx.connectionParams?.authorization;
         try {
-          ctx.extra.identity = await authenticator.authenticate(typeof authorization === 'string' ? authorization : null);
+          const identity = await authenticator.authenticate(typeof authorization === 'string' ? authorization : null);
+          ctx.extra.identity = identity;
+          if (identity?.expiresAt) closeAtExpiry(ctx.extra.socket, identity.expiresAt);
           return true;
         } catch {
           // A bad token closes the socket (4403); no token at all connects, and each operation

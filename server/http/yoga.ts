@@ -8,6 +8,7 @@ import type { Authenticator, Identity } from '../auth/authenticator.js';
 import type { Logger } from '../core/logger.js';
 import type { GraphQLContext, ServiceRegistry } from '../graphql/context.js';
 import { maskError } from '../graphql/errors.js';
+import { isIntrospectionOnly } from '../graphql/introspection.js';
 import { schema } from './schema.js';
 
 export interface YogaDeps {
@@ -27,11 +28,23 @@ export const CSRF_HEADER = 'x-mpk-csrf';
 
 export function createGraphQLHandler(deps: YogaDeps) {
   const { authenticator, services, prisma, logger } = deps;
+
+  /** The caller; a bad token is refused, unless the operation only reads the schema. */
+  async function identify(authorization: string | null, query: string | undefined): Promise<Identity | null> {
+    try {
+      return await authenticator.authenticate(authorization);
+    } catch (error) {
+      if (isIntrospectionOnly(query)) return null;
+      throw error;
+    }
+  }
+
   return createYoga<ServerContext, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    graphiql: { title: 'MPK GraphQL', headers: JSON.stringify({ Authorization: 'Bearer <token from npm run token>' }, null, 2) },
+    // GraphiQL is served by http/graphiql.ts from the npm package (Yoga's own loads from a CDN).
+    graphiql: false,
     logging: false,
     maskedErrors: {
       maskError: (error) => {
@@ -40,8 +53,8 @@ export function createGraphQLHandler(deps: YogaDeps) {
         return masked.error;
       },
     },
-    context: async ({ request, requestId, connectionIdentity }): Promise<GraphQLContext> => ({
-      identity: connectionIdentity !== undefined ? connectionIdentity : await authenticator.authenticate(request.headers.get('authorization')),
+    context: async ({ request, params, requestId, connectionIdentity }): Promise<GraphQLContext> => ({
+      identity: connectionIdentity !== undefined ? connectionIdentity : await identify(request.headers.get('authorization'), params?.query),
       requestId: requestId ?? randomUUID(),
       services,
       prisma,

@@ -266,9 +266,10 @@ describe('roles', () => {
     }
   });
 
-  it('auditLog is for admins only', async () => {
+  it('auditLog is for admins and observers only', async () => {
     expect((await gql(AUDIT, {}, tokens.ADMIN)).errors).toBeUndefined();
-    for (const role of ['OBSERVER', 'USER', 'WORKER'] as const) {
+    expect((await gql(AUDIT, {}, tokens.OBSERVER)).errors).toBeUndefined();
+    for (const role of ['USER', 'WORKER'] as const) {
       expect((await gql(AUDIT, {}, tokens[role])).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     }
     expect((await gql(AUDIT, {}, null)).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');

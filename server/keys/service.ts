@@ -7,7 +7,7 @@ import type { Identity } from '../auth/authenticator.js';
 import { requireRole } from '../auth/authenticator.js';
 import type { Clock } from '../core/clock.js';
 import { notFound } from '../core/errors.js';
-import { afterPosition, readPageRequest, toPage, type PageRequest } from '../core/paging.js';
+import { pageOf, timeKeyset, type PageRequest } from '../core/paging.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db, ManagedKey, Tx } from '../db/client.js';
 import {
@@ -145,17 +145,16 @@ export function createKeyService(deps: {
 
     async list(actor: Identity | null, filter: KeyFilter) {
       requireRole(actor, ...readers);
-      const { take, after } = readPageRequest(filter);
       const where = {
         ...(filter.provider ? { provider: filter.provider } : {}),
         ...(filter.status ? { status: filter.status } : {}),
       };
-      const rows = await db.managedKey.findMany({
-        where: { ...where, ...afterPosition('createdAt', after) },
-        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-        take: take + 1,
+      return pageOf(filter, {
+        keyset: timeKeyset('createdAt'),
+        positionOf: (k: ManagedKey) => ({ at: k.createdAt, id: k.id }),
+        fetch: (cursor, take) => db.managedKey.findMany({ where: { AND: [where, cursor.where ?? {}] }, orderBy: cursor.orderBy, take }),
+        count: () => db.managedKey.count({ where }),
       });
-      return toPage(rows, take, (k) => ({ at: k.createdAt, id: k.id }), () => db.managedKey.count({ where }));
     },
 
     /** Spend in the current UTC day and month, and what remains under the limits. */

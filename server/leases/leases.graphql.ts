@@ -2,16 +2,18 @@
 // key revokes its leases in the same transaction.
 import { User } from '../auth/users.graphql.js';
 import { encodeEventCursor } from '../events/log.js';
-import { builder, Framework, LeaseEventType, LeaseStatus, Provider, Tier } from '../graphql/builder.js';
+import { builder, Framework, KeyStatus, LeaseEventType, LeaseStatus, Provider, Tier } from '../graphql/builder.js';
 import { connectionOf, pageArgs } from '../graphql/connection.js';
 import { ManagedKey } from '../keys/keys.graphql.js';
 import type { TierPolicyService } from './policies.js';
 import type { LeaseService } from './service.js';
+import type { PoolSummaryService } from './summary.js';
 
 declare module '../graphql/context.js' {
   interface ServiceRegistry {
     leases: LeaseService;
     tierPolicies: TierPolicyService;
+    pool: PoolSummaryService;
   }
 }
 
@@ -93,15 +95,15 @@ builder.queryFields((t) => ({
       keyId: t.arg.id(),
       userId: t.arg.id(),
       agentId: t.arg.string(),
+      tier: t.arg({ type: Tier }),
+      provider: t.arg({ type: Provider }),
+      framework: t.arg({ type: Framework }),
     },
     resolve: (_, args, ctx) =>
       ctx.services.leases.list(ctx.identity, {
-        first: args.first,
-        after: args.after,
-        status: args.status,
+        ...args,
         keyId: args.keyId == null ? null : String(args.keyId),
         userId: args.userId == null ? null : String(args.userId),
-        agentId: args.agentId,
       }),
   }),
   lease: t.field({
@@ -201,5 +203,63 @@ builder.subscriptionFields((t) => ({
         types: args.types,
       }),
     resolve: (e) => e,
+  }),
+}));
+
+builder.objectField(Lease, 'events', (t) =>
+  t.loadableList({
+    type: LeaseEvent,
+    description: "The lease's newest events, newest first (50 by default, 200 at most).",
+    args: { first: t.arg.int(), types: t.arg({ type: [LeaseEventType] }) },
+    // One loader per place in the query, so that every lease in a list shares the arguments;
+    // not cached, because a subscription keeps its context while the history grows.
+    byPath: true,
+    loaderOptions: { cache: false },
+    load: (ids: string[], ctx, args) => ctx.services.live.histories(ids, args),
+    resolve: (lease) => lease.id,
+  }),
+);
+
+const KeyCount = builder.objectRef<{ provider: string; status: string; count: number }>('KeyCount').implement({
+  fields: (t) => ({
+    provider: t.field({ type: Provider, resolve: (c) => c.provider as never }),
+    status: t.field({ type: KeyStatus, resolve: (c) => c.status as never }),
+    count: t.exposeInt('count'),
+  }),
+});
+
+const LeaseCount = builder.objectRef<{ tier: string; status: string; count: number }>('LeaseCount').implement({
+  fields: (t) => ({
+    tier: t.field({ type: Tier, resolve: (c) => c.tier as never }),
+    status: t.field({ type: LeaseStatus, resolve: (c) => c.status as never }),
+    count: t.exposeInt('count'),
+  }),
+});
+
+const PoolSummary = builder.objectRef<import('./summary.js').PoolSummary>('PoolSummary').implement({
+  description: 'The pool at a glance. Spend windows are the current UTC day and month.',
+  fields: (t) => ({
+    keyCounts: t.field({ type: [KeyCount], description: 'Keys by provider and status (combinations with none left out).', resolve: (s) => s.keyCounts }),
+    leaseCounts: t.field({ type: [LeaseCount], description: 'ACTIVE and SUSPENDED leases by tier.', resolve: (s) => s.leaseCounts }),
+    spendTodayUsd: t.field({ type: 'Decimal', resolve: (s) => s.spendTodayUsd }),
+    spendThisMonthUsd: t.field({ type: 'Decimal', resolve: (s) => s.spendThisMonthUsd }),
+    dailyLimitUsd: t.field({ type: 'Decimal', nullable: true, description: 'Summed over ACTIVE keys with a daily limit; null when none has one.', resolve: (s) => s.dailyLimitUsd }),
+    monthlyLimitUsd: t.field({ type: 'Decimal', nullable: true, description: 'Summed over ACTIVE keys with a monthly limit.', resolve: (s) => s.monthlyLimitUsd }),
+    keysWithoutDailyLimit: t.exposeInt('keysWithoutDailyLimit', { description: 'ACTIVE keys with no daily limit.' }),
+    keysWithoutMonthlyLimit: t.exposeInt('keysWithoutMonthlyLimit'),
+    keysNearLimit: t.field({
+      type: [ManagedKey],
+      description: 'ACTIVE keys at or above `nearLimitShare` of their daily or monthly limit, fullest first (50 at most).',
+      resolve: (s) => s.keysNearLimit,
+    }),
+    nearLimitShare: t.exposeFloat('nearLimitShare'),
+  }),
+});
+
+builder.queryFields((t) => ({
+  poolSummary: t.field({
+    type: PoolSummary,
+    description: 'Keys, leases and spend of the whole pool (admins and observers).',
+    resolve: (_, __, ctx) => ctx.services.pool.summary(ctx.identity),
   }),
 }));

@@ -6,7 +6,8 @@ import type { Identity } from '../auth/authenticator.js';
 import { requireRole } from '../auth/authenticator.js';
 import { type Clock, utcDate } from '../core/clock.js';
 import { badInput, MpkError, notFound } from '../core/errors.js';
-import { afterPosition, readPageRequest, toPage, type PageRequest } from '../core/paging.js';
+import { emptyPage, pageOf, timeKeyset, type PageRequest } from '../core/paging.js';
+import { filterText } from '../core/text.js';
 import { Prisma, type Db, type Lease, type ManagedKey, type Tx } from '../db/client.js';
 import { inTransaction } from '../db/transaction.js';
 import type { EventBus, LeaseEventRecord } from '../events/bus.js';
@@ -30,6 +31,9 @@ export interface LeaseFilter extends PageRequest {
   keyId?: string | null;
   userId?: string | null;
   agentId?: string | null;
+  tier?: 'FREE' | 'PRO' | 'ENTERPRISE' | null;
+  provider?: ProviderName | null;
+  framework?: FrameworkName | null;
 }
 
 const agentIdSchema = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters').regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
@@ -242,24 +246,27 @@ export function createLeaseService(deps: {
 
     async list(actor: Identity | null, filter: LeaseFilter) {
       const caller = requireRole(actor, 'ADMIN', 'OBSERVER', 'WORKER', 'USER');
-      const { take, after } = readPageRequest(filter);
-      if (filter.keyId && !isUuid(filter.keyId)) return toPage([], take, () => ({ at: new Date(0), id: '' }), async () => 0);
+      // A malformed key id or another user's id matches nothing: an empty page, not an error.
+      if (filter.keyId && !isUuid(filter.keyId)) return emptyPage<Lease>(filter);
+      if (caller.role === 'USER' && filter.userId && filter.userId !== caller.userId) return emptyPage<Lease>(filter);
+      const agentId = filterText(filter.agentId, 'agentId');
+      const userId = filterText(filter.userId, 'userId');
       const where: Prisma.LeaseWhereInput = {
         ...(filter.status ? { status: filter.status } : {}),
         ...(filter.keyId ? { keyId: filter.keyId } : {}),
-        ...(filter.agentId ? { agentId: filter.agentId } : {}),
+        ...(agentId ? { agentId } : {}),
+        ...(filter.tier ? { tier: filter.tier } : {}),
+        ...(filter.provider ? { provider: filter.provider } : {}),
+        ...(filter.framework ? { framework: filter.framework } : {}),
         // A user sees only their own leases, whatever filter they pass.
-        ...(caller.role === 'USER' ? { userId: caller.userId } : filter.userId ? { userId: filter.userId } : {}),
+        ...(caller.role === 'USER' ? { userId: caller.userId } : userId ? { userId } : {}),
       };
-      if (caller.role === 'USER' && filter.userId && filter.userId !== caller.userId) {
-        return toPage([], take, () => ({ at: new Date(0), id: '' }), async () => 0);
-      }
-      const rows = await db.lease.findMany({
-        where: { ...where, ...(afterPosition('grantedAt', after) as Prisma.LeaseWhereInput) },
-        orderBy: [{ grantedAt: 'desc' }, { id: 'desc' }],
-        take: take + 1,
+      return pageOf(filter, {
+        keyset: timeKeyset('grantedAt'),
+        positionOf: (l: Lease) => ({ at: l.grantedAt, id: l.id }),
+        fetch: (cursor, take) => db.lease.findMany({ where: { AND: [where, cursor.where ?? {}] }, orderBy: cursor.orderBy, take }),
+        count: () => db.lease.count({ where }),
       });
-      return toPage(rows, take, (l) => ({ at: l.grantedAt, id: l.id }), () => db.lease.count({ where }));
     },
 
     async get(actor: Identity | null, id: string) {

@@ -1,0 +1,59 @@
+// One query per page view: the statements a page's GraphQL query costs do not grow with the
+// number of rows it shows (no N+1 in resolvers). Counted at the pg driver, in this process.
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKey, ok, Q } from './support/fixtures.js';
+import { startTestServer, type TestServer } from './support/server.js';
+
+// What the dashboard's Leases and Users pages ask for, relations included.
+const LEASES_PAGE = `query($first: Int) { leases(first: $first) { totalCount pageInfo { hasNextPage hasPreviousPage endCursor }
+  edges { node { id status tier agentId usageUsd spendCapUsd expiresAt user { id email tier spendThisMonthUsd } key { id label maskedKey }
+  events(first: 3) { type at } } } } }`;
+const USERS_PAGE = `query($first: Int) { users(first: $first) { totalCount edges { node { id tier activeLeaseCount spendThisMonthUsd } } } }`;
+const REPORT = `mutation($input: ReportUsageInput!) { reportUsage(input: $input) { duplicate } }`;
+
+let server: TestServer;
+let admin: string;
+
+/** Runs `work` and counts the statements sent to PostgreSQL meanwhile. */
+async function statements(work: () => Promise<unknown>): Promise<number> {
+  const original = pg.Client.prototype.query;
+  let count = 0;
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    count++;
+    return (original as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof original;
+  try {
+    await work();
+  } finally {
+    pg.Client.prototype.query = original;
+  }
+  return count;
+}
+
+beforeAll(async () => {
+  server = await startTestServer({ scheduler: false });
+  admin = await server.token('ADMIN', 'admin-q');
+  const worker = await server.token('WORKER', 'worker-q');
+  for (let k = 0; k < 4; k++) await createKey(server, admin, { label: `q-${k}` });
+  for (let i = 0; i < 40; i++) {
+    const user = await server.token('USER', `q-user-${i}`, { email: `q${i}@example.com` });
+    const lease = ok(await server.gql(Q.request, { input: { agentId: `a-${i}` } }, user), 'requestLease');
+    ok(await server.gql(REPORT, { input: { leaseId: lease.id, requestId: randomUUID(), costUsd: '0.01' } }, worker), 'reportUsage');
+  }
+});
+afterAll(async () => server?.close());
+
+describe('page queries', () => {
+  it('cost the same number of statements for 5 rows as for 40', async () => {
+    for (const query of [LEASES_PAGE, USERS_PAGE]) {
+      const small = await statements(async () => ok(await server.gql(query, { first: 5 }, admin), query.includes('leases(') ? 'leases' : 'users'));
+      const large = await statements(async () => ok(await server.gql(query, { first: 40 }, admin), query.includes('leases(') ? 'leases' : 'users'));
+      expect(large, query.slice(0, 40)).toBe(small);
+      // The counter counts: a page needs its rows, its relations and the count.
+      expect(small).toBeGreaterThanOrEqual(3);
+      expect(small).toBeLessThanOrEqual(12);
+    }
+  });
+});
