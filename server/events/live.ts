@@ -3,9 +3,10 @@
 import type { Identity } from '../auth/authenticator.js';
 import { requireRole } from '../auth/authenticator.js';
 import { badInput, MpkError } from '../core/errors.js';
+import { isUuid } from '../core/ids.js';
 import type { Db } from '../db/client.js';
 import { LEASE_EVENT_TYPES, type LeaseEventType } from './bus.js';
-import { compareCursors, decodeEventCursor, readEvents, readLeaseHistories, type EventCursor, type LoggedEvent } from './log.js';
+import { compareCursors, decodeEventCursor, readEvents, readLeaseHistories, readRecentEvents, type EventCursor, type LoggedEvent } from './log.js';
 import type { EventPump } from './pump.js';
 
 export interface LeaseEventFilter {
@@ -20,22 +21,34 @@ const MAX_BACKLOG = 10_000;
 const REPLAY_PAGE = 500;
 const MAX_HISTORY = 200;
 
+/** Who may follow which events: a user hears only about their own leases, whatever filter they pass. */
+function authorize(actor: Identity | null, filter: Omit<LeaseEventFilter, 'after'>) {
+  const caller = requireRole(actor, 'ADMIN', 'OBSERVER', 'WORKER', 'USER');
+  if (caller.role === 'USER' && filter.userId && filter.userId !== caller.userId) throw badInput('userId', 'Users can only follow their own leases');
+  const types = filter.types?.length ? new Set(filter.types) : null;
+  if (types) for (const t of types) if (!LEASE_EVENT_TYPES.includes(t)) throw badInput('types', `Unknown event type ${t}`);
+  return { userId: caller.role === 'USER' ? caller.userId : (filter.userId ?? null), keyId: filter.keyId ?? null, types };
+}
+
 export function createLiveEvents(deps: { db: Db; pump: EventPump }) {
   const { db, pump } = deps;
 
   return {
     /** Authorizes and validates a subscription now, so refusals come back before any event. */
     leaseEvents(actor: Identity | null, filter: LeaseEventFilter): AsyncIterable<LoggedEvent> {
-      const caller = requireRole(actor, 'ADMIN', 'OBSERVER', 'WORKER', 'USER');
-      // A user hears only about their own leases, whatever filter they pass.
-      const userId = caller.role === 'USER' ? caller.userId : filter.userId ?? null;
-      if (caller.role === 'USER' && filter.userId && filter.userId !== caller.userId) throw badInput('userId', 'Users can only follow their own leases');
-      const types = filter.types?.length ? new Set(filter.types) : null;
-      if (types) for (const t of types) if (!LEASE_EVENT_TYPES.includes(t)) throw badInput('types', `Unknown event type ${t}`);
+      const { userId, keyId, types } = authorize(actor, filter);
       const after = filter.after ? decodeEventCursor(filter.after) : null;
-      const matches = (e: LoggedEvent) =>
-        (!userId || e.userId === userId) && (!filter.keyId || e.keyId === filter.keyId) && (!types || types.has(e.type));
+      const matches = (e: LoggedEvent) => (!userId || e.userId === userId) && (!keyId || e.keyId === keyId) && (!types || types.has(e.type));
       return stream(after, matches);
+    },
+
+    /** The newest events, newest first, under the same rules as the live stream (a feed's start). */
+    async recent(actor: Identity | null, filter: Omit<LeaseEventFilter, 'after'> & { first?: number | null }): Promise<LoggedEvent[]> {
+      const { userId, keyId, types } = authorize(actor, filter);
+      const limit = filter.first ?? 20;
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY) throw badInput('first', `first must be between 1 and ${MAX_HISTORY}`);
+      if (keyId && !isUuid(keyId)) return [];
+      return readRecentEvents(db, { limit, userId, keyId, types: types ? [...types] : null });
     },
 
     /**

@@ -84,3 +84,19 @@ export async function readLeaseHistories(
   for (const row of rows) byLease.get(row.leaseId)?.push(row);
   return byLease;
 }
+
+/** The newest committed events, newest first, optionally for one user or key and of some types. */
+export async function readRecentEvents(
+  db: Db,
+  options: { limit: number; userId: string | null; keyId: string | null; types: readonly string[] | null },
+): Promise<LoggedEvent[]> {
+  return db.$queryRaw<LoggedEvent[]>`
+    SELECT e.id, e."txId", e.type::text AS type, e.at, e."leaseId"::text AS "leaseId", e."userId", e."keyId"::text AS "keyId",
+           e."agentId", e."stopAgent", e.details
+    FROM "LeaseEvent" e
+    WHERE (${options.userId}::text IS NULL OR e."userId" = ${options.userId})
+      AND (${options.keyId}::uuid IS NULL OR e."keyId" = ${options.keyId}::uuid)
+      AND (${options.types}::text[] IS NULL OR e.type::text = ANY(${options.types}::text[]))
+    ORDER BY e."txId" DESC, e.id DESC
+    LIMIT ${options.limit}`;
+}

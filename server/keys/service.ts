@@ -7,6 +7,7 @@ import type { Identity } from '../auth/authenticator.js';
 import { requireRole } from '../auth/authenticator.js';
 import type { Clock } from '../core/clock.js';
 import { notFound } from '../core/errors.js';
+import { isUuid } from '../core/ids.js';
 import { pageOf, timeKeyset, type PageRequest } from '../core/paging.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db, ManagedKey, Tx } from '../db/client.js';
@@ -22,8 +23,6 @@ import {
 } from './input.js';
 import { currentSpend } from './spend.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export const isUuid = (id: string) => UUID.test(id);
 
 export interface KeyFilter extends PageRequest {
   provider?: ProviderName | null;

@@ -5,7 +5,7 @@ import { requireRole } from '../auth/authenticator.js';
 import { notFound } from '../core/errors.js';
 import type { Db, ManagedKey } from '../db/client.js';
 import type { EventPump } from '../events/pump.js';
-import { isUuid } from './service.js';
+import { isUuid } from '../core/ids.js';
 
 export const KEY_USAGE_INTERVAL_MS = 250;
 

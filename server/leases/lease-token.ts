@@ -4,9 +4,9 @@
 // state on every request (from its admission cache, which the lease's end invalidates).
 // (Rotating MPK_JWT_SECRET invalidates outstanding tokens.)
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { isUuid } from '../core/ids.js';
 
 const PREFIX = 'mpk_lt_';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** How many verified tokens are remembered: an HMAC costs more than the rest of admission. */
 const VERIFIED_CACHE = 10_000;
@@ -25,7 +25,7 @@ export function createLeaseTokens(jwtSecret: string) {
       if (known) return known;
       if (!token.startsWith(PREFIX) || token.length > 128) return null;
       const [leaseId, mac] = token.slice(PREFIX.length).split('.');
-      if (!leaseId || !mac || !UUID.test(leaseId)) return null;
+      if (!leaseId || !mac || !isUuid(leaseId)) return null;
       const expected = Buffer.from(sign(leaseId));
       const given = Buffer.from(mac);
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;

@@ -1,6 +1,7 @@
 // GraphQL face of leases and tier policies. `disableManagedKey` lives here because disabling a
 // key revokes its leases in the same transaction.
 import { User } from '../auth/users.graphql.js';
+import { encodeCursor } from '../core/paging.js';
 import { encodeEventCursor } from '../events/log.js';
 import { builder, Framework, KeyStatus, LeaseEventType, LeaseStatus, Provider, Tier } from '../graphql/builder.js';
 import { connectionOf, pageArgs } from '../graphql/connection.js';
@@ -20,6 +21,10 @@ declare module '../graphql/context.js' {
 export const Lease = builder.prismaObject('Lease', {
   fields: (t) => ({
     id: t.exposeID('id'),
+    cursor: t.string({
+      description: "The lease's edge cursor in `leases` lists: a live client that hears of a new lease puts it in place with it.",
+      resolve: (l) => encodeCursor({ at: l.grantedAt, id: l.id }),
+    }),
     status: t.field({ type: LeaseStatus, resolve: (l) => l.status }),
     tier: t.field({ type: Tier, resolve: (l) => l.tier }),
     provider: t.field({ type: Provider, resolve: (l) => l.provider }),
@@ -184,6 +189,21 @@ const LeaseEvent = builder.objectRef<LoggedEvent>('LeaseEvent').implement({
     lease: t.field({ type: Lease, description: 'The lease as it is now.', resolve: async (e, _, ctx) => (await ctx.services.leases.leaseById(e.leaseId))! }),
   }),
 });
+
+builder.queryFields((t) => ({
+  recentLeaseEvents: t.field({
+    type: [LeaseEvent],
+    description: 'The newest lease events, newest first (20 by default, 200 at most): where a live feed starts. Users see their own.',
+    args: { first: t.arg.int(), keyId: t.arg.id(), userId: t.arg.id(), types: t.arg({ type: [LeaseEventType] }) },
+    resolve: (_, args, ctx) =>
+      ctx.services.live.recent(ctx.identity, {
+        first: args.first,
+        keyId: args.keyId == null ? null : String(args.keyId),
+        userId: args.userId == null ? null : String(args.userId),
+        types: args.types,
+      }),
+  }),
+}));
 
 builder.subscriptionFields((t) => ({
   leaseEvents: t.field({

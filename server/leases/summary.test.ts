@@ -102,7 +102,18 @@ describe('Lease.events and lease filters', () => {
     expect(ends.events.map((e: any) => e.type)).toEqual(['REVOKED']);
     expect((await server.gql(EVENTS, { id: lease.id, first: 500 }, admin)).errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'first' });
     // Another user cannot reach the lease, so not its events either.
-    expect(codeOf(await server.gql(EVENTS, { id: lease.id }, await server.token('USER', 'someone-else')))).toBe('NOT_FOUND');
+    const stranger = await server.token('USER', 'someone-else');
+    expect(codeOf(await server.gql(EVENTS, { id: lease.id }, stranger))).toBe('NOT_FOUND');
+
+    // The newest events of the whole log start a feed; a user's feed holds only their own.
+    const RECENT = `query($first: Int, $types: [LeaseEventType!], $userId: ID) { recentLeaseEvents(first: $first, types: $types, userId: $userId) { type leaseId } }`;
+    expect(ok(await server.gql(RECENT, { first: 2 }, admin), 'recentLeaseEvents')).toEqual([
+      { type: 'REVOKED', leaseId: lease.id },
+      { type: 'EXTENDED', leaseId: lease.id },
+    ]);
+    expect(ok(await server.gql(RECENT, { types: ['GRANTED'], first: 1 }, user), 'recentLeaseEvents')).toEqual([{ type: 'GRANTED', leaseId: lease.id }]);
+    expect(ok(await server.gql(RECENT, {}, stranger), 'recentLeaseEvents')).toEqual([]);
+    expect((await server.gql(RECENT, { userId: sub }, stranger)).errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'userId' });
   });
 
   it('filters leases by tier, provider and framework', async () => {

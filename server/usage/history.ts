@@ -7,7 +7,7 @@ import { badInput, MpkError, notFound } from '../core/errors.js';
 import { Decimal } from '../core/money.js';
 import { emptyPage, pageOf, timeKeyset, type PageRequest } from '../core/paging.js';
 import { Prisma, type Db, type UsageRecord } from '../db/client.js';
-import { isUuid } from '../keys/service.js';
+import { isUuid } from '../core/ids.js';
 import type { ProviderName } from '../keys/input.js';
 
 export const MAX_SERIES_DAYS = 90;

@@ -10,7 +10,7 @@ import { parseUsd } from '../core/money.js';
 import { Prisma, type Db, type Lease } from '../db/client.js';
 import { inTransaction, withRetry } from '../db/transaction.js';
 import type { EventBus, LeaseEventRecord } from '../events/bus.js';
-import { isUuid } from '../keys/service.js';
+import { isUuid } from '../core/ids.js';
 import type { LeaseService } from '../leases/service.js';
 import { utcDate } from '../core/clock.js';
 import { endLeases, recordLeaseEvent } from '../leases/transitions.js';
