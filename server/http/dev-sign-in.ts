@@ -16,7 +16,8 @@ export const DEV_TOKEN_TTL_SECONDS = 3600;
 const MAX_BODY = 4096;
 
 const request = z.object({
-  role: z.enum(ROLES),
+  // Any case: 'admin' or 'ADMIN', as the token CLI and the claims spell roles in lower case.
+  role: z.preprocess((value) => (typeof value === 'string' ? value.toUpperCase() : value), z.enum(ROLES)),
   sub: z.string().trim().min(1).max(128).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
 });
 

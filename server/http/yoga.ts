@@ -65,7 +65,10 @@ export function createGraphQLHandler(deps: YogaDeps) {
         // Introspection counts too (deeply nested __type queries are a known DoS); 15 still admits
         // the full introspection query GraphiQL and codegen send.
         maxDepth: { n: 15, ignoreIntrospection: false, flattenFragments: true },
-        costLimit: { maxCost: 5000 },
+        // Armor's cost is a shape heuristic (nesting multiplies it), not a row count: the limit
+        // admits the dashboard's richest page query (a key's detail page, ~6,500) with room, and
+        // a test holds every dashboard document to it.
+        costLimit: { maxCost: 15_000 },
         maxAliases: { n: 30 },
         maxDirectives: { n: 30 },
         maxTokens: { n: 2000 },

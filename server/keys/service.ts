@@ -73,7 +73,8 @@ export function createKeyService(deps: {
       const id = randomUUID();
       return db.$transaction(async (tx) => {
         const key = await tx.managedKey.create({
-          data: { id, ...fields, secretCiphertext: keyring.encrypt(apiKey, id), maskedKey: maskKey(apiKey) },
+          // The clock's time, not the database's: the same clock stamps everything else about the key.
+          data: { id, ...fields, secretCiphertext: keyring.encrypt(apiKey, id), maskedKey: maskKey(apiKey), createdAt: clock.now() },
         });
         await audit.record(tx, admin, {
           action: 'managedKey.create',

@@ -42,6 +42,22 @@ describe('expiry', () => {
     expect(key.activeLeaseCount).toBe(0);
   });
 
+  it('expires a suspended lease once it is due: it cannot come back after its expiry', async () => {
+    const lease = await grant('capped');
+    const worker = await server.token('WORKER', 'worker-x');
+    ok(await server.gql(`mutation($input: ReportUsageInput!) { reportUsage(input: $input) { duplicate } }`, { input: { leaseId: lease.id, requestId: 'r1', costUsd: lease.spendCapUsd } }, worker), 'reportUsage');
+    expect((await server.app.db.lease.findUniqueOrThrow({ where: { id: lease.id } })).status).toBe('SUSPENDED');
+    clock.set(lease.expiresAt);
+    expect(await server.app.expiry.expireAll()).toBe(1);
+    const after = await server.app.db.lease.findUniqueOrThrow({ where: { id: lease.id } });
+    expect(after).toMatchObject({ status: 'EXPIRED', endReason: 'expired' });
+    const event = await server.app.db.leaseEvent.findFirstOrThrow({ where: { leaseId: lease.id, type: 'EXPIRED' } });
+    expect(event.details).toMatchObject({ from: 'SUSPENDED' });
+    // Its slot was freed when it was suspended: nothing is freed twice.
+    const key = await server.app.db.managedKey.findUniqueOrThrow({ where: { id: after.keyId } });
+    expect(key.activeLeaseCount).toBe(0);
+  });
+
   it('expires a batch larger than one statement (2,500 leases in batches of 1,000)', async () => {
     const key = await server.app.db.managedKey.findFirstOrThrow({ where: { status: 'ACTIVE' } });
     const now = clock.now();

@@ -37,9 +37,10 @@ export function createPoolSummary(deps: { db: Db; clock: Clock }) {
       const [keyCounts, leaseCounts, [totals], near] = await Promise.all([
         db.$queryRaw<{ provider: string; status: string; count: number }[]>`
           SELECT provider::text, status::text, count(*)::int AS count FROM "ManagedKey" GROUP BY 1, 2 ORDER BY 1, 2`,
+        // Leases past their expiry have ended, whether or not the scheduler has swept them yet.
         db.$queryRaw<{ tier: string; status: string; count: number }[]>`
           SELECT tier::text, status::text, count(*)::int AS count FROM "Lease"
-          WHERE status IN ('ACTIVE', 'SUSPENDED') GROUP BY 1, 2 ORDER BY 1, 2`,
+          WHERE status IN ('ACTIVE', 'SUSPENDED') AND "expiresAt" > ${now} GROUP BY 1, 2 ORDER BY 1, 2`,
         db.$queryRaw<{ today: Decimal; month: Decimal; daily: Decimal | null; monthly: Decimal | null; noDaily: number; noMonthly: number }[]>`
           SELECT coalesce(sum("spendTodayUsd") FILTER (WHERE "spendDay" = ${day}::date), 0) AS today,
                  coalesce(sum("spendThisMonthUsd") FILTER (WHERE "spendMonth" = ${month}::date), 0) AS month,

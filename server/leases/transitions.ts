@@ -83,10 +83,14 @@ export async function endLeases(tx: Tx, options: EndLeasesOptions): Promise<Leas
     SELECT ${eventColumns} FROM events ORDER BY id`;
 }
 
-/** Expires ACTIVE leases due at `now` (all, or those matching `where`), up to `limit`. */
+/**
+ * Expires leases due at `now` (all, or those matching `where`), up to `limit`: ACTIVE ones, and
+ * SUSPENDED ones too — a suspended lease can be brought back only before its expiry, so once due
+ * it has ended, and it should not read as suspended (restorable) for ever.
+ */
 export function expireDue(tx: Tx, now: Date, options: { where?: Prisma.Sql; limit?: number } = {}) {
   const where = options.where ? Prisma.sql`l."expiresAt" <= ${now} AND ${options.where}` : Prisma.sql`l."expiresAt" <= ${now}`;
-  return endLeases(tx, { where, from: ['ACTIVE'], to: 'EXPIRED', reason: 'expired', actor: SYSTEM_ACTOR, now, limit: options.limit });
+  return endLeases(tx, { where, from: ['ACTIVE', 'SUSPENDED'], to: 'EXPIRED', reason: 'expired', actor: SYSTEM_ACTOR, now, limit: options.limit });
 }
 
 /** Writes one event (and its audit entry) for a change that is not an end: GRANTED, EXTENDED. */

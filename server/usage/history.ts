@@ -58,11 +58,11 @@ export function createUsageHistory(deps: { db: Db; clock: Clock }) {
 
   return {
     /**
-     * A lease's or a key's metered requests, newest first. Users may page their own leases'
-     * records only; another user's lease does not exist as far as they can tell.
+     * A lease's or a key's metered requests, newest first, for whoever may read leases. Users may
+     * page their own leases' records only; another user's lease does not exist as far as they can tell.
      */
     async records(actor: Identity | null, filter: UsageRecordFilter) {
-      const caller = requireRole(actor, 'ADMIN', 'OBSERVER', 'USER');
+      const caller = requireRole(actor, 'ADMIN', 'OBSERVER', 'WORKER', 'USER');
       const { leaseId, keyId } = filter;
       if (!leaseId && !keyId) throw badInput('leaseId', 'Give leaseId or keyId');
       if (caller.role === 'USER') {

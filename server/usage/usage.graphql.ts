@@ -78,7 +78,7 @@ const SpendPoint = builder.objectRef<import('./history.js').SpendPoint>('SpendPo
 builder.queryFields((t) => ({
   usageRecords: t.field({
     type: UsageRecordConnection,
-    description: "A lease's or a key's metered requests, newest first. Users: their own leases only.",
+    description: "A lease's or a key's metered requests, newest first (admins, observers, workers). Users: their own leases only.",
     args: { ...pageArgs, leaseId: t.arg.id(), keyId: t.arg.id() },
     resolve: (_, args, ctx) =>
       ctx.services.usageHistory.records(ctx.identity, {
