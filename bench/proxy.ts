@@ -1,7 +1,7 @@
 // npm run bench:proxy — against a local fake upstream that answers at once: latency and
 // throughput of (a) direct calls and (b) the same calls through MPK's metering proxy, one at a
 // time and with 50 concurrent clients; the latency MPK adds; and reportUsage throughput.
-import { startFakeUpstream } from '../tests/support/fake-upstream.js';
+import { startFakeUpstream } from '../demo/fake-provider.js';
 import { cpuTimes, ms, pool, scratchDatabase, startServer, stats } from './support.js';
 
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 2000);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../server/auth/authenticator.js';
 import { createDb, type Db } from '../server/db/client.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { startFakeUpstream } from './support/fake-upstream.js';
+import { startFakeUpstream } from '../demo/fake-provider.js';
 import { collect, settle, wsClient } from './support/ws.js';
 
 const root = path.resolve(import.meta.dirname, '..');

@@ -6,7 +6,7 @@ import { createManualClock } from '../core/clock.js';
 import type { Db } from '../db/client.js';
 import { createAdmissionCache } from './admission.js';
 import { ok, proxiedLease, Q } from '../../tests/support/fixtures.js';
-import { startFakeUpstream, type FakeUpstream } from '../../tests/support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../../demo/fake-provider.js';
 import { startTestServer, type TestServer } from '../../tests/support/server.js';
 
 const clock = createManualClock('2026-03-10T22:00:00.000Z');

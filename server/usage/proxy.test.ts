@@ -5,7 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ok, proxiedLease, Q } from '../../tests/support/fixtures.js';
-import { startFakeUpstream, type FakeUpstream } from '../../tests/support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../../demo/fake-provider.js';
 import { startTestServer, type TestServer } from '../../tests/support/server.js';
 
 const SECRET = 'sk-real-provider-key-0123456789';

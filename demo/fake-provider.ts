@@ -1,0 +1,228 @@
+// The built-in fake provider: a local OpenAI-compatible server for the demo, the tests and the
+// proxy benchmark, and for nothing else. MPK reaches it only through a key's base URL, like any
+// provider; no file under server/ may import it (tests/demo.test.ts checks).
+//
+// Chat completions (plain and streamed as server-sent events), completions, embeddings and models
+// in the documented wire format, with OpenRouter's `usage.cost` or Venice's `cost.usd` when asked;
+// OpenRouter's `GET /key` and Venice's `GET /api_keys/rate_limits` answer with what it has charged
+// each key. Served at the root and under /api/v1 (where both providers' APIs live), on loopback only.
+//
+// Without options it answers at once with fixed token counts and costs (the tests assert them).
+// With `prices` it counts tokens from the request, writes replies of varying length and charges
+// by those prices; with `latencyMs` it takes a moment to answer: the demo wants both.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type CostStyle = 'openrouter' | 'venice' | 'none';
+
+/** USD per million tokens, as providers publish them. */
+export interface ModelPrice {
+  prompt: number;
+  completion: number;
+}
+
+/** Settings of one API key, for a fake that stands in for several keys at once (the demo). */
+export interface FakeAccount {
+  /** How answers to this key report cost; `FakeUpstream.costStyle` when absent. */
+  costStyle?: CostStyle;
+  /** OpenRouter's credit limit on the key (`limit` of GET /key); none when absent. */
+  creditLimitUsd?: number;
+  /** Venice: the USD balance before anything was charged. */
+  balanceUsd?: number;
+}
+
+export interface FakeProviderOptions {
+  /** A random delay before each answer, uniform in [min, max] milliseconds. */
+  latencyMs?: { min: number; max: number };
+  /** Prices by model: token counts follow the request, and cost follows these prices. */
+  prices?: Record<string, ModelPrice>;
+}
+
+export interface FakeUpstream {
+  url: string;
+  /** Authorization headers received, in order. */
+  authorizations: string[];
+  /** Request paths as received (with any /api/v1 prefix and query), in order. */
+  paths: string[];
+  /** Streams whose client went away before the end. */
+  aborted: number;
+  /** How the next responses report cost: OpenRouter style, Venice style, or not at all. */
+  costStyle: CostStyle;
+  /** A status to answer with instead of a completion (e.g. 429), until cleared. */
+  failWith: number | null;
+  chunkDelayMs: number;
+  /** Per API key (the bearer token as sent), settings that override the fake's own. */
+  accounts: Map<string, FakeAccount>;
+  /** Charges a key as if the fake had served it at `at` (it charges what it does serve itself). */
+  bill(apiKey: string, usd: number, at: Date): void;
+  close(): Promise<void>;
+}
+
+interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  cost?: number;
+}
+
+const json = (res: http.ServerResponse, status: number, body: unknown) => {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const utcDay = (at: Date) => at.toISOString().slice(0, 10);
+/** Providers report cost in fractions of a cent; six decimals is what MPK keeps. */
+const round6 = (usd: number) => Math.round(usd * 1e6) / 1e6;
+const WORDS = ['the', 'agent', 'plans', 'a', 'next', 'step', 'and', 'checks', 'its', 'notes', 'before', 'acting', 'on', 'them.'];
+
+/** What `tokens` of `model` cost at `prices`; undefined for a model without a price. */
+export function priceOf(prices: Record<string, ModelPrice> | undefined, model: string, promptTokens: number, completionTokens: number): number | undefined {
+  const price = prices?.[model];
+  return price ? round6((price.prompt * promptTokens + price.completion * completionTokens) / 1e6) : undefined;
+}
+
+/** Roughly four characters a token, as tokenizers average on English text. */
+const tokensIn = (text: string) => Math.max(1, Math.ceil(text.length / 4));
+
+function textOf(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value)) return value.map(textOf).join(' ');
+  if (value && typeof value === 'object') return textOf((value as { content?: unknown; text?: unknown }).content ?? (value as { text?: unknown }).text);
+  return '';
+}
+
+/** The cost a key is charged per day, so that GET /key can say what it used today and this month. */
+function createLedger() {
+  const byKey = new Map<string, Map<string, number>>();
+  return {
+    charge(apiKey: string, usd: number, at: Date) {
+      const days = byKey.get(apiKey) ?? new Map<string, number>();
+      byKey.set(apiKey, days);
+      days.set(utcDay(at), (days.get(utcDay(at)) ?? 0) + usd);
+    },
+    /** Spend of the key whose UTC day starts with `prefix` ('' = ever, '2026-03' = that month). */
+    spent(apiKey: string, prefix: string) {
+      let total = 0;
+      for (const [day, usd] of byKey.get(apiKey) ?? []) if (day.startsWith(prefix)) total += usd;
+      return round6(total);
+    },
+  };
+}
+
+export async function startFakeUpstream(options: FakeProviderOptions = {}): Promise<FakeUpstream> {
+  let n = 0;
+  const ledger = createLedger();
+  const state: Omit<FakeUpstream, 'url' | 'close' | 'bill'> = {
+    authorizations: [], paths: [], aborted: 0, costStyle: 'openrouter', failWith: null, chunkDelayMs: 5, accounts: new Map(),
+  };
+  const priced = options.prices !== undefined;
+
+  /** Usage and cost of one answer, charged to the key and reported in the key's style. */
+  function meter(apiKey: string, model: string, prompt: number, completion: number) {
+    const style = state.accounts.get(apiKey)?.costStyle ?? state.costStyle;
+    const cost = priceOf(options.prices, model, prompt, completion) ?? (style === 'venice' ? 0.0042 : 0.000123 * (prompt + completion));
+    ledger.charge(apiKey, cost, new Date());
+    const usage: Usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, ...(style === 'openrouter' ? { cost } : {}) };
+    return { usage, ...(style === 'venice' ? { cost: { usd: cost } } : {}) };
+  }
+
+  /** The reply's words: a fixed greeting, 200 words when asked for 'long', or a varying length when priced. */
+  function replyWords(body: { messages?: { content?: unknown }[] }): string[] {
+    if (body.messages?.[0]?.content === 'long') return Array.from({ length: 200 }, (_, i) => `w${i} `);
+    if (!priced) return ['Hel', 'lo ', 'there', '.'];
+    return Array.from({ length: 16 + Math.floor(Math.random() * 300) }, (_, i) => `${WORDS[i % WORDS.length]} `);
+  }
+
+  /** OpenRouter's GET /key: what the key has used, and its credit limit. */
+  function openRouterKey(apiKey: string) {
+    const limit = state.accounts.get(apiKey)?.creditLimitUsd ?? null;
+    const usage = ledger.spent(apiKey, '');
+    const today = new Date().toISOString();
+    return {
+      data: {
+        label: apiKey.length > 14 ? `${apiKey.slice(0, 9)}...${apiKey.slice(-3)}` : apiKey,
+        usage,
+        usage_daily: ledger.spent(apiKey, today.slice(0, 10)),
+        usage_monthly: ledger.spent(apiKey, today.slice(0, 7)),
+        limit,
+        limit_remaining: limit === null ? null : round6(Math.max(0, limit - usage)),
+        is_free_tier: false,
+      },
+    };
+  }
+
+  /** Venice's GET /api_keys/rate_limits: the balance left after what the key was charged. */
+  function veniceRateLimits(apiKey: string) {
+    const start = state.accounts.get(apiKey)?.balanceUsd ?? 0;
+    return { data: { accessPermitted: true, balances: { USD: round6(Math.max(0, start - ledger.spent(apiKey, ''))), DIEM: 0 } } };
+  }
+
+  async function stream(res: http.ServerResponse, id: string, body: { model?: string; messages?: { content?: unknown }[] }, words: string[], charged: object) {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    let closed = false;
+    res.on('close', () => {
+      if (!res.writableFinished) {
+        closed = true;
+        state.aborted++;
+      }
+    });
+    for (const word of words) {
+      if (closed) return;
+      res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1, model: body.model, choices: [{ index: 0, delta: { content: word }, finish_reason: null }] })}\n\n`);
+      await sleep(state.chunkDelayMs);
+    }
+    res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1, model: body.model, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], ...charged })}\n\n`);
+    res.end('data: [DONE]\n\n');
+  }
+
+  async function answer(req: http.IncomingMessage, res: http.ServerResponse, route: string, body: Record<string, any>) {
+    const apiKey = (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '');
+    if (route === '/key') return json(res, 200, openRouterKey(apiKey));
+    if (route === '/api_keys/rate_limits') return json(res, 200, veniceRateLimits(apiKey));
+    if (state.failWith) {
+      return json(res, state.failWith, { error: { message: 'Rate limit reached', type: 'rate_limit_error', param: null, code: 'rate_limit' } });
+    }
+    const id = `chatcmpl-fake-${++n}`;
+    const model = String(body.model ?? '');
+    if (route === '/models') {
+      const ids = priced ? Object.keys(options.prices!) : ['fake-model'];
+      return json(res, 200, { object: 'list', data: ids.map((m) => ({ id: m, object: 'model', owned_by: 'fake' })) });
+    }
+    if (route === '/embeddings') {
+      const charged = meter(apiKey, model, priced ? tokensIn(textOf(body.input)) : 8, 0);
+      return json(res, 200, { object: 'list', model: body.model, data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2] }], ...charged });
+    }
+    if (route !== '/chat/completions' && route !== '/completions') return json(res, 404, { error: { message: 'not found' } });
+    const words = replyWords(body);
+    const prompt = priced ? tokensIn(textOf(body.messages ?? body.prompt)) : 12;
+    if (!body.stream) {
+      const charged = meter(apiKey, model, prompt, priced ? words.length : 3);
+      const content = priced ? words.join('').trim() : 'Hello there.';
+      return json(res, 200, { id, object: 'chat.completion', created: 1, model: body.model, choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }], ...charged });
+    }
+    return stream(res, id, body, words, meter(apiKey, model, prompt, words.length));
+  }
+
+  const server = http.createServer(async (req, res) => {
+    state.authorizations.push(req.headers.authorization ?? '');
+    state.paths.push(req.url ?? '');
+    if (req.url?.startsWith('/api/v1/')) req.url = req.url.slice('/api/v1'.length);
+    const route = (req.url ?? '').split('?')[0] ?? '';
+    let raw = '';
+    for await (const chunk of req) raw += chunk;
+    const body = raw ? JSON.parse(raw) : {};
+    if (options.latencyMs) await sleep(options.latencyMs.min + Math.random() * (options.latencyMs.max - options.latencyMs.min));
+    await answer(req, res, route, body);
+  });
+  // Loopback only, whatever the caller: a fake provider must never be reachable from elsewhere.
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const fake = state as FakeUpstream;
+  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  fake.bill = (apiKey, usd, at) => ledger.charge(apiKey, usd, at);
+  fake.close = () =>
+    new Promise((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    });
+  return fake;
+}

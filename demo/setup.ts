@@ -1,0 +1,59 @@
+// Registers the cast through MPK's own services, as an admin would through the API: tier
+// policies, the users' tiers, and the keys (their secrets known to the fake provider, which
+// stands behind every one of them).
+import { randomBytes } from 'node:crypto';
+import type { App } from '../server/app.js';
+import type { Identity } from '../server/auth/authenticator.js';
+import type { TierName } from '../server/leases/policies.js';
+import type { FakeUpstream } from './fake-provider.js';
+import { ADMIN, configOf, KEYS, POLICIES, USERS, type DemoKey } from './story.js';
+
+export interface RegisteredKey {
+  id: string;
+  spec: DemoKey;
+  /** The provider key as the fake knows it; MPK holds it sealed and hands agents a lease token. */
+  secret: string;
+}
+
+export const adminIdentity: Identity = { userId: ADMIN.id, email: ADMIN.email, role: 'ADMIN' };
+
+export const userIdentity = (userId: string): Identity => {
+  const user = USERS.find((u) => u.id === userId);
+  if (!user) throw new Error(`No demo user ${userId}`);
+  return { userId: user.id, email: user.email, role: 'USER' };
+};
+
+/** A secret in the shape of the provider's own keys, so the masked forms look familiar. */
+function secretFor(key: DemoKey): string {
+  const random = randomBytes(24).toString('hex');
+  return key.provider === 'OPENROUTER' ? `sk-or-v1-${random}` : key.provider === 'VENICE' ? `vn-${random}` : `sk-${random}`;
+}
+
+export async function registerCast(app: App, fake: FakeUpstream): Promise<RegisteredKey[]> {
+  const { tierPolicies, users, keys } = app.services;
+  for (const [tier, policy] of Object.entries(POLICIES)) await tierPolicies.update(adminIdentity, tier as TierName, policy);
+  for (const user of USERS) {
+    await tierPolicies.setUserTier(adminIdentity, user.id, user.tier);
+    await users.me(userIdentity(user.id));
+  }
+  const registered: RegisteredKey[] = [];
+  for (const spec of KEYS) {
+    const secret = secretFor(spec);
+    fake.accounts.set(secret, { costStyle: spec.costStyle, creditLimitUsd: spec.creditLimitUsd, balanceUsd: spec.balanceUsd });
+    const key = await keys.create(adminIdentity, {
+      provider: spec.provider,
+      label: spec.label,
+      apiKey: secret,
+      // OpenRouter's and Venice's APIs live under /api/v1; an OpenAI-compatible gateway at its root.
+      baseUrl: spec.provider === 'OPENAI_COMPATIBLE' ? fake.url : `${fake.url}/api/v1`,
+      defaultModel: spec.defaultModel,
+      fallbackModels: spec.fallbackModels,
+      config: configOf(spec),
+      dailyLimitUsd: spec.dailyLimitUsd,
+      monthlyLimitUsd: spec.monthlyLimitUsd,
+      maxActiveLeases: spec.maxActiveLeases,
+    });
+    registered.push({ id: key.id, spec, secret });
+  }
+  return registered;
+}

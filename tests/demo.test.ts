@@ -1,0 +1,173 @@
+// `npm run demo` as a newcomer meets it: the demo starts on a fresh embedded database, writes its
+// history through MPK's services, and its agents lease keys and send metered requests through the
+// proxy. Everything is checked through the GraphQL API, as the dashboard reads it. And the fake
+// provider behind it stays out of the server: no server source imports anything from demo/.
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mintToken } from '../server/auth/authenticator.js';
+import { loadConfig } from '../server/config.js';
+import { startDemo, type Demo } from '../demo/demo.js';
+import { createGraphQLClient, type GraphQL } from '../demo/graphql.js';
+import { AGENTS, KEYS } from '../demo/story.js';
+
+const root = path.resolve(import.meta.dirname, '..');
+const AGENT_COUNT = 6;
+let dataDir: string;
+let demo: Demo | undefined;
+let gql: GraphQL;
+let admin: string;
+/** When the agents began: what is newer came from them, not from the backfill. */
+let liveSince: Date;
+const lines: string[] = [];
+
+interface LeaseNode {
+  id: string;
+  status: string;
+  agentId: string | null;
+  grantedAt: string;
+  endedAt: string | null;
+}
+
+/** The newest leases: the live ones come first. */
+const LEASES = `{ leases(first: 100) { edges { node { id status agentId grantedAt endedAt } } } }`;
+const KEY_LIST = `{ managedKeys(first: 50) { totalCount edges { node { id label provider status disabledReason
+  providerUsage { usageTodayUsd balanceUsd error } } } } }`;
+
+const leases = async () => (await gql<{ leases: { edges: { node: LeaseNode }[] } }>(admin, LEASES)).leases.edges.map((e) => e.node);
+const isNew = (iso: string | null) => iso !== null && new Date(iso) >= liveSince;
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(path.join(os.tmpdir(), 'mpk-demo-'));
+  demo = await startDemo({ port: 0, host: '127.0.0.1', dataDir, agents: AGENT_COUNT, log: (line) => lines.push(line), logLevel: 'silent' });
+  liveSince = new Date();
+  gql = createGraphQLClient(demo.url);
+  // Signed with the generated development secret in the demo's data folder, as `npm run token` does.
+  const { jwtSecret } = await loadConfig({ MPK_DATA_DIR: dataDir });
+  admin = await mintToken({ secret: jwtSecret, sub: 'admin@demo', role: 'ADMIN' });
+});
+
+afterAll(async () => {
+  await demo?.stop();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('npm run demo', () => {
+  it('registers the pool: every key of the story, one disabled with its reason', async () => {
+    const { managedKeys } = await gql(admin, KEY_LIST);
+    expect(managedKeys.totalCount).toBe(KEYS.length);
+    const nodes = managedKeys.edges.map((e: { node: unknown }) => e.node);
+    expect(new Set(nodes.map((k: { provider: string }) => k.provider))).toEqual(new Set(['OPENROUTER', 'VENICE', 'OPENAI_COMPATIBLE']));
+    const disabled = nodes.filter((k: { status: string }) => k.status === 'DISABLED');
+    expect(disabled).toHaveLength(1);
+    expect(disabled[0].disabledReason).toMatch(/\w/);
+  });
+
+  it('has 30 days of spend history, on every key, and one key near its daily limit', async () => {
+    const { spendSeries: pool } = await gql(admin, `{ spendSeries(days: 30) { day costUsd requests } }`);
+    const spendingDays = pool.filter((p: { costUsd: string }) => Number(p.costUsd) > 0);
+    expect(spendingDays.length).toBeGreaterThanOrEqual(28);
+    const { managedKeys } = await gql(admin, KEY_LIST);
+    for (const { node } of managedKeys.edges) {
+      const { spendSeries } = await gql(admin, `query($id: ID) { spendSeries(days: 30, keyId: $id) { costUsd } }`, { id: node.id });
+      expect(spendSeries.filter((p: { costUsd: string }) => Number(p.costUsd) > 0).length, node.label).toBeGreaterThanOrEqual(5);
+    }
+    const { poolSummary } = await gql(admin, `{ poolSummary { nearLimitShare keysNearLimit { label } } }`);
+    expect(poolSummary.keysNearLimit.map((k: { label: string }) => k.label)).toContain('venice-pool');
+  });
+
+  it('the history has every ending: released, revoked, expired and suspended leases', async () => {
+    for (const status of ['RELEASED', 'REVOKED', 'EXPIRED', 'SUSPENDED']) {
+      const { leases: found } = await gql(admin, `query($status: LeaseStatus) { leases(status: $status, first: 1) { totalCount } }`, { status });
+      expect(found.totalCount, status).toBeGreaterThan(0);
+    }
+  });
+
+  it('agents take leases, send metered requests through the proxy, and leases end while it runs', async () => {
+    const agentIds = new Set(AGENTS.slice(0, AGENT_COUNT).map((a) => a.agentId));
+    await expect
+      .poll(async () => (await leases()).filter((l) => isNew(l.grantedAt) && agentIds.has(l.agentId ?? '')).length, { timeout: 20_000, interval: 1000 })
+      .toBeGreaterThanOrEqual(3);
+    // The proxy meters each request with the provider's cost (OpenRouter, Venice) or the key's prices.
+    const proxied = async () => {
+      const live = (await leases()).filter((l) => isNew(l.grantedAt));
+      let records: { at: string; costSource: string; costUsd: string }[] = [];
+      for (const lease of live) {
+        const { usageRecords } = await gql(admin, `query($id: ID) { usageRecords(leaseId: $id, first: 200) { edges { node { at costSource costUsd } } } }`, { id: lease.id });
+        records = records.concat(usageRecords.edges.map((e: { node: (typeof records)[number] }) => e.node));
+      }
+      return records;
+    };
+    await expect.poll(async () => new Set((await proxied()).map((r) => r.costSource)), { timeout: 20_000, interval: 1000 }).toEqual(new Set(['PROVIDER', 'PRICE']));
+    const records = await proxied();
+    // Every request priced (an embedding can cost less than the ledger's micro-dollar: its record
+    // reads 0 but still says where its price came from).
+    expect(records.every((r) => isNew(r.at) && (r.costSource === 'PROVIDER' || r.costSource === 'PRICE'))).toBe(true);
+    expect(records.reduce((sum, r) => sum + Number(r.costUsd), 0)).toBeGreaterThan(0);
+    // Today's last backfilled leases run out seconds after the demo goes live; agents release theirs.
+    await expect.poll(async () => (await leases()).filter((l) => isNew(l.endedAt)).length, { timeout: 20_000, interval: 1000 }).toBeGreaterThanOrEqual(1);
+    expect(lines.some((line) => /^\[[\w-]+\] (FREE|PRO|ENTERPRISE) lease on /.test(line))).toBe(true);
+  }, 70_000);
+
+  it("asks the providers' own figures: OpenRouter's GET /key and Venice's balance", async () => {
+    await expect
+      .poll(async () => {
+        const { managedKeys } = await gql(admin, KEY_LIST);
+        return managedKeys.edges.map((e: { node: { label: string; providerUsage: unknown } }) => [e.node.label, e.node.providerUsage]);
+      }, { timeout: 10_000 })
+      .toEqual(
+        expect.arrayContaining([
+          ['openrouter-main', expect.objectContaining({ usageTodayUsd: expect.any(String), error: null })],
+          ['venice-pool', expect.objectContaining({ balanceUsd: expect.any(String), error: null })],
+        ]),
+      );
+  });
+
+  it('stops cleanly: agents, then MPK, then the fake provider', async () => {
+    const { url, fake } = demo!;
+    await demo!.stop();
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+    await expect(fetch(`${fake.url}/models`)).rejects.toThrow();
+    demo = undefined;
+  }, 30_000);
+
+  it('refuses to wipe a folder it did not make', async () => {
+    const foreign = await mkdtemp(path.join(os.tmpdir(), 'mpk-not-demo-'));
+    try {
+      await writeFile(path.join(foreign, 'precious.txt'), 'keep me');
+      await expect(startDemo({ port: 0, host: '127.0.0.1', dataDir: foreign, agents: 0, log: () => {} })).rejects.toThrow(/refusing to wipe/);
+      expect(await readdir(foreign)).toEqual(['precious.txt']);
+    } finally {
+      await rm(foreign, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the fake provider stays out of the server', () => {
+  /** Every import specifier of a source file: static, re-exported and dynamic. */
+  const importsOf = (source: string) => [...source.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)['"]([^'"]+)['"]/g)].map((m) => m[1]!);
+
+  // Tests beside the server's code may use the fake (that is what it is for); the server may not,
+  // neither directly nor through tests/ or bench/, which use it.
+  it('no server source imports anything from demo/ (nor from tests/ or bench/)', async () => {
+    const files = (await readdir(path.join(root, 'server'), { recursive: true })).filter((f) => /\.(ts|tsx|js|mjs)$/.test(f) && !/\.test\.ts$/.test(f));
+    expect(files.length).toBeGreaterThan(20);
+    const offenders: string[] = [];
+    for (const file of files) {
+      const absolute = path.join(root, 'server', file);
+      for (const specifier of importsOf(await readFile(absolute, 'utf8'))) {
+        const target = specifier.startsWith('.') ? path.relative(root, path.resolve(path.dirname(absolute), specifier)) : specifier;
+        if (['demo', 'tests', 'bench'].includes(target.split(path.sep)[0]!)) offenders.push(`server/${file} imports ${specifier}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('the scan would catch such an import', () => {
+    expect(importsOf(`import { startFakeUpstream } from '../../demo/fake-provider.js';\nconst m = await import("../demo/run.js");`)).toEqual([
+      '../../demo/fake-provider.js',
+      '../demo/run.js',
+    ]);
+  });
+});
