@@ -1,83 +1,66 @@
-import { useMemo, useState } from 'react';
+// The session gate: no token -> sign-in; a token -> a client of its own, `me` to learn the role,
+// then the console. A token the server rejects, or one that expires, ends the session with the
+// reason; any other failure to reach the server says so and offers to try again.
+import { Button, Center, Loader, Stack } from '@mantine/core';
+import { useEffect, useMemo } from 'react';
+import { RouterProvider } from 'react-router';
 import { Provider, useQuery } from 'urql';
-import { createClient, readToken, TOKEN_KEY } from './client';
-import { graphql } from './gql';
+import { MeQuery } from './api/documents';
+import { createClient } from './client';
+import { ErrorNotice } from './components/ErrorNotice';
+import { MeContext } from './me';
+import { router } from './router';
+import { SignInPage } from './routes/signin/SignInPage';
+import { rejectionMessage, signOut, tokenExpiry, useSession } from './session';
 
-const MeQuery = graphql(`
-  query Me {
-    me {
-      id
-      email
-      role
-      tier
-    }
-  }
-`);
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
-function Me() {
-  const [{ data, fetching, error }] = useQuery({ query: MeQuery });
-  if (fetching) return <p>Loading…</p>;
-  if (error) {
-    const code = error.graphQLErrors[0]?.extensions?.code;
+function Console() {
+  const [{ data, error }, retry] = useQuery({ query: MeQuery, requestPolicy: 'network-only' });
+  if (error && !data) {
     return (
-      <p role="alert">
-        {error.graphQLErrors[0]?.message ?? error.message}
-        {code ? ` (${String(code)})` : ''}
-      </p>
+      <Center mih="100vh" p="md">
+        <Stack maw={480}>
+          <ErrorNotice error={error} title="MPK could not be reached" />
+          <Button variant="light" onClick={() => retry({ requestPolicy: 'network-only' })}>
+            Try again
+          </Button>
+        </Stack>
+      </Center>
     );
   }
-  if (!data) return null;
+  if (!data) {
+    return (
+      <Center mih="100vh">
+        <Loader aria-label="Signing in" />
+      </Center>
+    );
+  }
   return (
-    <dl className="me">
-      <dt>Signed in as</dt>
-      <dd data-testid="me-id">{data.me.id}</dd>
-      <dt>Role</dt>
-      <dd data-testid="me-role">{data.me.role}</dd>
-      <dt>Tier</dt>
-      <dd>{data.me.tier}</dd>
-    </dl>
+    <MeContext.Provider value={data.me}>
+      <RouterProvider router={router} />
+    </MeContext.Provider>
+  );
+}
+
+function SignedIn({ token }: { token: string }) {
+  const session = useMemo(() => createClient(token), [token]);
+  useEffect(() => () => session.dispose(), [session]);
+  // A token ends on time even if nothing asks the server in the meantime.
+  useEffect(() => {
+    const expiry = tokenExpiry(token);
+    if (!expiry) return;
+    const timer = setTimeout(() => signOut(rejectionMessage('EXPIRED')), Math.min(MAX_TIMER_MS, Math.max(0, expiry.getTime() - Date.now())));
+    return () => clearTimeout(timer);
+  }, [token]);
+  return (
+    <Provider value={session.client}>
+      <Console />
+    </Provider>
   );
 }
 
 export function App() {
-  const [token, setToken] = useState(readToken);
-  const [draft, setDraft] = useState('');
-  const client = useMemo(() => (token ? createClient(token) : null), [token]);
-
-  return (
-    <main>
-      <header>
-        <h1>MPK</h1>
-        <p>Managed Provider Keys</p>
-      </header>
-      {client ? (
-        <Provider value={client}>
-          <Me />
-          <button
-            type="button"
-            onClick={() => {
-              localStorage.removeItem(TOKEN_KEY);
-              setToken('');
-            }}
-          >
-            Sign out
-          </button>
-        </Provider>
-      ) : (
-        <form
-          onSubmit={(event) => {
-            event.preventDefault();
-            const value = draft.trim();
-            if (!value) return;
-            localStorage.setItem(TOKEN_KEY, value);
-            setToken(value);
-          }}
-        >
-          <label htmlFor="token">Bearer token</label>
-          <input id="token" value={draft} onChange={(e) => setDraft(e.target.value)} placeholder="npm run token -- --role admin --sub you" />
-          <button type="submit">Sign in</button>
-        </form>
-      )}
-    </main>
-  );
+  const { token, reason } = useSession();
+  return token ? <SignedIn key={token} token={token} /> : <SignInPage reason={reason} />;
 }

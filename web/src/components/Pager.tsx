@@ -1,0 +1,52 @@
+// Previous / next through a Relay connection, with the cursor kept in the URL.
+import { Button, Group, Text } from '@mantine/core';
+import { IconChevronLeft, IconChevronRight } from '@tabler/icons-react';
+
+export interface PageInfoLike {
+  hasNextPage: boolean;
+  hasPreviousPage: boolean;
+  startCursor?: string | null;
+  endCursor?: string | null;
+}
+
+export function Pager({
+  pageInfo,
+  totalCount,
+  shown,
+  goTo,
+  noun,
+}: {
+  pageInfo: PageInfoLike | undefined;
+  totalCount: number | undefined;
+  shown: number;
+  goTo: (page: { after?: string | null; before?: string | null }) => void;
+  noun: string;
+}) {
+  return (
+    <Group justify="space-between" mt="sm">
+      <Text size="sm" c="dimmed">
+        {totalCount === undefined ? '' : `${shown} shown of ${totalCount.toLocaleString('en-US')} ${noun}`}
+      </Text>
+      <Group gap="xs">
+        <Button
+          variant="default"
+          size="xs"
+          leftSection={<IconChevronLeft size={14} />}
+          disabled={!pageInfo?.hasPreviousPage}
+          onClick={() => goTo({ before: pageInfo?.startCursor })}
+        >
+          Previous
+        </Button>
+        <Button
+          variant="default"
+          size="xs"
+          rightSection={<IconChevronRight size={14} />}
+          disabled={!pageInfo?.hasNextPage}
+          onClick={() => goTo({ after: pageInfo?.endCursor })}
+        >
+          Next
+        </Button>
+      </Group>
+    </Group>
+  );
+}

@@ -1,0 +1,198 @@
+// The audit trail: every admin and worker action, newest first, with what it changed. Filters
+// (actor, action, target) and the page live in the URL, so a link shows the same entries.
+import { Autocomplete, Button, Group, Select, Stack, Text, TextInput } from '@mantine/core';
+import { IconSearch } from '@tabler/icons-react';
+import { DataTable, type DataTableSortStatus } from 'mantine-datatable';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useQuery } from 'urql';
+import { EmptyState } from '../../components/EmptyState';
+import { ErrorNotice } from '../../components/ErrorNotice';
+import { UserLink } from '../../components/Links';
+import { PageHeader } from '../../components/PageHeader';
+import { Pager } from '../../components/Pager';
+import { RelativeTime } from '../../components/RelativeTime';
+import { useLiveRefresh } from '../../components/useLiveRefresh';
+import type { AuditRowFragment, EventItemFragment } from '../../gql/graphql';
+import { fieldErrors } from '../../lib/errors';
+import { sortRecords } from '../../lib/sort';
+import { pageVariables, useUrlFilters } from '../../lib/url';
+import { RoleBadge } from '../../components/StatusBadge';
+import { useUrlText } from '../../lib/url';
+import { ACTIONS, ActionBadge, AuditDetails, AuditTarget, TARGET_NAMES, TARGET_TYPES } from '../../components/AuditDetails';
+import { AuditPageQuery } from './documents';
+
+type Row = AuditRowFragment;
+const FILTERS = ['actorId', 'action', 'targetType', 'targetId'] as const;
+
+const SORTS: Record<string, (row: Row) => string | number> = {
+  // Ids are serial: the server's newest-first order, exactly (several entries share a millisecond).
+  at: (r) => r.id.padStart(20, '0'),
+  actorId: (r) => r.actorId.toLowerCase(),
+  action: (r) => r.action,
+  target: (r) => `${r.targetType}|${r.targetId ?? ''}`,
+};
+
+/**
+ * Entries that arrived while the list was on screen (not those of a new page or filter) flash
+ * once. Entries never change, so this is the audit trail's version of a row that changes.
+ */
+function useArrivals(rows: readonly Row[], scope: string | undefined): (row: Row) => string | undefined {
+  const previous = useRef<{ scope: string | undefined; ids: Set<string> } | null>(null);
+  const [fresh, setFresh] = useState<ReadonlySet<string>>(new Set());
+  useEffect(() => {
+    const before = previous.current;
+    const ids = new Set(rows.map((r) => r.id));
+    previous.current = { scope, ids };
+    if (!before || before.scope !== scope || before.ids.size === 0) return;
+    const added = [...ids].filter((id) => !before.ids.has(id));
+    if (!added.length) return;
+    setFresh((current) => new Set([...current, ...added]));
+    const timer = setTimeout(() => setFresh((current) => new Set([...current].filter((id) => !added.includes(id)))), 1200);
+    return () => clearTimeout(timer);
+  }, [rows, scope]);
+  return (row) => (fresh.has(row.id) ? 'mpk-flash-a' : undefined);
+}
+
+function Actor({ row }: { row: Row }) {
+  const system = row.actorId.startsWith('system:');
+  return (
+    <Group gap={6} wrap="nowrap">
+      {system ? (
+        <Text span size="sm" fs="italic" title="MPK itself (a scheduled job or the metering proxy)">
+          {row.actorId}
+        </Text>
+      ) : (
+        <UserLink id={row.actorId} />
+      )}
+      {!system && <RoleBadge role={row.actorRole} size="xs" />}
+    </Group>
+  );
+}
+
+export default function AuditPage() {
+  const filters = useUrlFilters(FILTERS);
+  const { values } = filters;
+  const actor = useUrlText(values.actorId, (actorId) => filters.set({ actorId }));
+  const action = useUrlText(values.action, (action) => filters.set({ action }));
+  const targetId = useUrlText(values.targetId, (targetId) => filters.set({ targetId }));
+  const [sortStatus, setSortStatus] = useState<DataTableSortStatus<Row>>({ columnAccessor: 'at', direction: 'desc' });
+  const [{ data, error, fetching, operation }, refetch] = useQuery({
+    query: AuditPageQuery,
+    variables: {
+      ...pageVariables(filters.page),
+      actorId: values.actorId ?? undefined,
+      action: values.action ?? undefined,
+      targetType: values.targetType ?? undefined,
+      targetId: values.targetId ?? undefined,
+    },
+  });
+  const rows = useMemo(() => (data?.auditLog.edges ?? []).map((e) => e.node), [data]);
+  const sorted = useMemo(() => sortRecords(rows, SORTS, sortStatus), [rows, sortStatus]);
+  const arrived = useArrivals(rows, operation ? String(operation.key) : undefined);
+
+  // Lease changes are audited: while the newest entries are on screen, a lease event brings them.
+  const firstPage = !filters.page.after && !filters.page.before;
+  const concerns = useCallback((e: EventItemFragment) => firstPage && e.type !== 'USAGE', [firstPage]);
+  useLiveRefresh(() => refetch({ requestPolicy: 'network-only' }), concerns, 2000);
+
+  const filtered = FILTERS.some((f) => values[f]);
+  const refused = fieldErrors(error);
+  const known = ACTIONS.flatMap((g) => g.items);
+  const unknownAction = values.action && !known.includes(values.action);
+
+  return (
+    <Stack gap={0}>
+      <PageHeader title="Audit" description="Every admin and worker action, newest first: who did what to which key, lease, user or tier policy, and what it changed." />
+      <Group gap="sm" mb="sm" wrap="wrap" align="flex-start">
+        <TextInput
+          aria-label="Actor"
+          placeholder="Actor id (exact)"
+          leftSection={<IconSearch size={16} />}
+          value={actor.text}
+          onChange={(e) => actor.change(e.currentTarget.value)}
+          onKeyDown={(e) => e.key === 'Enter' && actor.flush()}
+          error={refused.actorId}
+          w={200}
+        />
+        <Autocomplete
+          aria-label="Action"
+          placeholder="Any action"
+          data={ACTIONS}
+          value={action.text}
+          onChange={action.change}
+          onOptionSubmit={() => setTimeout(action.flush)}
+          onKeyDown={(e) => e.key === 'Enter' && action.flush()}
+          error={refused.action}
+          limit={40}
+          maxDropdownHeight={320}
+          clearable
+          w={220}
+        />
+        <Select
+          aria-label="Target type"
+          placeholder="Any target"
+          clearable
+          data={TARGET_TYPES.map((value) => ({ value, label: TARGET_NAMES[value] ?? value }))}
+          value={values.targetType}
+          onChange={(targetType) => filters.set({ targetType })}
+          error={refused.targetType}
+          w={150}
+        />
+        <TextInput
+          aria-label="Target id"
+          placeholder="Target id (exact)"
+          value={targetId.text}
+          onChange={(e) => targetId.change(e.currentTarget.value)}
+          onKeyDown={(e) => e.key === 'Enter' && targetId.flush()}
+          error={refused.targetId}
+          w={240}
+        />
+        {filtered && (
+          <Button variant="subtle" size="xs" mt={4} onClick={() => filters.set({ actorId: null, action: null, targetType: null, targetId: null })}>
+            Clear filters
+          </Button>
+        )}
+      </Group>
+      {error && !FILTERS.some((f) => refused[f]) && <ErrorNotice error={error} title="The audit trail could not be loaded" />}
+      <DataTable<Row>
+        withTableBorder
+        borderRadius="sm"
+        striped
+        highlightOnHover
+        verticalAlign="top"
+        minHeight={rows.length ? undefined : 220}
+        fetching={fetching && !data}
+        records={sorted}
+        idAccessor="id"
+        rowClassName={arrived}
+        sortStatus={sortStatus}
+        onSortStatusChange={setSortStatus}
+        emptyState={
+          filtered ? (
+            <EmptyState title="No entry matches these filters">
+              {unknownAction ? `No entry has the action "${values.action}": pick one from the list. ` : ''}
+              Actor and target ids must match exactly; clear a filter to see more.
+            </EmptyState>
+          ) : (
+            <EmptyState title="Nothing audited yet">
+              Every change an admin makes (keys, leases, tiers, users) and every lease a worker resolves is recorded here the moment it happens.
+            </EmptyState>
+          )
+        }
+        columns={[
+          { accessor: 'at', title: 'Time', sortable: true, noWrap: true, width: 120, render: (r) => <RelativeTime value={r.at} size="sm" /> },
+          { accessor: 'actorId', title: 'Actor', sortable: true, noWrap: true, render: (r) => <Actor row={r} /> },
+          { accessor: 'action', sortable: true, noWrap: true, render: (r) => <ActionBadge action={r.action} /> },
+          {
+            accessor: 'target',
+            sortable: true,
+            noWrap: true,
+            render: (r) => <AuditTarget type={r.targetType} id={r.targetId} label={typeof (r.details as { label?: unknown })?.label === 'string' ? (r.details as { label: string }).label : undefined} />,
+          },
+          { accessor: 'details', title: 'Changes', cellsStyle: () => ({ minWidth: 300 }), render: (r) => <AuditDetails details={r.details} /> },
+        ]}
+      />
+      <Pager pageInfo={data?.auditLog.pageInfo} totalCount={data?.auditLog.totalCount} shown={rows.length} goTo={filters.goTo} noun="entries" />
+    </Stack>
+  );
+}

@@ -1,0 +1,169 @@
+// Create or edit a key. Every BAD_USER_INPUT the server returns is shown at its field
+// (`extensions.field`); the secret is typed into a password field and never shown back.
+import { Button, Group, JsonInput, Modal, NumberInput, PasswordInput, Select, SimpleGrid, Stack, TagsInput, TextInput } from '@mantine/core';
+import { useForm } from '@mantine/form';
+import { notifications } from '@mantine/notifications';
+import { useEffect } from 'react';
+import { useNavigate } from 'react-router';
+import { useMutation } from 'urql';
+import { ErrorNotice } from '../../components/ErrorNotice';
+import type { KeyFormFieldsFragment, Provider } from '../../gql/graphql';
+import { fieldErrors } from '../../lib/errors';
+import { PROVIDER_NAMES } from '../../lib/format';
+import { CreateKeyMutation, UpdateKeyMutation } from './documents';
+
+interface Values {
+  provider: Provider;
+  label: string;
+  apiKey: string;
+  baseUrl: string;
+  defaultModel: string;
+  fallbackModels: string[];
+  dailyLimitUsd: string;
+  monthlyLimitUsd: string;
+  maxActiveLeases: number | string;
+  config: string;
+}
+
+const empty: Values = {
+  provider: 'OPENROUTER',
+  label: '',
+  apiKey: '',
+  baseUrl: '',
+  defaultModel: '',
+  fallbackModels: [],
+  dailyLimitUsd: '',
+  monthlyLimitUsd: '',
+  maxActiveLeases: '',
+  config: '',
+};
+
+function fromKey(key: KeyFormFieldsFragment): Values {
+  return {
+    provider: key.provider,
+    label: key.label,
+    apiKey: '',
+    baseUrl: key.baseUrl,
+    defaultModel: key.defaultModel ?? '',
+    fallbackModels: key.fallbackModels,
+    dailyLimitUsd: key.dailyLimitUsd ?? '',
+    monthlyLimitUsd: key.monthlyLimitUsd ?? '',
+    maxActiveLeases: key.maxActiveLeases ?? '',
+    config: key.config && Object.keys(key.config as object).length ? JSON.stringify(key.config, null, 2) : '',
+  };
+}
+
+/** The form's text as API input: blanks are left out on create and clear the value on edit. */
+function toInput(values: Values, editing: boolean) {
+  const blank = editing ? null : undefined;
+  const text = (value: string) => (value.trim() === '' ? blank : value.trim());
+  let config: unknown = blank;
+  if (values.config.trim()) config = JSON.parse(values.config);
+  else if (editing) config = {};
+  return {
+    label: values.label.trim(),
+    baseUrl: text(values.baseUrl) ?? undefined,
+    defaultModel: text(values.defaultModel),
+    fallbackModels: values.fallbackModels,
+    dailyLimitUsd: text(values.dailyLimitUsd),
+    monthlyLimitUsd: text(values.monthlyLimitUsd),
+    maxActiveLeases: values.maxActiveLeases === '' ? blank : Number(values.maxActiveLeases),
+    config,
+  };
+}
+
+export function KeyFormModal({ opened, onClose, editing }: { opened: boolean; onClose: () => void; editing?: KeyFormFieldsFragment }) {
+  const navigate = useNavigate();
+  const [created, create] = useMutation(CreateKeyMutation);
+  const [updated, update] = useMutation(UpdateKeyMutation);
+  const result = editing ? updated : created;
+  const form = useForm<Values>({
+    initialValues: editing ? fromKey(editing) : empty,
+    validate: {
+      label: (v) => (v.trim() ? null : 'A label is required'),
+      apiKey: (v) => (editing || v.trim() ? null : 'The provider API key is required'),
+      config: (v) => {
+        if (!v.trim()) return null;
+        try {
+          JSON.parse(v);
+          return null;
+        } catch {
+          return 'Not valid JSON';
+        }
+      },
+    },
+  });
+
+  useEffect(() => {
+    if (opened) form.setValues(editing ? fromKey(editing) : empty);
+    // Open with the key as it is now; keep typed values while open.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [opened]);
+
+  async function submit(values: Values) {
+    const input = toInput(values, Boolean(editing));
+    const res = editing
+      ? await update({ id: editing.id, input })
+      : await create({ input: { ...input, provider: values.provider, apiKey: values.apiKey.trim(), fallbackModels: input.fallbackModels } });
+    if (res.error) {
+      form.setErrors(fieldErrors(res.error));
+      return;
+    }
+    form.setFieldValue('apiKey', '');
+    onClose();
+    notifications.show({ color: 'teal', message: editing ? `Saved ${values.label}` : `Added ${values.label} to the pool` });
+    const id = res.data && ('createManagedKey' in res.data ? res.data.createManagedKey.id : undefined);
+    if (id) navigate(`/keys/${id}`);
+  }
+
+  const providerDefault = form.values.provider === 'OPENAI_COMPATIBLE' ? 'required for OpenAI-compatible' : 'provider default';
+  return (
+    <Modal opened={opened} onClose={onClose} title={editing ? `Edit ${editing.label}` : 'Add a provider key'} size="lg" centered>
+      <form onSubmit={form.onSubmit(submit)} noValidate>
+        <Stack gap="sm">
+          <SimpleGrid cols={{ base: 1, sm: 2 }}>
+            <Select
+              label="Provider"
+              data={Object.entries(PROVIDER_NAMES).map(([value, label]) => ({ value, label }))}
+              allowDeselect={false}
+              disabled={Boolean(editing)}
+              {...form.getInputProps('provider')}
+            />
+            <TextInput label="Label" required placeholder="pool-1" {...form.getInputProps('label')} />
+          </SimpleGrid>
+          {!editing && (
+            <PasswordInput label="API key" required description="Sealed at rest; only its masked form is ever shown." autoComplete="off" {...form.getInputProps('apiKey')} />
+          )}
+          <TextInput label="Base URL" placeholder={providerDefault} {...form.getInputProps('baseUrl')} />
+          <SimpleGrid cols={{ base: 1, sm: 2 }}>
+            <TextInput label="Default model" placeholder="provider default" {...form.getInputProps('defaultModel')} />
+            <TagsInput label="Fallback models" placeholder="type and press Enter" {...form.getInputProps('fallbackModels')} />
+          </SimpleGrid>
+          <SimpleGrid cols={{ base: 1, sm: 3 }}>
+            <TextInput label="Daily limit (USD, UTC day)" placeholder="no limit" inputMode="decimal" {...form.getInputProps('dailyLimitUsd')} />
+            <TextInput label="Monthly limit (USD, UTC month)" placeholder="no limit" inputMode="decimal" {...form.getInputProps('monthlyLimitUsd')} />
+            <NumberInput label="Max active leases" placeholder="no cap" allowDecimal={false} {...form.getInputProps('maxActiveLeases')} />
+          </SimpleGrid>
+          <JsonInput
+            label="Config"
+            description='{ "frameworks": { "OPENCLAW": {…} }, "prices": { "model": { "prompt": "0.5", "completion": "1.5" } }, "delivery": "PROXY" }'
+            autosize
+            minRows={3}
+            maxRows={10}
+            formatOnBlur
+            {...form.getInputProps('config')}
+          />
+          {result.error && !Object.keys(fieldErrors(result.error)).length && <ErrorNotice error={result.error} />}
+          <Group justify="flex-end">
+            <Button variant="default" onClick={onClose}>
+              Cancel
+            </Button>
+            <Button type="submit" loading={result.fetching}>
+              {editing ? 'Save' : 'Add key'}
+            </Button>
+          </Group>
+        </Stack>
+      </form>
+    </Modal>
+  );
+}

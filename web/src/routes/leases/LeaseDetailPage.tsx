@@ -1,0 +1,196 @@
+// One lease in full: who holds it, on which key, its time left and spend against its cap, its
+// event timeline (live), and its usage records page by page. Admins extend, re-cap or revoke.
+import { Badge, Group, Paper, SimpleGrid, Stack, Text, Timeline, Title } from '@mantine/core';
+import { IconPlayerStopFilled } from '@tabler/icons-react';
+import { DataTable } from 'mantine-datatable';
+import { useMemo } from 'react';
+import { useParams } from 'react-router';
+import { useQuery } from 'urql';
+import { EmptyState } from '../../components/EmptyState';
+import { ErrorNotice } from '../../components/ErrorNotice';
+import { KeyLink, UserLink } from '../../components/Links';
+import { Money } from '../../components/Money';
+import { PageHeader } from '../../components/PageHeader';
+import { PageLoader } from '../../components/PageLoader';
+import { Pager } from '../../components/Pager';
+import { RelativeTime } from '../../components/RelativeTime';
+import { SpendBar } from '../../components/SpendBar';
+import { EventTypeBadge, LeaseStatusBadge, dark } from '../../components/StatusBadge';
+import { useLiveEvents } from '../../events';
+import type { EventItemFragment } from '../../gql/graphql';
+import { formatUsd, FRAMEWORK_NAMES, PROVIDER_NAMES, shortId } from '../../lib/format';
+import { canAdminister } from '../../lib/roles';
+import { useUrlFilters } from '../../lib/url';
+import { useMe } from '../../me';
+import { LeaseDetailQuery } from './documents';
+import { LeaseActions } from './LeaseActions';
+
+const PAGE = 25;
+
+function Fact({ label, children }: { label: string; children: React.ReactNode }) {
+  return (
+    <Stack gap={2}>
+      <Text size="xs" c="dimmed" tt="uppercase" fw={600}>
+        {label}
+      </Text>
+      <div>{children}</div>
+    </Stack>
+  );
+}
+
+/** What an event's details say, in a line. */
+function detailsLine(event: EventItemFragment): string {
+  const d = (event.details ?? {}) as Record<string, unknown>;
+  const parts: string[] = [];
+  if (typeof d.reason === 'string') parts.push(d.reason);
+  if (typeof d.from === 'string' && event.stopAgent) parts.push(`was ${d.from}`);
+  if (event.type === 'USAGE') parts.push(`${d.requests ?? 1} request(s) for ${formatUsd(String(d.costUsd ?? 0))}`);
+  if (typeof d.bySeconds === 'number') parts.push(`+${Math.round(d.bySeconds / 3600)} h, now until ${new Date(String(d.expiresAt)).toUTCString()}`);
+  if (typeof d.spendCapUsd === 'string') parts.push(`cap ${formatUsd(d.spendCapUsd)}`);
+  if (d.reactivated) parts.push('reactivated');
+  if (d.resumed) parts.push('resumed');
+  if (typeof d.keyId === 'string' && event.type === 'GRANTED') parts.push(`on key ${shortId(d.keyId)}`);
+  return parts.join(' · ');
+}
+
+export default function LeaseDetailPage() {
+  const { id = '' } = useParams();
+  const me = useMe();
+  const paging = useUrlFilters([] as const);
+  const { after, before } = paging.page;
+  const [{ data, error }] = useQuery({
+    query: LeaseDetailQuery,
+    variables: { id, ...(before ? { last: PAGE, before } : { first: PAGE, after }) },
+  });
+  const live = useLiveEvents();
+  const lease = data?.lease;
+  const events = useMemo(() => {
+    const seen = new Set<string>();
+    return [...live.filter((e) => e.leaseId === id), ...(lease?.events ?? [])].filter((e) => !seen.has(e.cursor) && seen.add(e.cursor));
+  }, [live, lease, id]);
+
+  if (error && !data) return <ErrorNotice error={error} title="The lease could not be loaded" />;
+  if (!data) return <PageLoader />;
+  if (!lease) return <EmptyState title="No such lease">It does not exist, or it is not yours to see.</EmptyState>;
+  const records = data.usageRecords.edges.map((e) => e.node);
+  const open = lease.status === 'ACTIVE' || lease.status === 'SUSPENDED';
+
+  return (
+    <Stack gap="md">
+      <PageHeader
+        title={
+          <Group gap="sm">
+            <span>Lease {shortId(lease.id)}</span>
+            <LeaseStatusBadge status={lease.status} />
+          </Group>
+        }
+        description={<Text span ff="monospace" size="sm">{lease.id}</Text>}
+        actions={canAdminister(me.role) && <LeaseActions lease={lease} size="sm" />}
+      />
+      <Paper withBorder p="md" radius="md">
+        <SimpleGrid cols={{ base: 2, sm: 3, lg: 6 }} spacing="md">
+          <Fact label="User">
+            <UserLink id={lease.user.id} /> <Badge size="xs" variant="light">{lease.tier}</Badge>
+          </Fact>
+          <Fact label="Agent">{lease.agentId ?? '—'}</Fact>
+          <Fact label="Key">
+            {lease.key ? (
+              <Stack gap={0}>
+                <KeyLink id={lease.key.id} label={lease.key.label} />
+                <Text size="xs" ff="monospace" c="dimmed">{lease.key.maskedKey}</Text>
+              </Stack>
+            ) : (
+              '—'
+            )}
+          </Fact>
+          <Fact label="Provider / framework">
+            {PROVIDER_NAMES[lease.provider]} · {FRAMEWORK_NAMES[lease.framework]}
+          </Fact>
+          <Fact label="Granted">
+            <RelativeTime value={lease.grantedAt} />
+          </Fact>
+          <Fact label={open ? 'Time left' : 'Ended'}>
+            {open ? <RelativeTime value={lease.expiresAt} fw={600} /> : <RelativeTime value={lease.endedAt ?? lease.expiresAt} />}
+            {lease.endReason && (
+              <Text size="xs" c="dimmed">
+                {lease.endReason}
+              </Text>
+            )}
+          </Fact>
+        </SimpleGrid>
+      </Paper>
+      <SimpleGrid cols={{ base: 1, md: 3 }}>
+        <Paper withBorder p="md" radius="md">
+          <Stack gap="xs">
+            <Text fw={600} size="sm">Spend against cap</Text>
+            <SpendBar spent={lease.usageUsd} limit={lease.spendCapUsd} window="cap" />
+            <Group gap="lg">
+              <Fact label="Spent">
+                <Money value={lease.usageUsd} exact />
+              </Fact>
+              <Fact label="Cap">
+                <Money value={lease.spendCapUsd} exact />
+              </Fact>
+              <Fact label="Requests">{lease.requestCount.toLocaleString('en-US')}</Fact>
+              <Fact label="Last used">
+                <RelativeTime value={lease.lastUsedAt} fallback="never" />
+              </Fact>
+            </Group>
+          </Stack>
+        </Paper>
+        <Paper withBorder p="md" radius="md" style={{ gridColumn: 'span 2' }}>
+          <Text fw={600} size="sm" mb="xs">
+            Events
+          </Text>
+          {events.length === 0 ? (
+            <Text size="sm" c="dimmed">No events yet.</Text>
+          ) : (
+            <Timeline bulletSize={14} lineWidth={2} data-testid="lease-timeline">
+              {events.map((event) => (
+                <Timeline.Item
+                  key={event.cursor}
+                  color={event.stopAgent ? 'red' : 'indigo'}
+                  title={
+                    <Group gap="xs">
+                      <EventTypeBadge type={event.type} />
+                      {event.stopAgent && (
+                        <Badge color="red.9" size="xs" leftSection={<IconPlayerStopFilled size={10} />}>stops agent</Badge>
+                      )}
+                      <RelativeTime value={event.at} size="xs" c="dimmed" />
+                    </Group>
+                  }
+                >
+                  <Text size="xs" c="dimmed">{detailsLine(event) || '\u00a0'}</Text>
+                </Timeline.Item>
+              ))}
+            </Timeline>
+          )}
+        </Paper>
+      </SimpleGrid>
+      <Stack gap={0}>
+        <Title order={2} size="h4" mb="xs">
+          Usage records
+        </Title>
+        <DataTable
+          withTableBorder
+          borderRadius="sm"
+          striped
+          minHeight={records.length ? undefined : 160}
+          records={records}
+          idAccessor="id"
+          noRecordsText="No metered requests yet."
+          columns={[
+            { accessor: 'at', title: 'When', render: (r) => <RelativeTime value={r.at} size="sm" /> },
+            { accessor: 'requestId', title: 'Request', render: (r) => <Text span ff="monospace" size="xs">{r.requestId}</Text> },
+            { accessor: 'model', render: (r) => r.model ?? '—' },
+            { accessor: 'promptTokens', title: 'Prompt tokens', textAlign: 'right', render: (r) => r.promptTokens ?? '—' },
+            { accessor: 'completionTokens', title: 'Completion tokens', textAlign: 'right', render: (r) => r.completionTokens ?? '—' },
+            { accessor: 'costUsd', title: 'Cost', textAlign: 'right', render: (r) => <Money value={r.costUsd} exact size="sm" /> },
+            { accessor: 'costSource', title: 'Cost from', render: (r) => <Badge size="xs" variant="light" color={dark(r.costSource === 'NONE' ? 'orange' : 'gray')}>{r.costSource}</Badge> },
+          ]}
+        />
+        <Pager pageInfo={data.usageRecords.pageInfo} totalCount={data.usageRecords.totalCount} shown={records.length} goTo={paging.goTo} noun="records" />
+      </Stack>
+    </Stack>
+  );
+}

@@ -1,0 +1,206 @@
+// Every lease, newest first, filtered by status, tier, provider, framework, key, user and agent
+// (all kept in the URL). Live: a lease granted anywhere appears at the top of the first page, and
+// an ended or suspended lease changes in place, without a reload.
+import { Badge, CloseButton, Group, Select, Stack, Text, TextInput } from '@mantine/core';
+import { DataTable, type DataTableSortStatus } from 'mantine-datatable';
+import { memo, useDeferredValue, useMemo, useState } from 'react';
+import { useQuery } from 'urql';
+import { LeaseListQuery } from '../../api/documents';
+import { EmptyState } from '../../components/EmptyState';
+import { ErrorNotice } from '../../components/ErrorNotice';
+import { KeyLink, LeaseLink, UserLink } from '../../components/Links';
+import { PageHeader } from '../../components/PageHeader';
+import { Pager } from '../../components/Pager';
+import { RelativeTime } from '../../components/RelativeTime';
+import { SpendBar } from '../../components/SpendBar';
+import { LeaseStatusBadge } from '../../components/StatusBadge';
+import { FIRST_ROWS, useFlash } from '../../components/useFlash';
+import { useLiveData } from '../../components/useLiveData';
+import type { Framework, LeaseListQueryVariables, LeaseRowFragment, LeaseStatus, Provider, Tier } from '../../gql/graphql';
+import { FRAMEWORK_NAMES, FRAMEWORK_SHORT, PROVIDER_NAMES, share, shortId } from '../../lib/format';
+import { canAdminister } from '../../lib/roles';
+import { sortRecords } from '../../lib/sort';
+import { pageVariables, useUrlFilters, useUrlText } from '../../lib/url';
+import { useMe } from '../../me';
+import { RevokeModal } from './LeaseActions';
+
+const FILTERS = ['status', 'tier', 'provider', 'framework', 'keyId', 'userId', 'agentId'] as const;
+
+const SORTS: Record<string, (l: LeaseRowFragment) => string | number> = {
+  status: (l) => l.status,
+  user: (l) => l.user.id,
+  agentId: (l) => l.agentId ?? '',
+  key: (l) => l.key?.label ?? '',
+  tier: (l) => l.tier,
+  spend: (l) => share(l.usageUsd, l.spendCapUsd) ?? 0,
+  requestCount: (l) => l.requestCount,
+  grantedAt: (l) => l.grantedAt,
+  expiresAt: (l) => l.endedAt ?? l.expiresAt,
+};
+
+const options = (names: Record<string, string>) => Object.entries(names).map(([value, label]) => ({ value, label }));
+
+/** A text filter written to the URL once typing pauses. */
+function TextFilter({ label, value, onChange }: { label: string; value: string | null; onChange: (value: string | null) => void }) {
+  const filter = useUrlText(value, onChange);
+  return (
+    <TextInput
+      aria-label={label}
+      placeholder={label}
+      value={filter.text}
+      onChange={(e) => filter.change(e.currentTarget.value)}
+      onKeyDown={(e) => e.key === 'Enter' && filter.flush()}
+      rightSection={filter.text ? <CloseButton size="sm" aria-label={`Clear ${label}`} onClick={() => (filter.change(''), filter.flush())} /> : null}
+      w={170}
+    />
+  );
+}
+
+interface ResultsProps {
+  variables: LeaseListQueryVariables;
+  admin: boolean;
+  filtered: boolean;
+  goTo: (page: { after?: string | null; before?: string | null }) => void;
+}
+
+/** The table, live: the query re-renders this on every change, the table at most every 250 ms. */
+const LeaseResults = memo(function LeaseResults({ variables, admin, filtered, goTo }: ResultsProps) {
+  const [{ data: latest, error, fetching }] = useQuery({ query: LeaseListQuery, variables });
+  const data = useLiveData(latest);
+  const [revoking, setRevoking] = useState<LeaseRowFragment | null>(null);
+  const rows = useMemo(() => (data?.leases.edges ?? []).map((e) => e.node), [data]);
+  return (
+    <>
+      {error && <ErrorNotice error={error} title="Leases could not be loaded" />}
+      <LeaseTable rows={rows} admin={admin} filtered={filtered} loading={fetching && !data} onRevoke={setRevoking} />
+      <Pager pageInfo={data?.leases.pageInfo} totalCount={data?.leases.totalCount} shown={rows.length} goTo={goTo} noun="leases" />
+      {revoking && <RevokeModal lease={revoking} onClose={() => setRevoking(null)} />}
+    </>
+  );
+});
+
+const LeaseTable = memo(function LeaseTable({
+  rows,
+  admin,
+  filtered,
+  loading,
+  onRevoke,
+}: {
+  rows: LeaseRowFragment[];
+  admin: boolean;
+  filtered: boolean;
+  loading: boolean;
+  onRevoke: (lease: LeaseRowFragment) => void;
+}) {
+  const [sortStatus, setSortStatus] = useState<DataTableSortStatus<LeaseRowFragment>>({ columnAccessor: 'grantedAt', direction: 'desc' });
+  // Live changes render in the background (time-sliced), so that they never block input; on a
+  // first load the top rows render at once and the rest follow in the background.
+  const deferred = useDeferredValue(rows);
+  const shown = deferred.length === 0 ? rows.slice(0, FIRST_ROWS) : deferred;
+  const sorted = useMemo(() => sortRecords(shown, SORTS, sortStatus), [shown, sortStatus]);
+  const flash = useFlash(shown, leaseId, leaseSignature);
+  return (
+    <DataTable<LeaseRowFragment>
+      withTableBorder
+      verticalSpacing={6}
+      borderRadius="sm"
+      striped
+      highlightOnHover
+      minHeight={shown.length ? undefined : 220}
+      fetching={loading}
+      records={sorted}
+      idAccessor="id"
+      rowClassName={flash}
+      customRowAttributes={(l) => ({ 'data-lease-id': l.id, 'data-status': l.status })}
+      sortStatus={sortStatus}
+      onSortStatusChange={setSortStatus}
+      emptyState={
+        filtered ? (
+          <EmptyState title="No lease matches these filters">Clear a filter to see more.</EmptyState>
+        ) : (
+          <EmptyState title="No leases yet">Leases appear here the moment a user picks the shared provider for an agent.</EmptyState>
+        )
+      }
+      columns={[
+        { accessor: 'id', title: 'Lease', render: (l) => <LeaseLink id={l.id} /> },
+        { accessor: 'status', sortable: true, noWrap: true, render: (l) => <LeaseStatusBadge status={l.status} /> },
+        { accessor: 'user', title: 'User', sortable: true, noWrap: true, render: (l) => <UserLink id={l.user.id} /> },
+        { accessor: 'agentId', title: 'Agent', sortable: true, noWrap: true, render: (l) => l.agentId ?? '—' },
+        { accessor: 'key', title: 'Key', sortable: true, noWrap: true, render: (l) => (l.key ? <KeyLink id={l.key.id} label={l.key.label} /> : '—') },
+        { accessor: 'tier', sortable: true },
+        { accessor: 'framework', noWrap: true, render: (l) => <span title={`${PROVIDER_NAMES[l.provider]} · ${FRAMEWORK_NAMES[l.framework]}`}>{FRAMEWORK_SHORT[l.framework]}</span> },
+        { accessor: 'spend', title: 'Spend / cap', sortable: true, render: (l) => <SpendBar spent={l.usageUsd} limit={l.spendCapUsd} window="cap" compact /> },
+        { accessor: 'requestCount', title: 'Requests', sortable: true, textAlign: 'right' },
+        { accessor: 'grantedAt', title: 'Granted', sortable: true, noWrap: true, render: (l) => <RelativeTime value={l.grantedAt} size="sm" /> },
+        {
+          accessor: 'expiresAt',
+          title: 'Expires / ended',
+          sortable: true,
+          noWrap: true,
+          render: (l) => <RelativeTime value={l.endedAt ?? l.expiresAt} size="sm" c={l.endedAt ? 'dimmed' : undefined} />,
+        },
+        ...(admin
+          ? [
+              {
+                accessor: 'actions',
+                title: '',
+                render: (l: LeaseRowFragment) =>
+                  l.status === 'ACTIVE' || l.status === 'SUSPENDED' ? (
+                    <CloseButton size="sm" aria-label={`Revoke lease ${shortId(l.id)}`} title="Revoke" onClick={() => onRevoke(l)} />
+                  ) : null,
+              },
+            ]
+          : []),
+      ]}
+    />
+  );
+});
+
+const leaseId = (l: LeaseRowFragment) => l.id;
+const leaseSignature = (l: LeaseRowFragment) => `${l.status}|${l.usageUsd}|${l.expiresAt}|${l.spendCapUsd}`;
+
+const LeaseFilters = memo(function LeaseFilters({ values: f, set }: { values: Record<(typeof FILTERS)[number], string | null>; set: (changes: Partial<Record<(typeof FILTERS)[number], string | null>>) => void }) {
+  return (
+    <Group gap="sm" mb="sm" wrap="wrap">
+      <Select aria-label="Status" placeholder="Any status" clearable data={['ACTIVE', 'SUSPENDED', 'EXPIRED', 'RELEASED', 'REVOKED']} value={f.status} onChange={(status) => set({ status })} w={150} />
+      <Select aria-label="Tier" placeholder="Any tier" clearable data={['FREE', 'PRO', 'ENTERPRISE']} value={f.tier} onChange={(tier) => set({ tier })} w={140} />
+      <Select aria-label="Provider" placeholder="Any provider" clearable data={options(PROVIDER_NAMES)} value={f.provider} onChange={(provider) => set({ provider })} w={180} />
+      <Select aria-label="Framework" placeholder="Any framework" clearable data={options(FRAMEWORK_NAMES)} value={f.framework} onChange={(framework) => set({ framework })} w={200} />
+      <TextFilter label="User id" value={f.userId} onChange={(userId) => set({ userId })} />
+      <TextFilter label="Agent id" value={f.agentId} onChange={(agentId) => set({ agentId })} />
+      {f.keyId && (
+        <Badge variant="light" size="lg" rightSection={<CloseButton size="xs" aria-label="Clear key filter" onClick={() => set({ keyId: null })} />}>
+          key {shortId(f.keyId)}
+        </Badge>
+      )}
+    </Group>
+  );
+});
+
+export default function LeasesPage() {
+  const me = useMe();
+  const filters = useUrlFilters(FILTERS);
+  const f = filters.values;
+  const { after, before } = filters.page;
+  const variables = useMemo<LeaseListQueryVariables>(
+    () => ({
+      ...pageVariables({ after, before }),
+      status: (f.status as LeaseStatus | null) ?? undefined,
+      tier: (f.tier as Tier | null) ?? undefined,
+      provider: (f.provider as Provider | null) ?? undefined,
+      framework: (f.framework as Framework | null) ?? undefined,
+      keyId: f.keyId ?? undefined,
+      userId: f.userId ?? undefined,
+      agentId: f.agentId ?? undefined,
+    }),
+    [f, after, before],
+  );
+
+  return (
+    <Stack gap={0}>
+      <PageHeader title="Leases" description="Newest first. New leases appear at the top and ended ones change in place, as they happen." />
+      <LeaseFilters values={f} set={filters.set} />
+      <LeaseResults variables={variables} admin={canAdminister(me.role)} filtered={FILTERS.some((k) => f[k])} goTo={filters.goTo} />
+    </Stack>
+  );
+}
