@@ -1,0 +1,252 @@
+// The dashboard in Debian's Chromium against a real server: signing in, forms that show the
+// server's field errors, live tables, actions, role rules, reloads, and accessibility (axe).
+// Without Chromium the file is skipped with a note, unless MPK_REQUIRE_BROWSER is set (CI).
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import AxeBuilder from '@axe-core/playwright';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mintToken } from '../server/auth/authenticator.js';
+import { CHROMIUM, launchBrowser, type TestBrowser } from './support/browser.js';
+import { createKey, ok, Q } from './support/fixtures.js';
+import { startTestServer, type TestServer } from './support/server.js';
+
+const available = existsSync(CHROMIUM);
+if (!available && process.env.MPK_REQUIRE_BROWSER) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium`);
+if (!available) console.warn(`Skipping browser tests: no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
+
+const REPORT = `mutation($input: ReportUsageInput!) { reportUsage(input: $input) { duplicate } }`;
+
+let server: TestServer;
+let browser: TestBrowser;
+let admin: string;
+let worker: string;
+
+/** Everything the page received from the server: HTTP bodies and WebSocket frames. */
+function recordTraffic(page: Page) {
+  const received: string[] = [];
+  page.on('response', async (response) => {
+    if (response.url().includes('/graphql') || response.url().includes('/api/')) received.push(await response.text().catch(() => ''));
+  });
+  page.on('websocket', (ws) => ws.on('framereceived', (frame) => received.push(String(frame.payload))));
+  return received;
+}
+
+async function axe(page: Page, name: string) {
+  const results = await new AxeBuilder({ page }).analyze();
+  const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(bad.map((v) => `${name}: ${v.id} (${v.impact}) ${v.nodes.map((n) => `${n.target.join(' ')} ${n.failureSummary ?? ''}`).slice(0, 3).join(', ')}`)).toEqual([]);
+}
+
+const live = (page: Page) => page.locator('[data-testid="live-indicator"][data-state="connected"]').waitFor({ timeout: 10_000 });
+
+describe.skipIf(!available)('dashboard in Chromium', () => {
+  beforeAll(async () => {
+    server = await startTestServer({ config: { generatedSecrets: ['MPK_JWT_SECRET'] } });
+    admin = await server.token('ADMIN', 'admin-b');
+    worker = await server.token('WORKER', 'worker-b');
+    await server.app.db.managedKey.updateMany({ data: { status: 'DISABLED' } });
+    browser = await launchBrowser(server.url);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('signs an admin in with a pasted token; a field error for a bad limit; a new key shown masked, its secret nowhere', async () => {
+    const { page } = await browser.page();
+    const traffic = recordTraffic(page);
+    await page.goto('/keys');
+    await page.getByLabel('Bearer token').fill(admin);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByTestId('me-role').filter({ hasText: 'ADMIN' }).waitFor({ timeout: 10_000 });
+    await page.getByRole('button', { name: 'Add key' }).first().click();
+    const dialog = page.getByRole('dialog');
+    const secret = `sk-or-v1-browser-${randomBytes(12).toString('hex')}`;
+    await dialog.getByLabel('Label').fill('browser-made');
+    await dialog.getByLabel('API key').fill(secret);
+    await dialog.getByLabel('Daily limit (USD, UTC day)').fill('-5');
+    await dialog.getByRole('button', { name: 'Add key' }).click();
+    const limit = dialog.getByLabel('Daily limit (USD, UTC day)');
+    await page.waitForFunction(() => document.querySelector('[aria-invalid="true"]') !== null, undefined, { timeout: 5000 });
+    expect(await limit.getAttribute('aria-invalid')).toBe('true');
+    expect(await dialog.innerText()).toMatch(/dailyLimitUsd must not be negative/);
+    await limit.fill('12.50');
+    await dialog.getByRole('button', { name: 'Add key' }).click();
+    await page.waitForURL(/\/keys\/[0-9a-f-]{36}$/, { timeout: 10_000 });
+    await page.getByText('browser-made').first().waitFor();
+    const masked = `${secret.slice(0, 6)}...${secret.slice(-4)}`;
+    await page.getByText(masked).first().waitFor();
+    const text = await page.locator('body').innerText();
+    expect(text).not.toContain(secret);
+    expect(traffic.length).toBeGreaterThan(0);
+    expect(traffic.filter((body) => body.includes(secret))).toEqual([]);
+  });
+
+  it('shows a lease granted elsewhere within 1 s, revokes it from the table, and the feed says so', async () => {
+    await server.app.db.managedKey.updateMany({ data: { status: 'DISABLED' } });
+    await createKey(server, admin, { label: 'live-key', maxActiveLeases: 50 });
+    const { page } = await browser.page({ token: admin });
+    await page.goto('/leases');
+    await live(page);
+    await page.getByRole('heading', { name: 'Leases' }).waitFor();
+    const user = await server.token('USER', `granted-${randomUUID().slice(0, 6)}`);
+    const lease = ok(await server.gql(Q.request, { input: { agentId: 'live-agent' } }, user), 'requestLease');
+    const granted = Date.now();
+    const row = page.locator(`tr[data-lease-id="${lease.id}"]`);
+    await row.waitFor({ timeout: 1000 });
+    expect(Date.now() - granted).toBeLessThan(1000);
+    expect(await row.getAttribute('data-status')).toBe('ACTIVE');
+    expect(await row.innerText()).toContain('live-key');
+
+    await row.getByRole('button', { name: /Revoke lease/ }).click();
+    await page.getByRole('dialog').getByLabel('Reason').fill('browser test');
+    await page.getByRole('dialog').getByRole('button', { name: 'Revoke lease' }).click();
+    await page.locator(`tr[data-lease-id="${lease.id}"][data-status="REVOKED"]`).waitFor({ timeout: 3000 });
+    // The feed on the overview, reached without a reload.
+    await page.getByRole('link', { name: 'Overview' }).click();
+    await page.locator(`[data-testid="event-feed"] [data-event-type="REVOKED"][data-lease-id="${lease.id}"]`).waitFor({ timeout: 5000 });
+    expect(await page.locator(`[data-testid="event-feed"] [data-event-type="REVOKED"][data-lease-id="${lease.id}"]`).innerText()).toMatch(/stops agent/i);
+  });
+
+  it('extends a lease and changes its cap from the lease page; a reload keeps the page', async () => {
+    const user = await server.token('USER', `ext-${randomUUID().slice(0, 6)}`);
+    const lease = ok(await server.gql(Q.request, { input: {} }, user), 'requestLease');
+    const { page } = await browser.page({ token: admin });
+    await page.goto(`/leases/${lease.id}`);
+    await page.getByRole('heading', { name: new RegExp(`Lease ${lease.id.slice(0, 8)}`) }).waitFor();
+    await page.reload();
+    await page.getByRole('heading', { name: new RegExp(`Lease ${lease.id.slice(0, 8)}`) }).waitFor({ timeout: 10_000 });
+
+    await page.getByRole('button', { name: 'Extend' }).click();
+    await page.getByRole('dialog').getByText('7 d').click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Extend' }).click();
+    await page.getByRole('dialog').waitFor({ state: 'detached' });
+    const extended = ok(await server.gql(Q.lease, { id: lease.id }, admin), 'lease');
+    expect(new Date(extended.expiresAt).getTime() - new Date(lease.expiresAt).getTime()).toBe(7 * 86_400_000);
+    await page.locator('[data-testid="lease-timeline"]').getByText('EXTENDED').first().waitFor({ timeout: 5000 });
+
+    await page.getByRole('button', { name: 'Change cap' }).click();
+    await page.getByRole('dialog').getByLabel('Spend cap (USD)').fill('abc');
+    await page.getByRole('dialog').getByRole('button', { name: 'Set cap' }).click();
+    await page.getByRole('dialog').getByText(/Decimal must be a number/).waitFor({ timeout: 5000 });
+    await page.getByRole('dialog').getByLabel('Spend cap (USD)').fill('7.25');
+    await page.getByRole('dialog').getByRole('button', { name: 'Set cap' }).click();
+    await page.getByRole('dialog').waitFor({ state: 'detached' });
+    expect(ok(await server.gql(Q.lease, { id: lease.id }, admin), 'lease').spendCapUsd).toBe('7.25');
+    await page.getByText('$7.25').first().waitFor({ timeout: 5000 });
+  });
+
+  it("moves a key's spend bars live when usage is reported", async () => {
+    const key = await createKey(server, admin, { label: 'bars-key', dailyLimitUsd: '10', monthlyLimitUsd: '100' });
+    const user = await server.token('USER', `bars-${randomUUID().slice(0, 6)}`);
+    await server.app.db.managedKey.updateMany({ where: { id: { not: key.id } }, data: { status: 'DISABLED' } });
+    const lease = ok(await server.gql(Q.request, { input: {} }, user), 'requestLease');
+    const { page } = await browser.page({ token: admin });
+    await page.goto('/keys');
+    await live(page);
+    const today = page.locator(`[aria-label="$0.00 of $10.00 this UTC day"]`);
+    await today.waitFor({ state: 'attached', timeout: 5000 });
+    ok(await server.gql(REPORT, { input: { leaseId: lease.id, requestId: randomUUID(), costUsd: '4.5' } }, worker), 'reportUsage');
+    const moved = page.locator(`[aria-label="$4.50 of $10.00 this UTC day"]`);
+    await moved.waitFor({ state: 'attached', timeout: 3000 });
+    expect(Number(await moved.getAttribute('aria-valuenow'))).toBe(45);
+    await page.locator(`[aria-label="$4.50 of $100.00 this UTC month"]`).waitFor({ state: 'attached', timeout: 3000 });
+  });
+
+  it('shows an observer every page and no action control', async () => {
+    const observer = await server.token('OBSERVER', 'observer-b');
+    const { page } = await browser.page({ token: observer });
+    const key = await createKey(server, admin, { label: 'observed-key' });
+    await server.app.db.managedKey.updateMany({ where: { id: { not: key.id } }, data: { status: 'DISABLED' } });
+    const lease = ok(await server.gql(Q.request, { input: {} }, await server.token('USER', `observed-${randomUUID().slice(0, 6)}`)), 'requestLease');
+    for (const path of ['/', '/keys', `/keys/${key.id}`, '/leases', `/leases/${lease.id}`, '/users', '/tiers', '/audit']) {
+      await page.goto(path);
+      await page.getByRole('heading', { level: 1 }).first().waitFor({ timeout: 10_000 });
+      await page.waitForLoadState('networkidle');
+      const buttons = await page.getByRole('button').allInnerTexts();
+      const actions = buttons.filter((b) => /add key|edit|disable|enable|rotate|revoke|extend|change cap|reactivate|release|save|set tier|change tier/i.test(b));
+      expect(actions, path).toEqual([]);
+      expect(await page.locator('[aria-label^="Actions for"]').count(), path).toBe(0);
+      expect(await page.getByText('Not allowed').count(), path).toBe(0);
+    }
+  });
+
+  it('shows a user only My agents, where they request and release; /keys says not allowed', async () => {
+    await createKey(server, admin, { provider: 'VENICE', label: 'venice-for-users' });
+    const sub = `agent-user-${randomUUID().slice(0, 6)}`;
+    const user = await server.token('USER', sub);
+    const { page } = await browser.page({ token: user });
+    await page.goto('/');
+    await page.waitForURL(/\/agents$/, { timeout: 10_000 });
+    const nav = await page.getByRole('navigation', { name: 'Pages' }).getByRole('link').allInnerTexts();
+    expect(nav.map((n) => n.trim())).toEqual(['My agents']);
+    await live(page);
+    await page.getByLabel('Provider').first().click();
+    await page.getByRole('option', { name: 'Venice' }).click();
+    await page.getByLabel('Agent id').fill('my-bot');
+    await page.getByRole('button', { name: 'Request lease' }).click();
+    const row = page.locator('tr[data-status="ACTIVE"]', { hasText: 'my-bot' });
+    await row.waitFor({ timeout: 5000 });
+    // A second agent is over the FREE tier's limit: refused in words.
+    await page.getByLabel('Agent id').fill('second-bot');
+    await page.getByRole('button', { name: 'Request lease' }).click();
+    await page.getByText(/Your tier \(FREE\) allows 1 active agent/).waitFor({ timeout: 5000 });
+    await page.getByText('TIER_LIMIT_REACHED').waitFor();
+    await row.getByRole('button', { name: 'Release' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Release' }).click();
+    await page.locator('tr[data-status="RELEASED"]', { hasText: 'my-bot' }).waitFor({ timeout: 5000 });
+    await axe(page, '/agents');
+
+    await page.goto('/keys');
+    await page.getByRole('heading', { name: 'Not allowed' }).waitFor({ timeout: 10_000 });
+    expect(await page.getByText(/Your role \(USER\) cannot open this page/).count()).toBe(1);
+  });
+
+  it('says why a token is rejected, and answers /v1/nope with JSON', async () => {
+    const expired = await mintToken({ secret: server.config.jwtSecret, sub: 'late', role: 'ADMIN', now: new Date(Date.now() - 7200_000), expiresInSeconds: 60 });
+    const { page } = await browser.page();
+    await page.goto('/');
+    await page.getByLabel('Bearer token').fill(expired);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByTestId('signin-reason').waitFor({ timeout: 10_000 });
+    expect(await page.getByTestId('signin-reason').innerText()).toContain('token rejected: expired');
+    await page.getByLabel('Bearer token').fill('not-a-jwt');
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByText('token rejected: malformed').waitFor({ timeout: 10_000 });
+    await axe(page, 'sign-in');
+
+    const response = await page.goto('/v1/nope');
+    expect(response?.status()).toBe(404);
+    expect(response?.headers()['content-type']).toMatch(/application\/json/);
+    expect(JSON.parse(await response!.text()).error.code).toBe('unknown_url');
+  });
+
+  it('offers development sign-in on the generated secret, and returns to sign-in when the token expires', async () => {
+    const { page } = await browser.page();
+    await page.goto('/tiers');
+    await page.getByRole('button', { name: /Sign in for development as ADMIN\/dev-admin/ }).click();
+    await page.getByRole('heading', { name: 'Tiers' }).waitFor({ timeout: 10_000 });
+    // A token that runs out mid-session sends the page back to sign-in, saying why.
+    const brief = await mintToken({ secret: server.config.jwtSecret, sub: 'brief', role: 'OBSERVER', expiresInSeconds: 3 });
+    const short = await browser.page({ token: brief });
+    await short.page.goto('/keys');
+    await short.page.getByRole('heading', { name: 'Keys' }).waitFor({ timeout: 10_000 });
+    await short.page.getByText('token rejected: expired').waitFor({ timeout: 8000 });
+  });
+
+  it('has no serious or critical accessibility violation on any page', async () => {
+    const key = await createKey(server, admin, { label: 'a11y-key', dailyLimitUsd: '5' });
+    await server.app.db.managedKey.updateMany({ where: { id: { not: key.id } }, data: { status: 'DISABLED' } });
+    const lease = ok(await server.gql(Q.request, { input: { agentId: 'a11y-agent' } }, await server.token('USER', `a11y-${randomUUID().slice(0, 6)}`)), 'requestLease');
+    ok(await server.gql(REPORT, { input: { leaseId: lease.id, requestId: randomUUID(), costUsd: '4.25', model: 'm' } }, worker), 'reportUsage');
+    ok(await server.gql(Q.revoke, { id: lease.id, reason: 'a11y' }, admin), 'revokeLease');
+    const { page } = await browser.page({ token: admin });
+    for (const path of ['/', '/keys', `/keys/${key.id}`, '/leases', `/leases/${lease.id}`, '/users', '/tiers', '/audit', '/agents']) {
+      await page.goto(path);
+      await page.getByRole('heading', { level: 1 }).first().waitFor({ timeout: 10_000 });
+      await page.waitForLoadState('networkidle');
+      await axe(page, path);
+    }
+  });
+});
