@@ -34,7 +34,8 @@ try {
     await page.locator(ready).first().waitFor({ timeout: 15_000 });
     await page.waitForLoadState('networkidle');
     await page.waitForTimeout(800);
-    await page.screenshot({ path: path.join(OUT, `${name}.png`), fullPage: true });
+    // Lists as the first screen shows them; detail pages whole.
+    await page.screenshot({ path: path.join(OUT, `${name}.png`), fullPage: name.endsWith('detail') });
     await context.close();
     console.log(`wrote docs/screenshots/${name}.png`);
   };

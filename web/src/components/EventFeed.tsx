@@ -2,7 +2,7 @@
 // with the events that stop an agent marked.
 import { Badge, Group, Paper, ScrollArea, Stack, Switch, Text } from '@mantine/core';
 import { IconPlayerStopFilled } from '@tabler/icons-react';
-import { memo, useMemo, useState } from 'react';
+import { memo, useDeferredValue, useMemo, useState } from 'react';
 import { useQuery } from 'urql';
 import { RecentEventsQuery } from '../api/documents';
 import { useLiveEvents } from '../events';
@@ -23,6 +23,8 @@ function describe(event: EventItemFragment): string {
   if (typeof details.reason === 'string') return details.reason;
   return event.agentId ? `agent ${event.agentId}` : '';
 }
+
+const NO_EVENTS: EventItemFragment[] = [];
 
 const EventRow = memo(function EventRow({ event }: { event: EventItemFragment }) {
   return (
@@ -55,6 +57,8 @@ export function EventFeed({ keyId, userId, height = 420 }: { keyId?: string; use
     const all = [...live.filter((e) => (!keyId || e.keyId === keyId) && (!userId || e.userId === userId)), ...(data?.recentLeaseEvents ?? [])];
     return all.filter((e) => !seen.has(e.cursor) && seen.add(e.cursor) && (showUsage || e.type !== 'USAGE')).slice(0, 50);
   }, [live, data, keyId, userId, showUsage]);
+  // Drawn in the background (time-sliced): a page that opens with a feed opens at once.
+  const shown = useDeferredValue(events, NO_EVENTS);
 
   return (
     <Paper withBorder p="sm" radius="md">
@@ -67,12 +71,12 @@ export function EventFeed({ keyId, userId, height = 420 }: { keyId?: string; use
       {error && <ErrorNotice error={error} title="Events could not be loaded" />}
       <ScrollArea h={height} type="auto">
         <Stack gap={8} data-testid="event-feed" aria-live="polite" aria-relevant="additions">
-          {events.length === 0 && (
+          {shown.length === 0 && (
             <Text size="sm" c="dimmed" py="md" ta="center">
               No lease events yet. They appear here the moment a lease is granted, used or ended.
             </Text>
           )}
-          {events.map((event) => (
+          {shown.map((event) => (
             <EventRow key={event.cursor} event={event} />
           ))}
         </Stack>

@@ -23,6 +23,7 @@ import { sortRecords } from '../../lib/sort';
 import { pageVariables, useUrlFilters, useUrlText } from '../../lib/url';
 import { useMe } from '../../me';
 import { RevokeModal } from './LeaseActions';
+import classes from './LeasesPage.module.css';
 
 const FILTERS = ['status', 'tier', 'provider', 'framework', 'keyId', 'userId', 'agentId'] as const;
 
@@ -124,17 +125,26 @@ const LeaseTable = memo(function LeaseTable({
       columns={[
         { accessor: 'id', title: 'Lease', render: (l) => <LeaseLink id={l.id} /> },
         { accessor: 'status', sortable: true, noWrap: true, render: (l) => <LeaseStatusBadge status={l.status} /> },
-        { accessor: 'user', title: 'User', sortable: true, noWrap: true, render: (l) => <UserLink id={l.user.id} /> },
+        {
+          accessor: 'user',
+          title: 'User · tier',
+          sortable: true,
+          noWrap: true,
+          render: (l) => (
+            <>
+              <UserLink id={l.user.id} /> <span className={classes.dim}>· {l.tier}</span>
+            </>
+          ),
+        },
         { accessor: 'agentId', title: 'Agent', sortable: true, noWrap: true, render: (l) => l.agentId ?? '—' },
         { accessor: 'key', title: 'Key', sortable: true, noWrap: true, render: (l) => (l.key ? <KeyLink id={l.key.id} label={l.key.label} /> : '—') },
-        { accessor: 'tier', sortable: true },
         { accessor: 'framework', noWrap: true, render: (l) => <span title={`${PROVIDER_NAMES[l.provider]} · ${FRAMEWORK_NAMES[l.framework]}`}>{FRAMEWORK_SHORT[l.framework]}</span> },
         { accessor: 'spend', title: 'Spend / cap', sortable: true, render: (l) => <SpendBar spent={l.usageUsd} limit={l.spendCapUsd} window="cap" compact /> },
-        { accessor: 'requestCount', title: 'Requests', sortable: true, textAlign: 'right' },
+        { accessor: 'requestCount', title: 'Req.', titleClassName: classes.nowrap, sortable: true, textAlign: 'right' },
         { accessor: 'grantedAt', title: 'Granted', sortable: true, noWrap: true, render: (l) => <RelativeTime value={l.grantedAt} size="sm" /> },
         {
           accessor: 'expiresAt',
-          title: 'Expires / ended',
+          title: 'Ends',
           sortable: true,
           noWrap: true,
           render: (l) => <RelativeTime value={l.endedAt ?? l.expiresAt} size="sm" c={l.endedAt ? 'dimmed' : undefined} />,
