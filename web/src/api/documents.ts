@@ -14,6 +14,16 @@ export const MeQuery = graphql(`
   }
 `);
 
+/** What a list's pager needs: a page either way of this one. */
+export const PagingFragment = graphql(`
+  fragment Paging on PageInfo {
+    hasNextPage
+    hasPreviousPage
+    startCursor
+    endCursor
+  }
+`);
+
 export const KeyRowFragment = graphql(`
   fragment KeyRow on ManagedKey {
     id
@@ -41,35 +51,6 @@ export const KeyRowFragment = graphql(`
   }
 `);
 
-export const LeaseRowFragment = graphql(`
-  fragment LeaseRow on Lease {
-    id
-    cursor
-    status
-    tier
-    provider
-    framework
-    agentId
-    grantedAt
-    expiresAt
-    endedAt
-    endReason
-    usageUsd
-    spendCapUsd
-    requestCount
-    lastUsedAt
-    user {
-      id
-      email
-      tier
-    }
-    key {
-      id
-      label
-    }
-  }
-`);
-
 /** A lease as its own user sees it: everything but the key, which users are not shown. */
 export const AgentLeaseFragment = graphql(`
   fragment AgentLease on Lease {
@@ -91,6 +72,22 @@ export const AgentLeaseFragment = graphql(`
     spendCapUsd
     requestCount
     lastUsedAt
+  }
+`);
+
+/** A lease as admins, observers and workers see it: a user's view, with the user and the key. */
+export const LeaseRowFragment = graphql(`
+  fragment LeaseRow on Lease {
+    ...AgentLease
+    user {
+      id
+      email
+      tier
+    }
+    key {
+      id
+      label
+    }
   }
 `);
 
@@ -137,10 +134,7 @@ export const LeaseListQuery = graphql(`
     ) {
       totalCount
       pageInfo {
-        hasNextPage
-        hasPreviousPage
-        startCursor
-        endCursor
+        ...Paging
       }
       edges {
         cursor
@@ -157,10 +151,7 @@ export const MyLeasesQuery = graphql(`
     leases(first: $first, after: $after, last: $last, before: $before, status: $status, userId: $userId) {
       totalCount
       pageInfo {
-        hasNextPage
-        hasPreviousPage
-        startCursor
-        endCursor
+        ...Paging
       }
       edges {
         cursor

@@ -39,10 +39,7 @@ const AgentsDocument = graphql(`
     leases(first: $first, after: $after, last: $last, before: $before, userId: $userId) {
       totalCount
       pageInfo {
-        hasNextPage
-        hasPreviousPage
-        startCursor
-        endCursor
+        ...Paging
       }
       edges {
         cursor

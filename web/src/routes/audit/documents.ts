@@ -37,10 +37,7 @@ export const AuditPageQuery = graphql(`
     ) {
       totalCount
       pageInfo {
-        hasNextPage
-        hasPreviousPage
-        startCursor
-        endCursor
+        ...Paging
       }
       edges {
         node {

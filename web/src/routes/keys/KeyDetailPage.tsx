@@ -8,6 +8,7 @@ import { useQuery } from 'urql';
 import { AuditDetails } from '../../components/AuditDetails';
 import { EmptyState } from '../../components/EmptyState';
 import { ErrorNotice } from '../../components/ErrorNotice';
+import { Fact } from '../../components/Fact';
 import { LeaseLink, UserLink } from '../../components/Links';
 import { Money } from '../../components/Money';
 import { PageHeader } from '../../components/PageHeader';
@@ -26,17 +27,6 @@ import { KeyDetailQuery } from './documents';
 import { KeyActions } from './KeyActions';
 
 type Key = NonNullable<KeyDetail['managedKey']>;
-
-function Fact({ label, children }: { label: string; children: React.ReactNode }) {
-  return (
-    <Stack gap={2}>
-      <Text size="xs" c="dimmed" tt="uppercase" fw={600}>
-        {label}
-      </Text>
-      <div>{children}</div>
-    </Stack>
-  );
-}
 
 function Reconciliation({ usage }: { usage: Key['providerUsage'] }) {
   if (!usage) return <Text size="sm" c="dimmed">The provider has not been asked yet: the reconciliation job asks OpenRouter and Venice every 5 minutes.</Text>;

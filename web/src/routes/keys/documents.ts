@@ -6,10 +6,7 @@ export const KeysPageQuery = graphql(`
     managedKeys(first: $first, after: $after, last: $last, before: $before, provider: $provider, status: $status) {
       totalCount
       pageInfo {
-        hasNextPage
-        hasPreviousPage
-        startCursor
-        endCursor
+        ...Paging
       }
       edges {
         node {
@@ -122,10 +119,7 @@ export const KeyDetailQuery = graphql(`
     leases(keyId: $id, first: 20) {
       totalCount
       pageInfo {
-        hasNextPage
-        hasPreviousPage
-        startCursor
-        endCursor
+        ...Paging
       }
       edges {
         cursor

@@ -8,6 +8,7 @@ import { useParams } from 'react-router';
 import { useQuery } from 'urql';
 import { EmptyState } from '../../components/EmptyState';
 import { ErrorNotice } from '../../components/ErrorNotice';
+import { Fact } from '../../components/Fact';
 import { KeyLink, UserLink } from '../../components/Links';
 import { Money } from '../../components/Money';
 import { PageHeader } from '../../components/PageHeader';
@@ -26,17 +27,6 @@ import { LeaseDetailQuery } from './documents';
 import { LeaseActions } from './LeaseActions';
 
 const PAGE = 25;
-
-function Fact({ label, children }: { label: string; children: React.ReactNode }) {
-  return (
-    <Stack gap={2}>
-      <Text size="xs" c="dimmed" tt="uppercase" fw={600}>
-        {label}
-      </Text>
-      <div>{children}</div>
-    </Stack>
-  );
-}
 
 /** What an event's details say, in a line. */
 function detailsLine(event: EventItemFragment): string {

@@ -44,10 +44,7 @@ export const LeaseDetailQuery = graphql(`
     usageRecords(leaseId: $id, first: $first, after: $after, last: $last, before: $before) {
       totalCount
       pageInfo {
-        hasNextPage
-        hasPreviousPage
-        startCursor
-        endCursor
+        ...Paging
       }
       edges {
         node {

@@ -19,10 +19,7 @@ export const UsersPageQuery = graphql(`
     users(first: $first, after: $after, last: $last, before: $before, filter: $filter) {
       totalCount
       pageInfo {
-        hasNextPage
-        hasPreviousPage
-        startCursor
-        endCursor
+        ...Paging
       }
       edges {
         node {
