@@ -248,5 +248,11 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
       await page.waitForLoadState('networkidle');
       await axe(page, path);
     }
+    // And with a dialog open.
+    await page.goto('/keys');
+    await page.getByRole('button', { name: 'Add key' }).first().click();
+    await page.getByRole('dialog').waitFor();
+    await page.waitForTimeout(500); // the dialog's opening transition
+    await axe(page, '/keys with the add-key dialog');
   });
 });
