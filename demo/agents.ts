@@ -4,7 +4,7 @@
 // it releases the lease, goes quiet and lets it expire, or runs on until MPK refuses it. Refusals
 // (tier limit, no key with room, 402 at a cap or a key's limit, 403 once the lease has ended) are
 // part of the story: the agent says so and carries on.
-import type { FrameworkName, ProviderName } from '../server/leases/renderers.js';
+import type { Framework, Provider } from '../server/db/enums.js';
 import { Refusal, type GraphQL } from './graphql.js';
 import type { Random } from './random.js';
 import { EMBEDDING_MODEL, type AgentProfile } from './story.js';
@@ -156,7 +156,7 @@ class Agent {
     }
   }
 
-  private async oneLease(provider: ProviderName, framework: FrameworkName): Promise<Outcome> {
+  private async oneLease(provider: Provider, framework: Framework): Promise<Outcome> {
     let lease: Lease;
     try {
       ({ requestLease: lease } = await this.gql<{ requestLease: Lease }>(this.token, REQUEST, { input: { provider, framework, agentId: this.profile.agentId } }));

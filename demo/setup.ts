@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { App } from '../server/app.js';
 import type { Identity } from '../server/auth/authenticator.js';
-import type { TierName } from '../server/leases/policies.js';
+import type { Tier } from '../server/db/enums.js';
 import type { FakeUpstream } from './fake-provider.js';
 import { ADMIN, configOf, KEYS, POLICIES, USERS, type DemoKey } from './story.js';
 
@@ -31,7 +31,7 @@ function secretFor(key: DemoKey): string {
 
 export async function registerCast(app: App, fake: FakeUpstream): Promise<RegisteredKey[]> {
   const { tierPolicies, users, keys } = app.services;
-  for (const [tier, policy] of Object.entries(POLICIES)) await tierPolicies.update(adminIdentity, tier as TierName, policy);
+  for (const [tier, policy] of Object.entries(POLICIES)) await tierPolicies.update(adminIdentity, tier as Tier, policy);
   for (const user of USERS) {
     await tierPolicies.setUserTier(adminIdentity, user.id, user.tier);
     await users.me(userIdentity(user.id));

@@ -1,8 +1,9 @@
 // The demo's cast: the fake world's prices, the keys in the pool, the users of each tier, the tier
 // policies tuned so that things happen within minutes, and the agents that run. Data only: what
 // is done with it lives in setup.ts, backfill.ts and agents.ts.
-import type { FrameworkName, ProviderName } from '../server/leases/renderers.js';
-import type { TierName, TierPolicyInput } from '../server/leases/policies.js';
+import type { Framework, Provider } from '../server/db/enums.js';
+import type { Tier } from '../server/db/enums.js';
+import type { TierPolicyInput } from '../server/leases/policies.js';
 import type { CostStyle, ModelPrice } from './fake-provider.js';
 
 /** USD per million tokens in the fake world; OpenAI-compatible keys carry them as `config.prices`. */
@@ -20,7 +21,7 @@ export const EMBEDDING_MODEL = 'text-embedding-3-small';
 
 export interface DemoKey {
   label: string;
-  provider: ProviderName;
+  provider: Provider;
   /** How the fake reports cost to this key: as the real provider does (none: MPK prices it). */
   costStyle: CostStyle;
   defaultModel: string;
@@ -71,7 +72,7 @@ export const configOf = (key: DemoKey) =>
 export interface DemoUser {
   id: string;
   email: string;
-  tier: TierName;
+  tier: Tier;
 }
 
 export const ADMIN = { id: 'admin@demo', email: 'admin@demo.example' };
@@ -88,7 +89,7 @@ export const USERS: DemoUser[] = [
  * Short FREE leases with a small cap, so that within minutes some leases expire and some are
  * suspended at their cap; PRO and ENTERPRISE longer and roomier. 60 s is the shortest MPK allows.
  */
-export const POLICIES: Record<TierName, { leaseDurationSeconds: number; maxActiveLeases: number; spendCapUsd: string } & TierPolicyInput> = {
+export const POLICIES: Record<Tier, { leaseDurationSeconds: number; maxActiveLeases: number; spendCapUsd: string } & TierPolicyInput> = {
   FREE: { leaseDurationSeconds: 120, maxActiveLeases: 1, spendCapUsd: '0.10' },
   PRO: { leaseDurationSeconds: 600, maxActiveLeases: 2, spendCapUsd: '1.50' },
   ENTERPRISE: { leaseDurationSeconds: 1800, maxActiveLeases: 10, spendCapUsd: '15' },
@@ -97,12 +98,12 @@ export const POLICIES: Record<TierName, { leaseDurationSeconds: number; maxActiv
 export interface AgentProfile {
   agentId: string;
   userId: string;
-  provider: ProviderName;
-  framework: FrameworkName;
+  provider: Provider;
+  framework: Framework;
   /** Share of its requests that are embeddings rather than chat. */
   embeddings: number;
   /** Where the platform sends it when its provider has no key with room. */
-  fallbackProvider?: ProviderName;
+  fallbackProvider?: Provider;
 }
 
 /** In the order `agents: n` takes them: the first six cover every tier, provider and refusal. */

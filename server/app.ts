@@ -77,7 +77,7 @@ export async function buildApp(options: AppOptions) {
   const events = createEventBus(pump.nudge);
 
   const audit = createAuditService({ db, clock });
-  const users = createUserService({ db });
+  const users = createUserService({ db, clock });
   // What the metering proxy admits on: kept in memory, told of every change that matters to it.
   const admission = createAdmissionCache({ db, clock, logger, reveal: (keyId, ciphertext) => keyring.decrypt(ciphertext, keyId) });
   events.observe(admission.observe);
@@ -87,7 +87,7 @@ export async function buildApp(options: AppOptions) {
   const tokens = createLeaseTokens(config.jwtSecret);
   // Agents reach the proxy where this server listens, unless MPK_PUBLIC_URL says otherwise.
   let publicUrl = config.publicUrl ?? '';
-  const leases = createLeaseService({ db, clock, keys, events, tokens, proxyBaseUrl: () => `${publicUrl}/v1` });
+  const leases = createLeaseService({ db, clock, audit, keys, events, tokens, proxyBaseUrl: () => `${publicUrl}/v1` });
   const tierPolicies = createTierPolicyService({ db, audit });
   const live = createLiveEvents({ db, pump });
   const usage = createUsageService({ db, clock, events, leases });
@@ -97,7 +97,7 @@ export async function buildApp(options: AppOptions) {
   const meter = createMeterBuffer({ usage, logger, onSettled: admission.settled });
   const proxy = createMeteringProxy({ admission, tokens, meter, clock, logger });
 
-  const expiry = createExpiryJob({ db, clock, leases, pump, logger });
+  const expiry = createExpiryJob({ clock, leases, pump, logger });
   const reconcile = createReconcileJob({ db, keys, clock, logger });
   const scheduler = createScheduler({
     jobs: [expiry, reconcile],

@@ -1,7 +1,8 @@
-// The audit trail: who did what to which target, written in the same transaction as the change.
-// Details hold changed fields only, never secrets (callers pass masked values).
-import type { Identity } from '../auth/authenticator.js';
-import { requireRole } from '../auth/authenticator.js';
+// The audit trail: who did what to which target, written in the same transaction as the change by
+// one writer, the SQL function mpk_audit (prisma/sql/mpk_audit.sql), which the lease statements
+// call too. Details hold changed fields only, never secrets (callers pass masked values).
+import type { Identity } from '../core/identity.js';
+import { authorize } from '../auth/permissions.js';
 import type { Clock } from '../core/clock.js';
 import { pageOf, serialKeyset, type PageRequest } from '../core/paging.js';
 import { filterText } from '../core/text.js';
@@ -24,24 +25,15 @@ export interface AuditFilter extends PageRequest {
 export function createAuditService(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
   return {
-    /** Writes an entry inside the caller's transaction. */
+    /** Writes an entry inside the caller's transaction, through the one writer (mpk_audit). */
     async record(tx: Tx, actor: Pick<Identity, 'userId' | 'role'>, entry: AuditRecord) {
-      await tx.auditEntry.create({
-        data: {
-          at: clock.now(),
-          actorId: actor.userId,
-          actorRole: actor.role,
-          action: entry.action,
-          targetType: entry.targetType,
-          targetId: entry.targetId ?? null,
-          details: entry.details ?? {},
-        },
-      });
+      await tx.$queryRaw`SELECT mpk_audit(${clock.now()}::timestamp(3), ${actor.userId}, ${actor.role}::"Role", ${entry.action}, ${entry.targetType},
+        ${entry.targetId ?? null}, ${JSON.stringify(entry.details ?? {})}::jsonb)`;
     },
 
     /** Newest first, for admins and observers; filters combine. */
     async list(actor: Identity | null, request: AuditFilter) {
-      requireRole(actor, 'ADMIN', 'OBSERVER');
+      authorize(actor, 'auditLog');
       const filters = {
         targetId: filterText(request.targetId, 'targetId'),
         targetType: filterText(request.targetType, 'targetType'),

@@ -5,17 +5,10 @@ import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVer
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { MpkError } from '../core/errors.js';
+import type { Identity, Role } from '../core/identity.js';
+import { ROLES } from '../db/enums.js';
 
-export const ROLES = ['ADMIN', 'USER', 'WORKER', 'OBSERVER'] as const;
-export type Role = (typeof ROLES)[number];
-
-export interface Identity {
-  userId: string;
-  email: string | undefined;
-  role: Role;
-  /** When the token stops being valid (its `exp`): a long-lived connection ends then. */
-  expiresAt?: Date;
-}
+export type { Identity, Role };
 
 export interface AuthenticatorOptions {
   jwtSecret: string;
@@ -112,11 +105,4 @@ export async function mintToken(options: {
     .setIssuedAt(iat)
     .setExpirationTime(iat + (options.expiresInSeconds ?? 3600))
     .sign(new TextEncoder().encode(options.secret));
-}
-
-/** Refuses an anonymous caller with UNAUTHENTICATED and a caller of another role with FORBIDDEN. */
-export function requireRole(identity: Identity | null, ...roles: Role[]): Identity {
-  if (!identity) throw unauthenticated('Authentication required');
-  if (!roles.includes(identity.role)) throw new MpkError('FORBIDDEN', `Role ${identity.role} may not do this`);
-  return identity;
 }

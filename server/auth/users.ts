@@ -2,8 +2,9 @@
 import { pageOf, timeKeyset, type PageRequest } from '../core/paging.js';
 import { filterText } from '../core/text.js';
 import type { Db, Prisma, User } from '../db/client.js';
-import type { Identity, Role } from './authenticator.js';
-import { requireRole } from './authenticator.js';
+import type { Identity, Role } from '../core/identity.js';
+import { authorize } from './permissions.js';
+import type { Clock } from '../core/clock.js';
 
 export interface UserFilter extends PageRequest {
   /** Part of a user id or email, any case. */
@@ -12,22 +13,22 @@ export interface UserFilter extends PageRequest {
   role?: Role | null;
 }
 
-export function createUserService(deps: { db: Db }) {
-  const { db } = deps;
+export function createUserService(deps: { db: Db; clock: Clock }) {
+  const { db, clock } = deps;
   return {
-    /** The caller's row, created on first sight; role and email follow the latest token. */
+    /**
+     * The caller's row, created on first sight; the role follows the latest token, and so does the
+     * email unless the token has none (the rule is mpk_see_user, which grants apply too).
+     */
     async me(actor: Identity | null) {
-      const identity = requireRole(actor, 'ADMIN', 'USER', 'WORKER', 'OBSERVER');
-      return db.user.upsert({
-        where: { id: identity.userId },
-        create: { id: identity.userId, email: identity.email ?? null, role: identity.role },
-        update: { email: identity.email ?? null, role: identity.role },
-      });
+      const identity = authorize(actor, 'me');
+      const [user] = await db.$queryRaw<User[]>`SELECT * FROM mpk_see_user(${identity.userId}, ${identity.email ?? null}, ${identity.role}::"Role", ${clock.now()}::timestamp(3))`;
+      return user!;
     },
 
     /** Every user MPK knows, newest first, for admins and observers. */
     async list(actor: Identity | null, filter: UserFilter) {
-      requireRole(actor, 'ADMIN', 'OBSERVER');
+      authorize(actor, 'users');
       const search = filterText(filter.search, 'search', 200);
       const where: Prisma.UserWhereInput = {
         ...(search ? { OR: [{ id: { contains: search, mode: 'insensitive' } }, { email: { contains: search, mode: 'insensitive' } }] } : {}),

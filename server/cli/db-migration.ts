@@ -1,5 +1,6 @@
 // `npm run db:migration -- <name>`: writes prisma/migrations/<timestamp>_<name>/migration.sql
-// with the SQL that takes the migrations folder to prisma/schema.prisma. The migrations are
+// with the SQL that takes the migrations folder to prisma/schema.prisma, followed by a copy of
+// every function file in prisma/sql/ that differs from its last migrated copy. The migrations are
 // replayed into a scratch database created and dropped beside SHADOW_DATABASE_URL
 // (or DATABASE_URL, or the local PostgreSQL): that needs a real server with CREATEDB, since
 // PGlite serves one database only.
@@ -14,10 +15,11 @@ if (!name || !/^[a-z0-9_]+$/i.test(name)) {
 }
 const url = process.env.SHADOW_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 {
-  const sql = await diffMigrationsToSchema(url);
-  if (!sql.trim() || /^-- This is an empty migration\.?\s*$/.test(sql.trim())) {
-    console.log('The schema and the migrations agree: no migration written.');
+  const { sql, functions } = await diffMigrationsToSchema(url);
+  if (!sql.trim()) {
+    console.log('The schema, the function files and the migrations agree: no migration written.');
   } else {
+    if (functions.length) console.log(`Functions copied from prisma/sql/: ${functions.join(', ')}`);
     const stamp = new Date().toISOString().replace(/\D/g, '').slice(0, 14);
     const dir = path.join(migrationsDir, `${stamp}_${name}`);
     await mkdir(dir, { recursive: true });

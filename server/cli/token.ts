@@ -1,7 +1,8 @@
 // `npm run token -- --role admin --sub alice [--email a@x] [--ttl 3600]`: prints a dev token
 // signed with MPK_JWT_SECRET (or the generated dev secret in MPK_DATA_DIR).
 import { parseArgs } from 'node:util';
-import { mintToken, ROLES, type Role } from '../auth/authenticator.js';
+import { mintToken, type Role } from '../auth/authenticator.js';
+import { ROLES } from '../db/enums.js';
 import { loadConfig } from '../config.js';
 
 const { values } = parseArgs({

@@ -1,16 +1,17 @@
-// USD amounts: exact decimals (Prisma's Decimal), six places at most, never floats.
-import { Prisma } from '../db/client.js';
+// USD amounts: exact decimals, six places at most, never floats. The Decimal class is the one
+// Prisma returns for numeric columns (from its runtime library, not from our db layer), so that
+// amounts read from rows and amounts made here are the same kind of value.
+import { Decimal } from '@prisma/client/runtime/client';
 import { badInput } from './errors.js';
 
-export type Decimal = Prisma.Decimal;
-export const Decimal = Prisma.Decimal;
-export const MAX_USD = new Prisma.Decimal(1_000_000);
+export { Decimal };
+export const MAX_USD = new Decimal(1_000_000);
 
 /** Parses a non-negative USD amount with at most six decimals, naming `field` when it is not. */
 export function parseUsd(value: string | number, field: string, options: { max?: Decimal } = {}): Decimal {
   const text = typeof value === 'number' ? String(value) : value.trim();
   if (!/^-?\d+(\.\d+)?$/.test(text)) throw badInput(field, `${field} must be a decimal number`);
-  const amount = new Prisma.Decimal(text);
+  const amount = new Decimal(text);
   if (amount.isNegative()) throw badInput(field, `${field} must not be negative`);
   if (amount.decimalPlaces() > 6) throw badInput(field, `${field} has more than 6 decimals`);
   const max = options.max ?? MAX_USD;
@@ -20,6 +21,6 @@ export function parseUsd(value: string | number, field: string, options: { max?:
 
 /** "12.5" -> "12.50", "0.0001230" -> "0.000123": two decimals at least, six at most. */
 export function formatUsd(value: Decimal | string | number): string {
-  const fixed = new Prisma.Decimal(value).toFixed(6);
+  const fixed = new Decimal(value).toFixed(6);
   return fixed.replace(/(\.\d\d\d*?)0+$/, '$1');
 }

@@ -11,6 +11,7 @@ import { parse as parseConnectionString } from 'pg-connection-string';
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
 import * as runtime from '@prisma/schema-engine-wasm/schema_engine_bg';
 import type { MigrationList, SchemaEngine } from '@prisma/schema-engine-wasm';
+import { driftedFunctions, readFunctionFile, type SqlFunction } from './sql-functions.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const schemaPath = path.join(root, 'prisma/schema.prisma');
@@ -143,11 +144,12 @@ export async function applyMigrations(connectionString: string): Promise<string[
 }
 
 /**
- * The SQL that takes the database described by the migrations folder to the schema file. Instead
- * of the engine's shadow database, a scratch database is created beside `adminUrl`, migrated,
- * described, and dropped once every connection to it is closed.
+ * The SQL that takes the database described by the migrations folder to the schema file and to
+ * the function files of prisma/sql/: the schema's diff, then every function whose file differs
+ * from its last migrated copy. Instead of the engine's shadow database, a scratch database is
+ * created beside `adminUrl`, migrated, described, and dropped once every connection to it is closed.
  */
-export async function diffMigrationsToSchema(adminUrl: string): Promise<string> {
+export async function diffMigrationsToSchema(adminUrl: string): Promise<{ schema: string; functions: SqlFunction[]; sql: string }> {
   const name = `mpk_diff_${process.pid}_${Date.now()}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -159,7 +161,10 @@ export async function diffMigrationsToSchema(adminUrl: string): Promise<string> 
     try {
       await applyMigrations(scratchUrl);
       const content = await readFile(schemaPath, 'utf8');
-      return await withEngine(scratchUrl, async (engine) => {
+      const scratchClient = new pg.Client({ connectionString: scratchUrl });
+      await scratchClient.connect();
+      const functions = await driftedFunctions(scratchClient).finally(() => scratchClient.end());
+      const schema = await withEngine(scratchUrl, async (engine) => {
         const result = await engine.diff({
           // The live database behind the engine's adapter: the scratch one.
           from: { tag: 'schemaDatasource', files: [{ path: schemaPath, content }], configDir: root },
@@ -170,6 +175,9 @@ export async function diffMigrationsToSchema(adminUrl: string): Promise<string> 
         });
         return result.stdout ?? '';
       });
+      const empty = !schema.trim() || /^-- This is an empty migration\.?\s*$/.test(schema.trim());
+      const copies = await Promise.all(functions.map(async (name) => `-- ${name}: copied from prisma/sql/${name}.sql\n${await readFunctionFile(name)}`));
+      return { schema: empty ? '' : schema, functions, sql: [empty ? '' : schema, ...copies].filter(Boolean).join('\n') };
     } finally {
       await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     }

@@ -1,8 +1,7 @@
 // One transaction per state change, retried when PostgreSQL picks it as a deadlock victim or
 // serialization loser: the retry sees the winner's committed state and decides again.
 import type { Db, Tx } from './client.js';
-
-const RETRYABLE = /deadlock detected|could not serialize access|40P01|40001|P2034/;
+import { isRetryable } from './errors.js';
 
 export function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>, attempts = 5): Promise<T> {
   // maxWait covers queueing for a pooled connection under bursts (the embedded database has one).
@@ -15,7 +14,7 @@ export async function withRetry<T>(work: () => Promise<T>, attempts = 5): Promis
     try {
       return await work();
     } catch (error) {
-      if (attempt >= attempts || !RETRYABLE.test(`${(error as Error)?.message} ${(error as { code?: string })?.code}`)) throw error;
+      if (attempt >= attempts || !isRetryable(error)) throw error;
       await new Promise((r) => setTimeout(r, 5 * attempt + Math.random() * 10));
     }
   }

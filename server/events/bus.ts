@@ -1,10 +1,8 @@
 // Lease events: rows of the durable log (written by the leases domain in the same transaction as
 // the change) are handed here after commit and fanned out to listeners.
-export const LEASE_EVENT_TYPES = ['GRANTED', 'EXTENDED', 'RELEASED', 'REVOKED', 'EXPIRED', 'SUSPENDED', 'USAGE'] as const;
-export type LeaseEventType = (typeof LEASE_EVENT_TYPES)[number];
+import type { LeaseEventType } from '../db/enums.js';
 
-/** The types that end a lease and so tell the worker to stop the agent. */
-export const STOP_AGENT_TYPES: ReadonlySet<LeaseEventType> = new Set(['RELEASED', 'REVOKED', 'EXPIRED', 'SUSPENDED']);
+export type { LeaseEventType };
 
 export interface LeaseEventRecord {
   id: bigint;
@@ -19,15 +17,16 @@ export interface LeaseEventRecord {
 }
 
 /**
- * What state changes call after their transaction committed: the event rows are already in the
- * log, so this only has to wake the readers of the log, here and on other instances. Observers on
- * this instance hear the events at once, before the caller answers: a cache that must not outlive
- * a lease (the proxy's admission cache) drops it here, not a log read later.
+ * What state changes call after their transaction committed. The event rows are already in the
+ * log (written with the change), so nothing is sent from here: `committed` tells this instance's
+ * observers at once, before the caller answers — a cache that must not outlive a lease (the proxy's
+ * admission cache) drops it here, not a log read later — and wakes the log's readers, here and,
+ * through the nudges, on the other instances.
  */
 export function createEventBus(nudge: () => void) {
   const observers = new Set<(events: readonly LeaseEventRecord[]) => void>();
   return {
-    publish(events: readonly LeaseEventRecord[]) {
+    committed(events: readonly LeaseEventRecord[]) {
       if (events.length === 0) return;
       for (const observe of observers) observe(events);
       nudge();

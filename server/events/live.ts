@@ -1,11 +1,11 @@
 // Lease event streams for subscribers: replay from a cursor out of the durable log, then live
 // from this instance's pump, with no gap and no duplicate across the switch.
-import type { Identity } from '../auth/authenticator.js';
-import { requireRole } from '../auth/authenticator.js';
+import type { Identity } from '../core/identity.js';
+import { authorize } from '../auth/permissions.js';
 import { badInput, MpkError } from '../core/errors.js';
 import { isUuid } from '../core/ids.js';
 import type { Db } from '../db/client.js';
-import { LEASE_EVENT_TYPES, type LeaseEventType } from './bus.js';
+import { LEASE_EVENT_TYPES, type LeaseEventType } from '../db/enums.js';
 import { compareCursors, decodeEventCursor, readEvents, readLeaseHistories, readRecentEvents, type EventCursor, type LoggedEvent } from './log.js';
 import type { EventPump } from './pump.js';
 
@@ -22,8 +22,8 @@ const REPLAY_PAGE = 500;
 const MAX_HISTORY = 200;
 
 /** Who may follow which events: a user hears only about their own leases, whatever filter they pass. */
-function authorize(actor: Identity | null, filter: Omit<LeaseEventFilter, 'after'>) {
-  const caller = requireRole(actor, 'ADMIN', 'OBSERVER', 'WORKER', 'USER');
+function scope(actor: Identity | null, operation: 'leaseEvents' | 'recentLeaseEvents', filter: Omit<LeaseEventFilter, 'after'>) {
+  const caller = authorize(actor, operation);
   if (caller.role === 'USER' && filter.userId && filter.userId !== caller.userId) throw badInput('userId', 'Users can only follow their own leases');
   const types = filter.types?.length ? new Set(filter.types) : null;
   if (types) for (const t of types) if (!LEASE_EVENT_TYPES.includes(t)) throw badInput('types', `Unknown event type ${t}`);
@@ -36,7 +36,7 @@ export function createLiveEvents(deps: { db: Db; pump: EventPump }) {
   return {
     /** Authorizes and validates a subscription now, so refusals come back before any event. */
     leaseEvents(actor: Identity | null, filter: LeaseEventFilter): AsyncIterable<LoggedEvent> {
-      const { userId, keyId, types } = authorize(actor, filter);
+      const { userId, keyId, types } = scope(actor, 'leaseEvents', filter);
       const after = filter.after ? decodeEventCursor(filter.after) : null;
       const matches = (e: LoggedEvent) => (!userId || e.userId === userId) && (!keyId || e.keyId === keyId) && (!types || types.has(e.type));
       return stream(after, matches);
@@ -44,7 +44,7 @@ export function createLiveEvents(deps: { db: Db; pump: EventPump }) {
 
     /** The newest events, newest first, under the same rules as the live stream (a feed's start). */
     async recent(actor: Identity | null, filter: Omit<LeaseEventFilter, 'after'> & { first?: number | null }): Promise<LoggedEvent[]> {
-      const { userId, keyId, types } = authorize(actor, filter);
+      const { userId, keyId, types } = scope(actor, 'recentLeaseEvents', filter);
       const limit = filter.first ?? 20;
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY) throw badInput('first', `first must be between 1 and ${MAX_HISTORY}`);
       if (keyId && !isUuid(keyId)) return [];

@@ -8,6 +8,7 @@ import type { PrismaClient } from '../db/client.js';
 import type PrismaTypes from '../db/generated/pothos-types.js';
 import { getDatamodel } from '../db/generated/pothos-types.js';
 import { Decimal, formatUsd } from '../core/money.js';
+import { FRAMEWORKS, KEY_STATUSES, LEASE_EVENT_TYPES, LEASE_STATUSES, PROVIDERS, ROLES, TIERS } from '../db/enums.js';
 import type { GraphQLContext } from './context.js';
 
 export const builder = new SchemaBuilder<{
@@ -63,14 +64,11 @@ builder.queryType({});
 builder.mutationType({});
 builder.subscriptionType({});
 
-export const Role = builder.enumType('Role', { values: ['ADMIN', 'USER', 'WORKER', 'OBSERVER'] as const });
-export const Tier = builder.enumType('Tier', { values: ['FREE', 'PRO', 'ENTERPRISE'] as const });
-export const Provider = builder.enumType('Provider', { values: ['OPENROUTER', 'VENICE', 'OPENAI_COMPATIBLE'] as const });
-export const Framework = builder.enumType('Framework', { values: ['OPENCLAW', 'ELIZA', 'GENERIC'] as const });
-export const KeyStatus = builder.enumType('KeyStatus', { values: ['ACTIVE', 'DISABLED'] as const });
-export const LeaseStatus = builder.enumType('LeaseStatus', {
-  values: ['ACTIVE', 'EXPIRED', 'REVOKED', 'RELEASED', 'SUSPENDED'] as const,
-});
-export const LeaseEventType = builder.enumType('LeaseEventType', {
-  values: ['GRANTED', 'EXTENDED', 'RELEASED', 'REVOKED', 'EXPIRED', 'SUSPENDED', 'USAGE'] as const,
-});
+// The data model's enums, values from Prisma's generated enums (db/enums.ts): one source.
+export const Role = builder.enumType('Role', { values: ROLES });
+export const Tier = builder.enumType('Tier', { values: TIERS });
+export const Provider = builder.enumType('Provider', { values: PROVIDERS });
+export const Framework = builder.enumType('Framework', { values: FRAMEWORKS });
+export const KeyStatus = builder.enumType('KeyStatus', { values: KEY_STATUSES });
+export const LeaseStatus = builder.enumType('LeaseStatus', { values: LEASE_STATUSES });
+export const LeaseEventType = builder.enumType('LeaseEventType', { values: LEASE_EVENT_TYPES });

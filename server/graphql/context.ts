@@ -1,6 +1,6 @@
 // What every resolver receives. Domains add their service to `ServiceRegistry` by module
 // augmentation in their own *.graphql.ts, so this floor never imports a domain.
-import type { Identity } from '../auth/authenticator.js';
+import type { Identity } from '../core/identity.js';
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface ServiceRegistry {}

@@ -7,7 +7,8 @@
 //   POST /api/dev-sign-in   { role, sub } -> { token, expiresAt }
 import type http from 'node:http';
 import { z } from 'zod';
-import { mintToken, ROLES } from '../auth/authenticator.js';
+import { mintToken } from '../auth/authenticator.js';
+import { ROLES } from '../db/enums.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 

@@ -5,6 +5,7 @@ import '../auth/users.graphql.js';
 import '../audit/audit.graphql.js';
 import '../keys/keys.graphql.js';
 import '../leases/leases.graphql.js';
+import '../events/events.graphql.js';
 import '../usage/usage.graphql.js';
 
 export const schema = builder.toSchema();

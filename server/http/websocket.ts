@@ -5,7 +5,8 @@ import type http from 'node:http';
 import type { ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { type WebSocket, WebSocketServer } from 'ws';
-import type { Authenticator, Identity } from '../auth/authenticator.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { Identity } from '../core/identity.js';
 import type { GraphQLHandler } from './yoga.js';
 
 type Extra = Record<string, unknown> & {

@@ -2,14 +2,12 @@
 import { z } from 'zod';
 import { badInput } from '../core/errors.js';
 import { parseUsd } from '../core/money.js';
+import { FRAMEWORKS, PROVIDERS, type Provider } from '../db/enums.js';
 import type { Prisma } from '../db/client.js';
 
-export const PROVIDERS = ['OPENROUTER', 'VENICE', 'OPENAI_COMPATIBLE'] as const;
-export type ProviderName = (typeof PROVIDERS)[number];
-export const FRAMEWORKS = ['OPENCLAW', 'ELIZA', 'GENERIC'] as const;
 
 /** What a provider implies when the admin leaves base URL or model out. */
-export const PROVIDER_DEFAULTS: Record<ProviderName, { baseUrl?: string; defaultModel?: string }> = {
+export const PROVIDER_DEFAULTS: Record<Provider, { baseUrl?: string; defaultModel?: string }> = {
   OPENROUTER: { baseUrl: 'https://openrouter.ai/api/v1', defaultModel: 'openrouter/auto' },
   VENICE: { baseUrl: 'https://api.venice.ai/api/v1' },
   OPENAI_COMPATIBLE: {},
@@ -83,7 +81,7 @@ function validateConfig(value: unknown): Prisma.InputJsonObject {
 }
 
 export interface CreateKeyInput {
-  provider: ProviderName;
+  provider: Provider;
   label: string;
   apiKey: string;
   baseUrl?: string | null;

@@ -108,6 +108,12 @@ builder.mutationFields((t) => ({
     args: { id: t.arg.id({ required: true }) },
     resolve: (_, { id }, ctx) => ctx.services.keys.enable(ctx.identity, String(id)),
   }),
+  disableManagedKey: t.field({
+    type: ManagedKey,
+    description: 'Disables the key and revokes its active and suspended leases with the reason (in one transaction, by the leases).',
+    args: { id: t.arg.id({ required: true }), reason: t.arg.string() },
+    resolve: (_, { id, reason }, ctx) => ctx.services.leases.disableKey(ctx.identity, String(id), reason),
+  }),
   rotateManagedKeySecret: t.field({
     type: ManagedKey,
     args: { id: t.arg.id({ required: true }), apiKey: t.arg.string({ required: true }) },

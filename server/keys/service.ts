@@ -3,8 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditService } from '../audit/service.js';
 import { diffFields } from '../audit/service.js';
-import type { Identity } from '../auth/authenticator.js';
-import { requireRole } from '../auth/authenticator.js';
+import type { Identity } from '../core/identity.js';
+import { authorize } from '../auth/permissions.js';
 import type { Clock } from '../core/clock.js';
 import { notFound } from '../core/errors.js';
 import { isUuid } from '../core/ids.js';
@@ -18,14 +18,14 @@ import {
   validateReason,
   validateUpdate,
   type CreateKeyInput,
-  type ProviderName,
   type UpdateKeyInput,
 } from './input.js';
 import { currentSpend } from './spend.js';
+import type { Provider } from '../db/enums.js';
 
 
 export interface KeyFilter extends PageRequest {
-  provider?: ProviderName | null;
+  provider?: Provider | null;
   status?: 'ACTIVE' | 'DISABLED' | null;
 }
 
@@ -39,7 +39,6 @@ export function createKeyService(deps: {
 }) {
   const { db, keyring, clock, audit } = deps;
   const changed = <T>(id: string, result: T): T => (deps.onChanged?.(id), result);
-  const readers = ['ADMIN', 'OBSERVER'] as const;
 
   /** Locks the key's row for the rest of the transaction; NOT_FOUND when there is none. */
   async function lockKey(tx: Tx, id: string): Promise<ManagedKey> {
@@ -68,7 +67,7 @@ export function createKeyService(deps: {
     lockKey,
 
     async create(actor: Identity | null, input: CreateKeyInput) {
-      const admin = requireRole(actor, 'ADMIN');
+      const admin = authorize(actor, 'createManagedKey');
       const { apiKey, ...fields } = validateCreate(input);
       const id = randomUUID();
       return db.$transaction(async (tx) => {
@@ -95,7 +94,7 @@ export function createKeyService(deps: {
     },
 
     async update(actor: Identity | null, id: string, input: UpdateKeyInput) {
-      const admin = requireRole(actor, 'ADMIN');
+      const admin = authorize(actor, 'updateManagedKey');
       const changes = validateUpdate(input);
       const updated = await db.$transaction(async (tx) => {
         const key = await lockKey(tx, id);
@@ -112,12 +111,12 @@ export function createKeyService(deps: {
     validateReason,
 
     async enable(actor: Identity | null, id: string) {
-      const admin = requireRole(actor, 'ADMIN');
+      const admin = authorize(actor, 'enableManagedKey');
       return changed(id, await db.$transaction((tx) => setStatusInTx(tx, admin, id, 'ACTIVE', null)));
     },
 
     async rotateSecret(actor: Identity | null, id: string, newApiKey: string) {
-      const admin = requireRole(actor, 'ADMIN');
+      const admin = authorize(actor, 'rotateManagedKeySecret');
       const apiKey = validateApiKey(newApiKey);
       const rotated = await db.$transaction(async (tx) => {
         const key = await lockKey(tx, id);
@@ -138,13 +137,13 @@ export function createKeyService(deps: {
     },
 
     async get(actor: Identity | null, id: string) {
-      requireRole(actor, ...readers);
+      authorize(actor, 'managedKey');
       if (!isUuid(id)) return null;
       return db.managedKey.findUnique({ where: { id } });
     },
 
     async list(actor: Identity | null, filter: KeyFilter) {
-      requireRole(actor, ...readers);
+      authorize(actor, 'managedKeys');
       const where = {
         ...(filter.provider ? { provider: filter.provider } : {}),
         ...(filter.status ? { status: filter.status } : {}),

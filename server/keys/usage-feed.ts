@@ -1,7 +1,7 @@
 // keyUsage: a key's active lease count and spend, pushed when a lease event touches the key, at
 // most four times a second per key. One read of the key serves every subscriber of this instance.
-import type { Identity } from '../auth/authenticator.js';
-import { requireRole } from '../auth/authenticator.js';
+import type { Identity } from '../core/identity.js';
+import { authorize } from '../auth/permissions.js';
 import { notFound } from '../core/errors.js';
 import type { Db, ManagedKey } from '../db/client.js';
 import type { EventPump } from '../events/pump.js';
@@ -66,7 +66,7 @@ export function createKeyUsageFeed(deps: { db: Db; pump: EventPump }) {
 
   return {
     async keyUsage(actor: Identity | null, keyId: string | null): Promise<AsyncIterable<ManagedKey>> {
-      requireRole(actor, 'ADMIN', 'OBSERVER');
+      authorize(actor, 'keyUsage');
       if (keyId === null) return stream(null, null);
       const key = isUuid(keyId) ? await db.managedKey.findUnique({ where: { id: keyId } }) : null;
       if (!key) throw notFound('Managed key');

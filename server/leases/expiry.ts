@@ -3,14 +3,13 @@
 // expires due leases in batches of up to 1,000 a statement until none is left.
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
-import type { Db } from '../db/client.js';
 import type { EventPump } from '../events/pump.js';
 import type { LeaseService } from './service.js';
 
 const BATCH = 1000;
 
-export function createExpiryJob(deps: { db: Db; clock: Clock; leases: LeaseService; pump: EventPump; logger: Logger; sweepMs?: number }) {
-  const { db, clock, leases, pump, logger } = deps;
+export function createExpiryJob(deps: { clock: Clock; leases: Pick<LeaseService, 'expireDueBatch' | 'nextExpiry'>; pump: EventPump; logger: Logger; sweepMs?: number }) {
+  const { clock, leases, pump, logger } = deps;
   const sweepMs = deps.sweepMs ?? 5000;
   let timer: NodeJS.Timeout | undefined;
   let armedFor = Infinity;
@@ -52,8 +51,8 @@ export function createExpiryJob(deps: { db: Db; clock: Clock; leases: LeaseServi
         return 0;
       } finally {
         running = undefined;
-        const [next] = await db.$queryRaw<{ at: Date | null }[]>`SELECT min("expiresAt") AS at FROM "Lease" WHERE status = 'ACTIVE'`.catch(() => [{ at: null }]);
-        arm(next?.at ? next.at.getTime() : Infinity);
+        const next = await leases.nextExpiry().catch(() => null);
+        arm(next ? next.getTime() : Infinity);
       }
     })();
     return running;

@@ -1,9 +1,7 @@
-// GraphQL face of leases and tier policies. `disableManagedKey` lives here because disabling a
-// key revokes its leases in the same transaction.
+// GraphQL face of leases, tier policies and the pool's summary.
 import { User } from '../auth/users.graphql.js';
 import { encodeCursor } from '../core/paging.js';
-import { encodeEventCursor } from '../events/log.js';
-import { builder, Framework, KeyStatus, LeaseEventType, LeaseStatus, Provider, Tier } from '../graphql/builder.js';
+import { builder, Framework, KeyStatus, LeaseStatus, Provider, Tier } from '../graphql/builder.js';
 import { connectionOf, pageArgs } from '../graphql/connection.js';
 import { ManagedKey } from '../keys/keys.graphql.js';
 import type { TierPolicyService } from './policies.js';
@@ -148,11 +146,11 @@ builder.mutationFields((t) => ({
     args: { id: t.arg.id({ required: true }), reason: t.arg.string() },
     resolve: (_, { id, reason }, ctx) => ctx.services.leases.revoke(ctx.identity, String(id), reason),
   }),
-  disableManagedKey: t.field({
-    type: ManagedKey,
-    description: "Disables the key and revokes its active and suspended leases with the reason.",
-    args: { id: t.arg.id({ required: true }), reason: t.arg.string() },
-    resolve: (_, { id, reason }, ctx) => ctx.services.leases.disableKey(ctx.identity, String(id), reason),
+  updateLeaseCap: t.field({
+    type: Lease,
+    description: 'Sets the lease’s spend cap; a suspended lease under its new cap becomes ACTIVE again.',
+    args: { id: t.arg.id({ required: true }), spendCapUsd: t.arg({ type: 'Decimal', required: true }) },
+    resolve: (_, { id, spendCapUsd }, ctx) => ctx.services.leases.updateCap(ctx.identity, String(id), spendCapUsd),
   }),
   setUserTier: t.field({
     type: User,
@@ -165,80 +163,6 @@ builder.mutationFields((t) => ({
     resolve: (_, { tier, input }, ctx) => ctx.services.tierPolicies.update(ctx.identity, tier, input),
   }),
 }));
-
-declare module '../graphql/context.js' {
-  interface ServiceRegistry {
-    live: import('../events/live.js').LiveEvents;
-  }
-}
-
-type LoggedEvent = import('../events/log.js').LoggedEvent;
-
-const LeaseEvent = builder.objectRef<LoggedEvent>('LeaseEvent').implement({
-  description: 'One entry of the durable lease event log. `stopAgent` is true for the events that end a lease.',
-  fields: (t) => ({
-    cursor: t.string({ description: 'Pass as `after` to resume right after this event.', resolve: (e) => encodeEventCursor(e) }),
-    type: t.field({ type: LeaseEventType, resolve: (e) => e.type }),
-    at: t.field({ type: 'DateTime', resolve: (e) => e.at }),
-    leaseId: t.id({ resolve: (e) => e.leaseId }),
-    keyId: t.id({ resolve: (e) => e.keyId }),
-    userId: t.id({ resolve: (e) => e.userId }),
-    agentId: t.string({ nullable: true, resolve: (e) => e.agentId }),
-    stopAgent: t.boolean({ resolve: (e) => e.stopAgent }),
-    details: t.field({ type: 'JSON', resolve: (e) => e.details }),
-    lease: t.field({ type: Lease, description: 'The lease as it is now.', resolve: async (e, _, ctx) => (await ctx.services.leases.leaseById(e.leaseId))! }),
-  }),
-});
-
-builder.queryFields((t) => ({
-  recentLeaseEvents: t.field({
-    type: [LeaseEvent],
-    description: 'The newest lease events, newest first (20 by default, 200 at most): where a live feed starts. Users see their own.',
-    args: { first: t.arg.int(), keyId: t.arg.id(), userId: t.arg.id(), types: t.arg({ type: [LeaseEventType] }) },
-    resolve: (_, args, ctx) =>
-      ctx.services.live.recent(ctx.identity, {
-        first: args.first,
-        keyId: args.keyId == null ? null : String(args.keyId),
-        userId: args.userId == null ? null : String(args.userId),
-        types: args.types,
-      }),
-  }),
-}));
-
-builder.subscriptionFields((t) => ({
-  leaseEvents: t.field({
-    type: LeaseEvent,
-    description: 'Lease events, live; with `after`, first every event since that cursor. Users hear only their own leases.',
-    args: {
-      after: t.arg.string(),
-      keyId: t.arg.id(),
-      userId: t.arg.id(),
-      types: t.arg({ type: [LeaseEventType] }),
-    },
-    subscribe: (_, args, ctx) =>
-      ctx.services.live.leaseEvents(ctx.identity, {
-        after: args.after,
-        keyId: args.keyId == null ? null : String(args.keyId),
-        userId: args.userId == null ? null : String(args.userId),
-        types: args.types,
-      }),
-    resolve: (e) => e,
-  }),
-}));
-
-builder.objectField(Lease, 'events', (t) =>
-  t.loadableList({
-    type: LeaseEvent,
-    description: "The lease's newest events, newest first (50 by default, 200 at most).",
-    args: { first: t.arg.int(), types: t.arg({ type: [LeaseEventType] }) },
-    // One loader per place in the query, so that every lease in a list shares the arguments;
-    // not cached, because a subscription keeps its context while the history grows.
-    byPath: true,
-    loaderOptions: { cache: false },
-    load: (ids: string[], ctx, args) => ctx.services.live.histories(ids, args),
-    resolve: (lease) => lease.id,
-  }),
-);
 
 const KeyCount = builder.objectRef<{ provider: string; status: string; count: number }>('KeyCount').implement({
   fields: (t) => ({

@@ -3,15 +3,14 @@
 import { z } from 'zod';
 import type { AuditService } from '../audit/service.js';
 import { diffFields } from '../audit/service.js';
-import type { Identity } from '../auth/authenticator.js';
-import { requireRole } from '../auth/authenticator.js';
+import type { Identity } from '../core/identity.js';
+import { authorize } from '../auth/permissions.js';
 import { badInput } from '../core/errors.js';
 import { parseUsd } from '../core/money.js';
 import type { Db } from '../db/client.js';
+import { TIERS, type Tier } from '../db/enums.js';
 import { inTransaction } from '../db/transaction.js';
 
-export const TIERS = ['FREE', 'PRO', 'ENTERPRISE'] as const;
-export type TierName = (typeof TIERS)[number];
 
 export interface TierPolicyInput {
   leaseDurationSeconds?: number | null;
@@ -42,13 +41,13 @@ export function createTierPolicyService(deps: { db: Db; audit: AuditService }) {
   const { db, audit } = deps;
   return {
     async list(actor: Identity | null) {
-      requireRole(actor, 'ADMIN', 'OBSERVER', 'USER', 'WORKER');
+      authorize(actor, 'tierPolicies');
       const rows = await db.tierPolicy.findMany();
       return TIERS.map((tier) => rows.find((r) => r.tier === tier)!).filter(Boolean);
     },
 
-    async update(actor: Identity | null, tier: TierName, input: TierPolicyInput) {
-      const admin = requireRole(actor, 'ADMIN');
+    async update(actor: Identity | null, tier: Tier, input: TierPolicyInput) {
+      const admin = authorize(actor, 'updateTierPolicy');
       const changes = validate(input);
       return inTransaction(db, async (tx) => {
         const [current] = await tx.$queryRaw<{ tier: string }[]>`SELECT tier FROM "TierPolicy" WHERE tier = ${tier}::"Tier" FOR UPDATE`;
@@ -62,8 +61,8 @@ export function createTierPolicyService(deps: { db: Db; audit: AuditService }) {
       });
     },
 
-    async setUserTier(actor: Identity | null, userId: string, tier: TierName) {
-      const admin = requireRole(actor, 'ADMIN');
+    async setUserTier(actor: Identity | null, userId: string, tier: Tier) {
+      const admin = authorize(actor, 'setUserTier');
       if (!userId || userId.length > 256) throw badInput('userId', 'userId must be 1 to 256 characters');
       return inTransaction(db, async (tx) => {
         const before = await tx.user.findUnique({ where: { id: userId } });

@@ -1,11 +1,10 @@
 // What a worker injects into an agent: the framework's own config shape and environment, rendered
 // from the lease's key and deep-merged with the key's `config.frameworks[framework]` overrides.
-export type FrameworkName = 'OPENCLAW' | 'ELIZA' | 'GENERIC';
-export type ProviderName = 'OPENROUTER' | 'VENICE' | 'OPENAI_COMPATIBLE';
+import type { Framework, Provider } from '../db/enums.js';
 
 export interface RenderInput {
-  framework: FrameworkName;
-  provider: ProviderName;
+  framework: Framework;
+  provider: Provider;
   baseUrl: string;
   apiKey: string;
   model: string;
@@ -19,7 +18,7 @@ export interface Rendered {
 }
 
 /** The provider's id inside agent frameworks, and the prefix of its environment variables. */
-const PROVIDER_IDS: Record<ProviderName, { id: string; env: string }> = {
+const PROVIDER_IDS: Record<Provider, { id: string; env: string }> = {
   OPENROUTER: { id: 'openrouter', env: 'OPENROUTER' },
   VENICE: { id: 'venice', env: 'VENICE' },
   OPENAI_COMPATIBLE: { id: 'mpk', env: 'OPENAI' },
@@ -110,7 +109,7 @@ function generic(input: RenderInput): Rendered {
   };
 }
 
-const RENDERERS: Record<FrameworkName, (input: RenderInput) => Rendered> = { OPENCLAW: openclaw, ELIZA: eliza, GENERIC: generic };
+const RENDERERS: Record<Framework, (input: RenderInput) => Rendered> = { OPENCLAW: openclaw, ELIZA: eliza, GENERIC: generic };
 
 export function renderAgentConfig(input: RenderInput): Rendered {
   const rendered = RENDERERS[input.framework](input);

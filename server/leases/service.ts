@@ -1,29 +1,31 @@
-// Leases: grant on the least-used eligible key, release, extend, revoke, and the worker's
-// resolution. Every change is one transaction; its event rows are published after commit.
+// Leases: grant on the least-used eligible key, release, extend, revoke, re-cap, suspend at the
+// cap, and the worker's resolution. Every change is one transaction through the lease store
+// (store.ts); its event rows are announced once it has committed.
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { Identity } from '../auth/authenticator.js';
-import { requireRole } from '../auth/authenticator.js';
-import { type Clock, utcDate } from '../core/clock.js';
+import type { AuditService } from '../audit/service.js';
+import { authorize } from '../auth/permissions.js';
+import type { Clock } from '../core/clock.js';
 import { badInput, MpkError, notFound } from '../core/errors.js';
+import type { Identity } from '../core/identity.js';
+import { isUuid } from '../core/ids.js';
+import { parseUsd } from '../core/money.js';
 import { emptyPage, pageOf, timeKeyset, type PageRequest } from '../core/paging.js';
 import { filterText } from '../core/text.js';
 import { Prisma, type Db, type Lease, type ManagedKey, type Tx } from '../db/client.js';
+import { FRAMEWORKS, PROVIDERS, type Framework, type LeaseStatus, type Provider, type Tier } from '../db/enums.js';
 import { inTransaction } from '../db/transaction.js';
 import type { EventBus, LeaseEventRecord } from '../events/bus.js';
-import { isUuid } from '../core/ids.js';
 import type { KeyService } from '../keys/service.js';
 import type { LeaseTokens } from './lease-token.js';
-import { renderAgentConfig, type FrameworkName, type ProviderName } from './renderers.js';
-import { endLeases, expireDue, keyHasRoom, keyUnderLimits, recordLeaseEvent, type Actor, type LeaseStatus } from './transitions.js';
+import { renderAgentConfig } from './renderers.js';
+import * as store from './store.js';
 
-const PROVIDERS = ['OPENROUTER', 'VENICE', 'OPENAI_COMPATIBLE'] as const;
-const FRAMEWORKS = ['OPENCLAW', 'ELIZA', 'GENERIC'] as const;
 const MAX_EXTENSION_SECONDS = 10 * 366 * 24 * 3600;
 
 export interface RequestLeaseInput {
-  provider?: ProviderName | null;
-  framework?: FrameworkName | null;
+  provider?: Provider | null;
+  framework?: Framework | null;
   agentId?: string | null;
 }
 
@@ -32,9 +34,9 @@ export interface LeaseFilter extends PageRequest {
   keyId?: string | null;
   userId?: string | null;
   agentId?: string | null;
-  tier?: 'FREE' | 'PRO' | 'ENTERPRISE' | null;
-  provider?: ProviderName | null;
-  framework?: FrameworkName | null;
+  tier?: Tier | null;
+  provider?: Provider | null;
+  framework?: Framework | null;
 }
 
 const agentIdSchema = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters').regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
@@ -47,131 +49,94 @@ function parseAgentId(value: string | null | undefined): string | null {
 }
 
 const notActive = (message: string) => new MpkError('LEASE_NOT_ACTIVE', message);
+const noRoom = (refusal: 'TIER' | 'KEY') =>
+  refusal === 'TIER'
+    ? new MpkError('TIER_LIMIT_REACHED', 'The user already holds as many active leases as their tier allows')
+    : new MpkError('NO_KEY_AVAILABLE', "The lease's key is disabled, full, or over its spend limit");
 
 /** A refusal that still commits what the transaction did on the way (an overdue lease expired). */
 class Refused {
   constructor(readonly error: MpkError) {}
 }
 
-interface GrantResult {
-  outcome: 'GRANTED' | 'EXISTING' | 'OVERDUE';
-  lease_id: string | null;
-  event_id: bigint | null;
-  tier: string;
-  max_active: number;
-  details: Record<string, unknown> | null;
-}
-
-// Audit entries are written by the transitions' SQL, in the same statement as each change.
 export function createLeaseService(deps: {
   db: Db;
   clock: Clock;
-  keys: KeyService;
+  audit: Pick<AuditService, 'record'>;
+  keys: Pick<KeyService, 'setStatusInTx' | 'validateReason' | 'revealSecret'>;
   events: EventBus;
   tokens: LeaseTokens;
   /** The metering proxy's base URL as agents reach it (known once the server listens). */
   proxyBaseUrl: () => string;
 }) {
-  const { db, clock, keys, events, tokens } = deps;
+  const { db, clock, audit, keys, events, tokens } = deps;
 
-  /** Runs a state change and publishes the event rows it wrote once it has committed. */
+  /** Runs a state change and announces the event rows it wrote once it has committed. */
   async function change<T>(work: (tx: Tx, written: LeaseEventRecord[]) => Promise<T | Refused>): Promise<T> {
     let written: LeaseEventRecord[] = [];
     const result = await inTransaction(db, (tx) => {
       written = [];
       return work(tx, written);
     });
-    events.publish(written);
+    events.committed(written);
     if (result instanceof Refused) throw result.error;
     return result;
   }
 
-  const findLease = (tx: Tx | Db, id: string) => (isUuid(id) ? tx.lease.findUnique({ where: { id } }) : Promise.resolve(null));
-
-  /** Locks a lease with its user and key, in the global lock order (user, key, lease). */
-  async function lockLease(tx: Tx, id: string): Promise<Lease> {
-    const peek = await findLease(tx, id);
-    if (!peek) throw notFound('Lease');
-    await tx.$queryRaw`SELECT 1 FROM "User" WHERE id = ${peek.userId} FOR UPDATE`;
-    await tx.$queryRaw`SELECT 1 FROM "ManagedKey" WHERE id = ${peek.keyId}::uuid FOR UPDATE`;
-    await tx.$queryRaw`SELECT 1 FROM "Lease" WHERE id = ${id}::uuid FOR UPDATE`;
-    return tx.lease.findUniqueOrThrow({ where: { id } });
-  }
-
-  /**
-   * Makes an ended lease ACTIVE again inside the caller's transaction (which holds the user, key
-   * and lease locks), if its user's tier and its key still have room; otherwise the refusal.
-   */
-  async function bringBack(tx: Tx, lease: Lease, now: Date, data: { expiresAt?: Date } = {}): Promise<MpkError | null> {
-    const [limits] = await tx.$queryRaw<{ active: number; max: number }[]>`
-      SELECT u."activeLeaseCount" AS active, p."maxActiveLeases" AS max FROM "User" u JOIN "TierPolicy" p ON p.tier = u.tier WHERE u.id = ${lease.userId}`;
-    if (!limits || limits.active >= limits.max) return new MpkError('TIER_LIMIT_REACHED', 'The user already holds as many active leases as their tier allows');
-    const [room] = await tx.$queryRaw<{ ok: boolean }[]>`SELECT ${keyHasRoom(now)} AS ok FROM "ManagedKey" k WHERE k.id = ${lease.keyId}::uuid`;
-    if (!room?.ok) return new MpkError('NO_KEY_AVAILABLE', "The lease's key is disabled, full, or over its spend limit");
-    await tx.lease.update({ where: { id: lease.id }, data: { status: 'ACTIVE', endedAt: null, endReason: null, ...data } });
-    await tx.$executeRaw`UPDATE "ManagedKey" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${lease.keyId}::uuid`;
-    await tx.$executeRaw`UPDATE "User" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${lease.userId}`;
-    return null;
+  async function locked(tx: Tx, id: string): Promise<Lease> {
+    const lease = isUuid(id) ? await store.lockLease(tx, id) : null;
+    if (!lease) throw notFound('Lease');
+    return lease;
   }
 
   /** Ends one lease; LEASE_NOT_ACTIVE unless its status is one of `from`. */
-  async function endOne(actor: Actor, id: string, to: 'RELEASED' | 'REVOKED', reason: string, from: LeaseStatus[], ownerOnly: boolean) {
+  function endOne(actor: Identity, id: string, to: 'RELEASED' | 'REVOKED', reason: string, from: LeaseStatus[], ownerOnly: boolean) {
     return change(async (tx, written) => {
-      const lease = await lockLease(tx, id);
+      const lease = await locked(tx, id);
       if (ownerOnly && lease.userId !== actor.userId) throw notFound('Lease');
       const now = clock.now();
       // A lease past its expiry is expired, whether or not the scheduler has got to it yet.
       if (lease.status === 'ACTIVE' && lease.expiresAt <= now) {
-        written.push(...(await expireDue(tx, now, { where: Prisma.sql`l.id = ${id}::uuid` })));
+        written.push(...(await store.expireDue(tx, now, { where: Prisma.sql`l.id = ${id}::uuid` })));
         return new Refused(notActive('Lease is EXPIRED'));
       }
       if (!from.includes(lease.status)) throw notActive(`Lease is ${lease.status}`);
-      written.push(...(await endLeases(tx, { where: Prisma.sql`l.id = ${id}::uuid`, from, to, reason, actor, now })));
+      written.push(...(await store.endLeases(tx, { where: Prisma.sql`l.id = ${id}::uuid`, from, to, reason, actor, now })));
       return tx.lease.findUniqueOrThrow({ where: { id } });
     });
   }
 
-  async function grant(actor: Identity, provider: ProviderName, framework: FrameworkName, agentId: string | null): Promise<Lease> {
+  async function grant(actor: Identity, provider: Provider, framework: Framework, agentId: string | null): Promise<Lease> {
     for (;;) {
       const now = clock.now();
-      const id = randomUUID();
-      // The whole grant is one call (prisma/migrations/*_grant_function): see there for why.
-      const [result] = await db.$queryRaw<GrantResult[]>`
-        SELECT * FROM mpk_grant_lease(${id}::uuid, ${actor.userId}, ${actor.email ?? null}, ${actor.role}::"Role",
-          ${provider}::"Provider", ${framework}::"Framework", ${agentId}, ${now}::timestamp(3),
-          ${utcDate(now, 'day')}::date, ${utcDate(now, 'month')}::date)`.catch((error: Error) => {
-        const refusal = /mpk:(TIER_LIMIT_REACHED|NO_KEY_AVAILABLE)(?::(\w+):(\d+))?/.exec(error.message);
-        if (refusal?.[1] === 'TIER_LIMIT_REACHED') throw new MpkError('TIER_LIMIT_REACHED', `Tier ${refusal[2]} allows ${refusal[3]} active lease(s)`);
-        if (refusal?.[1] === 'NO_KEY_AVAILABLE') throw new MpkError('NO_KEY_AVAILABLE', `No ${provider} key has room for another lease right now`);
-        throw error;
-      });
-      switch (result?.outcome) {
+      const result = await store.grant(db, { leaseId: randomUUID(), actor, provider, framework, agentId, now });
+      switch (result.outcome) {
         case 'GRANTED':
-          events.publish([
-            { id: result.event_id!, type: 'GRANTED', at: now, leaseId: id, userId: actor.userId, keyId: String(result.details!.keyId), agentId, stopAgent: false, details: result.details },
+          events.committed([
+            { id: result.eventId, type: 'GRANTED', at: now, leaseId: result.leaseId, userId: actor.userId, keyId: String(result.details.keyId), agentId, stopAgent: false, details: result.details },
           ]);
-          return db.lease.findUniqueOrThrow({ where: { id } });
+          return db.lease.findUniqueOrThrow({ where: { id: result.leaseId } });
         case 'EXISTING':
-          return db.lease.findUniqueOrThrow({ where: { id: result.lease_id! } });
+          return db.lease.findUniqueOrThrow({ where: { id: result.leaseId } });
+        case 'TIER_LIMIT_REACHED':
+          throw new MpkError('TIER_LIMIT_REACHED', `Tier ${result.tier} allows ${result.max} active lease(s)`);
+        case 'NO_KEY_AVAILABLE':
+          throw new MpkError('NO_KEY_AVAILABLE', `No ${provider} key has room for another lease right now`);
         case 'OVERDUE':
           // Leases past their expiry count as ended, whether or not the scheduler got to them.
           await change(async (tx, written) => {
-            written.push(...(await expireDue(tx, now, { where: Prisma.sql`l."userId" = ${actor.userId}` })));
+            written.push(...(await store.expireDue(tx, now, { where: Prisma.sql`l."userId" = ${actor.userId}` })));
           });
           continue;
-        default:
-          throw new Error(`mpk_grant_lease returned ${JSON.stringify(result?.outcome)}`);
       }
     }
   }
 
   return {
-    lockLease,
-    bringBack,
-    leaseById: (id: string) => findLease(db, id),
+    leaseById: (id: string) => (isUuid(id) ? store.findLease(db, id) : Promise.resolve(null)),
 
     async request(actor: Identity | null, input: RequestLeaseInput) {
-      const caller = requireRole(actor, 'USER', 'ADMIN');
+      const caller = authorize(actor, 'requestLease');
       const provider = input.provider ?? 'OPENROUTER';
       const framework = input.framework ?? 'OPENCLAW';
       if (!PROVIDERS.includes(provider)) throw badInput('provider', `Unknown provider ${provider}`);
@@ -180,34 +145,34 @@ export function createLeaseService(deps: {
     },
 
     async release(actor: Identity | null, id: string) {
-      const caller = requireRole(actor, 'USER', 'ADMIN');
+      const caller = authorize(actor, 'releaseLease');
       return endOne(caller, id, 'RELEASED', caller.role === 'ADMIN' ? 'released by admin' : 'released by user', ['ACTIVE', 'SUSPENDED'], caller.role !== 'ADMIN');
     },
 
     async revoke(actor: Identity | null, id: string, reason?: string | null) {
-      const admin = requireRole(actor, 'ADMIN');
+      const admin = authorize(actor, 'revokeLease');
       const why = reason?.trim().slice(0, 500) || 'revoked by admin';
       return endOne(admin, id, 'REVOKED', why, ['ACTIVE', 'SUSPENDED'], false);
     },
 
     /** Adds time to an ACTIVE lease; with `reactivate`, brings an EXPIRED one back if tier and key allow. */
     async extend(actor: Identity | null, id: string, bySeconds: number, reactivate = false) {
-      const admin = requireRole(actor, 'ADMIN');
+      const admin = authorize(actor, 'extendLease');
       if (!Number.isInteger(bySeconds) || bySeconds < 1 || bySeconds > MAX_EXTENSION_SECONDS) {
         throw badInput('bySeconds', `bySeconds must be a whole number from 1 to ${MAX_EXTENSION_SECONDS}`);
       }
       return change(async (tx, written) => {
-        let lease = await lockLease(tx, id);
+        let lease = await locked(tx, id);
         const now = clock.now();
         if (lease.status === 'ACTIVE' && lease.expiresAt <= now) {
-          written.push(...(await expireDue(tx, now, { where: Prisma.sql`l.id = ${id}::uuid` })));
+          written.push(...(await store.expireDue(tx, now, { where: Prisma.sql`l.id = ${id}::uuid` })));
           lease = await tx.lease.findUniqueOrThrow({ where: { id } });
         }
         if (lease.status === 'ACTIVE') {
           const expiresAt = new Date(lease.expiresAt.getTime() + bySeconds * 1000);
-          await tx.lease.update({ where: { id }, data: { expiresAt } });
+          await store.setExpiry(tx, id, expiresAt);
           written.push(
-            await recordLeaseEvent(tx, {
+            await store.recordLeaseEvent(tx, {
               type: 'EXTENDED', leaseId: id, now, actor: admin, action: 'lease.extend',
               details: { bySeconds, from: lease.expiresAt.toISOString(), expiresAt: expiresAt.toISOString(), reactivated: false },
             }),
@@ -218,10 +183,10 @@ export function createLeaseService(deps: {
         if (!reactivate) return new Refused(notActive('Lease is EXPIRED: pass reactivate: true to bring it back'));
 
         const expiresAt = new Date(now.getTime() + bySeconds * 1000);
-        const refusal = await bringBack(tx, lease, now, { expiresAt });
-        if (refusal) return new Refused(refusal);
+        const refusal = await store.bringBack(tx, lease, now, { expiresAt });
+        if (refusal) return new Refused(noRoom(refusal));
         written.push(
-          await recordLeaseEvent(tx, {
+          await store.recordLeaseEvent(tx, {
             type: 'EXTENDED', leaseId: id, now, actor: admin, action: 'lease.reactivate',
             details: { bySeconds, from: lease.expiresAt.toISOString(), expiresAt: expiresAt.toISOString(), reactivated: true },
           }),
@@ -230,14 +195,64 @@ export function createLeaseService(deps: {
       });
     },
 
+    /**
+     * Sets a lease's spend cap. A SUSPENDED lease under its new cap comes back to ACTIVE if it has
+     * not expired and its user's tier and its key still have room; an ACTIVE one at or over its
+     * new cap is suspended. Either way an event says so, so that every instance's proxy (which
+     * enforces caps) and every screen (which shows them) hears of the new cap.
+     */
+    async updateCap(actor: Identity | null, id: string, spendCapUsd: string): Promise<Lease> {
+      const admin = authorize(actor, 'updateLeaseCap');
+      const cap = parseUsd(spendCapUsd, 'spendCapUsd');
+      return change(async (tx, written) => {
+        const now = clock.now();
+        const current = await locked(tx, id);
+        if (current.status !== 'ACTIVE' && current.status !== 'SUSPENDED') throw notActive(`Lease is ${current.status}`);
+        const over = await store.setCap(tx, id, cap, now);
+        await audit.record(tx, admin, {
+          action: 'lease.updateCap', targetType: 'Lease', targetId: id,
+          details: { changes: { spendCapUsd: { from: current.spendCapUsd.toString(), to: cap.toString() } } },
+        });
+        if (current.status === 'SUSPENDED' && !over) {
+          if (current.expiresAt <= now) throw notActive('Lease has expired while suspended');
+          const refusal = await store.bringBack(tx, current, now);
+          if (refusal) throw noRoom(refusal);
+          written.push(
+            await store.recordLeaseEvent(tx, {
+              type: 'EXTENDED', leaseId: id, now, actor: admin, action: 'lease.resume',
+              details: { resumed: true, spendCapUsd: cap.toString(), expiresAt: current.expiresAt.toISOString() },
+            }),
+          );
+        } else {
+          const suspended = current.status === 'ACTIVE' && over ? await store.suspendOverCap(tx, [id], now) : [];
+          // Still active (or still suspended): an event all the same (audited above).
+          written.push(
+            ...(suspended.length
+              ? suspended
+              : [await store.recordLeaseEvent(tx, { type: 'EXTENDED', leaseId: id, now, actor: admin, action: null, details: { spendCapUsd: cap.toString() } })]),
+          );
+        }
+        return tx.lease.findUniqueOrThrow({ where: { id } });
+      });
+    },
+
+    /**
+     * Suspends those of the leases that have spent their cap: its own transaction, whose
+     * conditional update ends a lease once however many callers race to it. For the ledger.
+     */
+    suspendOverCap: (leaseIds: string[]) =>
+      change(async (tx, written) => {
+        written.push(...(await store.suspendOverCap(tx, leaseIds, clock.now())));
+      }),
+
     /** Disables a key and, in the same transaction, revokes its leases with the reason. */
     async disableKey(actor: Identity | null, keyId: string, reason?: string | null) {
-      const admin = requireRole(actor, 'ADMIN');
+      const admin = authorize(actor, 'disableManagedKey');
       const why = keys.validateReason(reason) ?? 'key disabled by admin';
       return change(async (tx, written) => {
         const key = await keys.setStatusInTx(tx, admin, keyId, 'DISABLED', why);
         written.push(
-          ...(await endLeases(tx, {
+          ...(await store.endLeases(tx, {
             where: Prisma.sql`l."keyId" = ${keyId}::uuid`, from: ['ACTIVE', 'SUSPENDED'], to: 'REVOKED', reason: why, actor: admin, now: clock.now(), limit: 1_000_000,
           })),
         );
@@ -246,7 +261,7 @@ export function createLeaseService(deps: {
     },
 
     async list(actor: Identity | null, filter: LeaseFilter) {
-      const caller = requireRole(actor, 'ADMIN', 'OBSERVER', 'WORKER', 'USER');
+      const caller = authorize(actor, 'leases');
       // A malformed key id or another user's id matches nothing: an empty page, not an error.
       if (filter.keyId && !isUuid(filter.keyId)) return emptyPage<Lease>(filter);
       if (caller.role === 'USER' && filter.userId && filter.userId !== caller.userId) return emptyPage<Lease>(filter);
@@ -271,15 +286,15 @@ export function createLeaseService(deps: {
     },
 
     async get(actor: Identity | null, id: string) {
-      const caller = requireRole(actor, 'ADMIN', 'OBSERVER', 'WORKER', 'USER');
-      const lease = await findLease(db, id);
+      const caller = authorize(actor, 'lease');
+      const lease = isUuid(id) ? await store.findLease(db, id) : null;
       // Another user's lease does not exist, as far as a user can tell.
       if (!lease || (caller.role === 'USER' && lease.userId !== caller.userId)) throw notFound('Lease');
       return lease;
     },
 
     async keyOf(actor: Identity | null, lease: Lease) {
-      requireRole(actor, 'ADMIN', 'OBSERVER', 'WORKER');
+      authorize(actor, 'Lease.key');
       // findUnique calls made in the same tick are batched into one query by Prisma.
       return db.managedKey.findUnique({ where: { id: lease.keyId } });
     },
@@ -292,7 +307,7 @@ export function createLeaseService(deps: {
      * Checking, stamping lastUsedAt and auditing take one statement.
      */
     async resolve(actor: Identity | null, by: { leaseId?: string | null; agentId?: string | null }) {
-      const worker = requireRole(actor, 'WORKER');
+      const worker = authorize(actor, 'resolveLease');
       const now = clock.now();
       let match: Prisma.Sql;
       if (by.leaseId) {
@@ -303,27 +318,10 @@ export function createLeaseService(deps: {
       } else {
         throw badInput('leaseId', 'Give leaseId or agentId');
       }
-      const day = utcDate(now, 'day');
-      const month = utcDate(now, 'month');
-      const [row] = await db.$queryRaw<(Lease & { usable: boolean; underLimits: boolean; key: ManagedKey })[]>`
-        WITH cur AS (
-          SELECT l.*, row_to_json(k.*)::jsonb AS key,
-                 (l.status = 'ACTIVE' AND l."expiresAt" > ${now} AND k.status = 'ACTIVE') AS usable,
-                 ${keyUnderLimits(day, month)} AS "underLimits"
-          FROM "Lease" l JOIN "ManagedKey" k ON k.id = l."keyId"
-          WHERE ${match}
-          ORDER BY (l.status = 'ACTIVE') DESC, l."grantedAt" DESC LIMIT 1
-        ), ok AS (SELECT id, "keyId" FROM cur WHERE usable AND "underLimits"),
-        stamp_lease AS (UPDATE "Lease" SET "lastUsedAt" = ${now} FROM ok WHERE "Lease".id = ok.id),
-        stamp_key AS (UPDATE "ManagedKey" SET "lastUsedAt" = ${now} FROM ok WHERE "ManagedKey".id = ok."keyId"),
-        audit AS (
-          INSERT INTO "AuditEntry" (at, "actorId", "actorRole", action, "targetType", "targetId", details)
-          SELECT ${now}, ${worker.userId}, 'WORKER', 'lease.resolve', 'Lease', id::text, jsonb_build_object('keyId', "keyId") FROM ok
-        )
-        SELECT * FROM cur`;
+      const row = await store.resolveRow(db, match, now, worker);
       if (!row) throw notFound('Lease');
       if (!row.usable) {
-        const why = row.status !== 'ACTIVE' ? `Lease is ${row.status}` : row.expiresAt <= now ? 'Lease has expired' : 'The lease\'s key is disabled';
+        const why = row.status !== 'ACTIVE' ? `Lease is ${row.status}` : row.expiresAt <= now ? 'Lease has expired' : "The lease's key is disabled";
         throw notActive(why);
       }
       if (!row.underLimits) throw new MpkError('QUOTA_EXHAUSTED', "The lease's key has reached its daily or monthly spend limit");
@@ -332,7 +330,7 @@ export function createLeaseService(deps: {
         config: { frameworks?: Record<string, Record<string, unknown>>; delivery?: 'PROXY' | 'DIRECT' };
       };
       const model = key.defaultModel ?? key.fallbackModels[0];
-      if (!model) throw new MpkError('CONFLICT', 'The lease\'s key has no default model configured');
+      if (!model) throw new MpkError('CONFLICT', "The lease's key has no default model configured");
       const fallbackModels = key.fallbackModels.filter((m) => m !== model);
       const { usable: _u, underLimits: _l, key: _k, ...leaseRow } = row;
       const lease = { ...leaseRow, lastUsedAt: now } as Lease;
@@ -353,12 +351,16 @@ export function createLeaseService(deps: {
       return { lease, apiKey, baseUrl, delivery: direct ? ('DIRECT' as const) : ('PROXY' as const), model, fallbackModels, ...rendered };
     },
 
+    /** When the next lease falls due (for the expiry job's timer). */
+    nextExpiry: () => store.nextExpiry(db),
+
     /** Used by the scheduler: expires a batch of due leases, returning the events written. */
-    expireDueBatch: (limit: number) => change(async (tx, written) => {
-      const expired = await expireDue(tx, clock.now(), { limit });
-      written.push(...expired);
-      return expired;
-    }),
+    expireDueBatch: (limit: number) =>
+      change(async (tx, written) => {
+        const expired = await store.expireDue(tx, clock.now(), { limit });
+        written.push(...expired);
+        return expired;
+      }),
   };
 }
 export type LeaseService = ReturnType<typeof createLeaseService>;

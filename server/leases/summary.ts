@@ -1,8 +1,8 @@
 // The pool at a glance, for the overview: keys by provider and status, leases by tier, spend in
 // the current UTC day and month against the summed limits, and the keys close to a limit.
 // Aggregated in SQL: three small queries, however large the pool.
-import type { Identity } from '../auth/authenticator.js';
-import { requireRole } from '../auth/authenticator.js';
+import type { Identity } from '../core/identity.js';
+import { authorize } from '../auth/permissions.js';
 import { type Clock, utcDate } from '../core/clock.js';
 import { Decimal } from '../core/money.js';
 import type { Db, ManagedKey } from '../db/client.js';
@@ -30,7 +30,7 @@ export function createPoolSummary(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
   return {
     async summary(actor: Identity | null): Promise<PoolSummary> {
-      requireRole(actor, 'ADMIN', 'OBSERVER');
+      authorize(actor, 'poolSummary');
       const now = clock.now();
       const day = utcDate(now, 'day');
       const month = utcDate(now, 'month');
@@ -42,8 +42,8 @@ export function createPoolSummary(deps: { db: Db; clock: Clock }) {
           SELECT tier::text, status::text, count(*)::int AS count FROM "Lease"
           WHERE status IN ('ACTIVE', 'SUSPENDED') AND "expiresAt" > ${now} GROUP BY 1, 2 ORDER BY 1, 2`,
         db.$queryRaw<{ today: Decimal; month: Decimal; daily: Decimal | null; monthly: Decimal | null; noDaily: number; noMonthly: number }[]>`
-          SELECT coalesce(sum("spendTodayUsd") FILTER (WHERE "spendDay" = ${day}::date), 0) AS today,
-                 coalesce(sum("spendThisMonthUsd") FILTER (WHERE "spendMonth" = ${month}::date), 0) AS month,
+          SELECT coalesce(sum(mpk_window_spend("spendDay", "spendTodayUsd", ${day}::date)), 0) AS today,
+                 coalesce(sum(mpk_window_spend("spendMonth", "spendThisMonthUsd", ${month}::date)), 0) AS month,
                  sum("dailyLimitUsd") FILTER (WHERE status = 'ACTIVE') AS daily,
                  sum("monthlyLimitUsd") FILTER (WHERE status = 'ACTIVE') AS monthly,
                  count(*) FILTER (WHERE status = 'ACTIVE' AND "dailyLimitUsd" IS NULL)::int AS "noDaily",
@@ -52,8 +52,8 @@ export function createPoolSummary(deps: { db: Db; clock: Clock }) {
         db.$queryRaw<{ id: string }[]>`
           SELECT id::text FROM (
             SELECT id, greatest(
-              CASE WHEN "dailyLimitUsd" > 0 AND "spendDay" = ${day}::date THEN "spendTodayUsd" / "dailyLimitUsd" ELSE 0 END,
-              CASE WHEN "monthlyLimitUsd" > 0 AND "spendMonth" = ${month}::date THEN "spendThisMonthUsd" / "monthlyLimitUsd" ELSE 0 END
+              CASE WHEN "dailyLimitUsd" > 0 THEN mpk_window_spend("spendDay", "spendTodayUsd", ${day}::date) / "dailyLimitUsd" ELSE 0 END,
+              CASE WHEN "monthlyLimitUsd" > 0 THEN mpk_window_spend("spendMonth", "spendThisMonthUsd", ${month}::date) / "monthlyLimitUsd" ELSE 0 END
             ) AS share
             FROM "ManagedKey" WHERE status = 'ACTIVE'
           ) k WHERE share >= ${NEAR_LIMIT_SHARE} ORDER BY share DESC, id LIMIT ${NEAR_LIMIT_LIST}`,

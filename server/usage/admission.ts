@@ -75,7 +75,7 @@ export type AdmissionVerdict =
   | { admitted: true; leaseId: string; key: AdmittedKey }
   | { admitted: false; status: 402 | 403; leaseId: string };
 
-interface SnapshotRow {
+export interface SnapshotRow {
   status: string | null;
   expiresAt: Date;
   used: bigint;
@@ -92,6 +92,38 @@ interface SnapshotRow {
 }
 
 const micros = (value: bigint | null) => (value === null ? null : Number(value));
+
+/**
+ * What admission needs of a lease and its key, in whole micro-dollars; the key's spend is that of
+ * the current UTC day and month (mpk_window_spend, the rule the ledger keeps the windows by).
+ */
+export async function readSnapshot(db: Db, leaseId: string, day: string, month: string): Promise<SnapshotRow | undefined> {
+  const [row] = await db.$queryRaw<SnapshotRow[]>`
+    SELECT l.status::text AS status, l."expiresAt", (l."usageUsd" * 1000000)::bigint AS used, (l."spendCapUsd" * 1000000)::bigint AS cap,
+           k.id::text AS "keyId", k.status::text AS "keyStatus", k."baseUrl", k."secretCiphertext", k.config,
+           (k."dailyLimitUsd" * 1000000)::bigint AS "dailyLimit", (k."monthlyLimitUsd" * 1000000)::bigint AS "monthlyLimit",
+           (mpk_window_spend(k."spendDay", k."spendTodayUsd", ${day}::date) * 1000000)::bigint AS "spentToday",
+           (mpk_window_spend(k."spendMonth", k."spendThisMonthUsd", ${month}::date) * 1000000)::bigint AS "spentThisMonth"
+    FROM "Lease" l JOIN "ManagedKey" k ON k.id = l."keyId" WHERE l.id = ${leaseId}::uuid`;
+  return row;
+}
+
+/**
+ * The in-memory copy of the rules a request is admitted by: the lease ACTIVE and unexpired on an
+ * ACTIVE key (else 403), not over its cap (mpk_lease_over_cap) and its key under its limits
+ * (mpk_key_under_limits) (else 402). The proxy must decide without a round trip, so the rules run
+ * here too; a test feeds the same cases to both and holds them to the same answers.
+ */
+export function admissionRefusal(
+  lease: { status: string; expiresAt: number; used: number; cap: number },
+  key: { active: boolean; dailyLimit: number | null; monthlyLimit: number | null; spentToday: number; spentThisMonth: number } | undefined,
+  nowMs: number,
+): 402 | 403 | null {
+  if (lease.status !== 'ACTIVE' || lease.expiresAt <= nowMs || !key?.active) return 403;
+  const overCap = lease.used >= lease.cap;
+  const underLimits = (key.dailyLimit === null || key.spentToday < key.dailyLimit) && (key.monthlyLimit === null || key.spentThisMonth < key.monthlyLimit);
+  return overCap || !underLimits ? 402 : null;
+}
 
 export function createAdmissionCache(deps: {
   db: Db;
@@ -147,13 +179,7 @@ export function createAdmissionCache(deps: {
     const now = clock.now();
     const day = utcDate(now, 'day');
     const month = utcDate(now, 'month');
-    const [row] = await db.$queryRaw<SnapshotRow[]>`
-      SELECT l.status::text AS status, l."expiresAt", (l."usageUsd" * 1000000)::bigint AS used, (l."spendCapUsd" * 1000000)::bigint AS cap,
-             k.id::text AS "keyId", k.status::text AS "keyStatus", k."baseUrl", k."secretCiphertext", k.config,
-             (k."dailyLimitUsd" * 1000000)::bigint AS "dailyLimit", (k."monthlyLimitUsd" * 1000000)::bigint AS "monthlyLimit",
-             (CASE WHEN k."spendDay" = ${day}::date THEN k."spendTodayUsd" ELSE 0 END * 1000000)::bigint AS "spentToday",
-             (CASE WHEN k."spendMonth" = ${month}::date THEN k."spendThisMonthUsd" ELSE 0 END * 1000000)::bigint AS "spentThisMonth"
-      FROM "Lease" l JOIN "ManagedKey" k ON k.id = l."keyId" WHERE l.id = ${state.id}::uuid`;
+    const row = await readSnapshot(db, state.id, day, month);
     if (!row) {
       state.status = 'MISSING';
     } else {
@@ -239,16 +265,8 @@ export function createAdmissionCache(deps: {
   }
 
   function verdict(state: LeaseState, nowMs: number): AdmissionVerdict {
-    const key = state.key;
-    if (state.status !== 'ACTIVE' || state.expiresAt <= nowMs || !key?.active) return { admitted: false, status: 403, leaseId: state.id };
-    if (
-      state.used >= state.cap ||
-      (key.dailyLimit !== null && key.spentToday >= key.dailyLimit) ||
-      (key.monthlyLimit !== null && key.spentThisMonth >= key.monthlyLimit)
-    ) {
-      return { admitted: false, status: 402, leaseId: state.id };
-    }
-    return { admitted: true, leaseId: state.id, key };
+    const refusal = admissionRefusal(state, state.key, nowMs);
+    return refusal ? { admitted: false, status: refusal, leaseId: state.id } : { admitted: true, leaseId: state.id, key: state.key! };
   }
 
   return {

@@ -1,14 +1,14 @@
 // Reading the spend ledger: usage records page by page, spend series aggregated in SQL, and each
 // user's spend in the current UTC month. Read-only; the ledger is written by service.ts.
-import type { Identity } from '../auth/authenticator.js';
-import { requireRole } from '../auth/authenticator.js';
+import type { Identity } from '../core/identity.js';
+import { authorize } from '../auth/permissions.js';
 import { type Clock, utcDate } from '../core/clock.js';
 import { badInput, MpkError, notFound } from '../core/errors.js';
 import { Decimal } from '../core/money.js';
 import { emptyPage, pageOf, timeKeyset, type PageRequest } from '../core/paging.js';
 import { Prisma, type Db, type UsageRecord } from '../db/client.js';
 import { isUuid } from '../core/ids.js';
-import type { ProviderName } from '../keys/input.js';
+import type { Provider } from '../db/enums.js';
 
 export const MAX_SERIES_DAYS = 90;
 
@@ -19,7 +19,7 @@ export interface UsageRecordFilter extends PageRequest {
 
 export interface SpendSeriesRequest {
   keyId?: string | null;
-  provider?: ProviderName | null;
+  provider?: Provider | null;
   days?: number | null;
   groupBy?: 'DAY' | 'MODEL' | null;
 }
@@ -62,7 +62,7 @@ export function createUsageHistory(deps: { db: Db; clock: Clock }) {
      * page their own leases' records only; another user's lease does not exist as far as they can tell.
      */
     async records(actor: Identity | null, filter: UsageRecordFilter) {
-      const caller = requireRole(actor, 'ADMIN', 'OBSERVER', 'WORKER', 'USER');
+      const caller = authorize(actor, 'usageRecords');
       const { leaseId, keyId } = filter;
       if (!leaseId && !keyId) throw badInput('leaseId', 'Give leaseId or keyId');
       if (caller.role === 'USER') {
@@ -85,7 +85,7 @@ export function createUsageHistory(deps: { db: Db; clock: Clock }) {
      * pool: one point per day (days without spend included, as zeros), or one per model.
      */
     async spendSeries(actor: Identity | null, request: SpendSeriesRequest): Promise<SpendPoint[]> {
-      requireRole(actor, 'ADMIN', 'OBSERVER');
+      authorize(actor, 'spendSeries');
       const days = request.days ?? 30;
       if (!Number.isInteger(days) || days < 1 || days > MAX_SERIES_DAYS) throw badInput('days', `days must be a whole number from 1 to ${MAX_SERIES_DAYS}`);
       if (request.keyId && !isUuid(request.keyId)) throw badInput('keyId', 'keyId is not a key id');

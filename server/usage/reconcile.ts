@@ -49,7 +49,7 @@ export async function fetchProviderFigures(key: Pick<ManagedKey, 'provider' | 'b
   return null;
 }
 
-export function createReconcileJob(deps: { db: Db; keys: KeyService; clock: Clock; logger: Logger; intervalMs?: number }) {
+export function createReconcileJob(deps: { db: Db; keys: Pick<KeyService, 'revealSecret'>; clock: Clock; logger: Logger; intervalMs?: number }) {
   const { db, keys, clock, logger } = deps;
   const intervalMs = deps.intervalMs ?? 5 * 60_000;
   let timer: NodeJS.Timeout | undefined;

@@ -1,19 +1,18 @@
 // The spend ledger. A report is one UsageRecord, unique per (lease, requestId); the lease's totals
-// and the key's spend in the current UTC day and month are increments in the same transaction,
-// never read-then-write. A lease whose usage reaches its cap is suspended, once.
+// and the key's spend in the current UTC day and month are increments in the same statement,
+// never read-then-write. A lease whose usage reaches its cap is suspended, once, by the leases.
 import { z } from 'zod';
-import type { Identity } from '../auth/authenticator.js';
-import { requireRole } from '../auth/authenticator.js';
+import type { Identity } from '../core/identity.js';
+import { authorize } from '../auth/permissions.js';
 import type { Clock } from '../core/clock.js';
-import { badInput, MpkError, notFound } from '../core/errors.js';
+import { badInput, notFound } from '../core/errors.js';
 import { parseUsd } from '../core/money.js';
-import { Prisma, type Db, type Lease } from '../db/client.js';
-import { inTransaction, withRetry } from '../db/transaction.js';
+import type { Prisma, Db, Lease } from '../db/client.js';
+import { withRetry } from '../db/transaction.js';
 import type { EventBus, LeaseEventRecord } from '../events/bus.js';
 import { isUuid } from '../core/ids.js';
 import type { LeaseService } from '../leases/service.js';
 import { utcDate } from '../core/clock.js';
-import { endLeases, recordLeaseEvent } from '../leases/transitions.js';
 
 export interface MeteredRequest {
   requestId: string;
@@ -48,19 +47,8 @@ function field<T>(schema: z.ZodType<T>, value: unknown, name: string): T {
   return parsed.data;
 }
 
-export function createUsageService(deps: { db: Db; clock: Clock; events: EventBus; leases: LeaseService }) {
+export function createUsageService(deps: { db: Db; clock: Clock; events: EventBus; leases: Pick<LeaseService, 'leaseById' | 'suspendOverCap'> }) {
   const { db, clock, events, leases } = deps;
-
-  /** Suspends those of the leases whose usage has reached their cap; returns the events. */
-  const suspendIfCapped = (tx: Prisma.TransactionClient, leaseIds: string[], now: Date) =>
-    endLeases(tx, {
-      where: Prisma.sql`l.id = ANY(${leaseIds}::uuid[]) AND l."usageUsd" >= l."spendCapUsd"`,
-      from: ['ACTIVE'],
-      to: 'SUSPENDED',
-      reason: 'spend cap reached',
-      actor: { userId: 'system:metering', role: 'ADMIN' },
-      now,
-    });
 
   /**
    * The ledger's one write path: records many requests in one statement, each counted once per
@@ -75,27 +63,25 @@ export function createUsageService(deps: { db: Db; clock: Clock; events: EventBu
       })),
     );
     const now = clock.now();
-    // One statement (see the mpk_record_usage migration): atomic on its own, and the rows it
-    // locks are held for its body only. Retried like a transaction if picked as a deadlock victim.
+    // One statement (prisma/sql/mpk_record_usage.sql): atomic on its own, and the rows it locks
+    // are held for its body only. Retried like a transaction if picked as a deadlock victim.
     const logged = await withRetry(() =>
       db.$queryRaw<(LeaseEventRecord & { capped: string[] })[]>`
         SELECT * FROM mpk_record_usage(${rows}::jsonb, ${now}, ${utcDate(now, 'day')}::date, ${utcDate(now, 'month')}::date, ${reportedBy})`,
     );
-    const written: LeaseEventRecord[] = logged.map(({ capped: _c, ...e }) => e);
+    events.committed(logged.map(({ capped: _c, ...e }) => e));
     // The statement says which leases crossed their cap: only then is there anything to suspend.
-    // Suspension is its own transaction: its conditional update ends a lease once however many
-    // batches race to it, and a lease left over its cap by a crash here is suspended by its next
-    // batch (the proxy refuses it meanwhile).
+    // Suspension is the leases' own transaction: its conditional update ends a lease once however
+    // many batches race to it, and a lease left over its cap by a crash here is suspended by its
+    // next batch (the proxy refuses it meanwhile).
     const capped = logged[0]?.capped ?? [];
-    if (capped.length) written.push(...(await inTransaction(db, (tx) => suspendIfCapped(tx, capped, now))));
-    const recorded = logged.reduce((n, e) => n + (e.details as { requests: number }).requests, 0);
-    events.publish(written);
-    return recorded;
+    if (capped.length) await leases.suspendOverCap(capped);
+    return logged.reduce((n, e) => n + (e.details as { requests: number }).requests, 0);
   }
 
   return {
     async report(actor: Identity | null, input: ReportUsageInput): Promise<{ lease: Lease; duplicate: boolean }> {
-      const worker = requireRole(actor, 'WORKER');
+      const worker = authorize(actor, 'reportUsage');
       const entry: MeteredRequest = {
         requestId: field(requestIdSchema, input.requestId, 'requestId'),
         costUsd: parseUsd(input.costUsd, 'costUsd'),
@@ -105,57 +91,13 @@ export function createUsageService(deps: { db: Db; clock: Clock; events: EventBu
         costSource: 'REPORTED',
       };
       const leaseId = input.leaseId;
-      if (!isUuid(leaseId) || !(await db.lease.findUnique({ where: { id: leaseId }, select: { id: true } }))) throw notFound('Lease');
+      if (!(await leases.leaseById(leaseId))) throw notFound('Lease');
       const recorded = await recordBatch([{ ...entry, leaseId }], worker.userId);
-      return { lease: await db.lease.findUniqueOrThrow({ where: { id: leaseId } }), duplicate: recorded === 0 };
+      return { lease: (await leases.leaseById(leaseId))!, duplicate: recorded === 0 };
     },
 
     /** What the metering proxy measured, many requests at once. */
     recordBatch: (batch: readonly (MeteredRequest & { leaseId: string })[]) => recordBatch(batch, 'system:proxy'),
-
-    /**
-     * Sets a lease's spend cap. A SUSPENDED lease under its new cap comes back to ACTIVE if it has
-     * not expired and its user's tier and its key still have room; an ACTIVE one at or over its
-     * new cap is suspended.
-     */
-    async updateLeaseCap(actor: Identity | null, leaseId: string, spendCapUsd: string): Promise<Lease> {
-      const admin = requireRole(actor, 'ADMIN');
-      const cap = parseUsd(spendCapUsd, 'spendCapUsd');
-      if (!isUuid(leaseId)) throw notFound('Lease');
-      let written: LeaseEventRecord[] = [];
-      const lease = await inTransaction(db, async (tx) => {
-        written = [];
-        const now = clock.now();
-        const current = await leases.lockLease(tx, leaseId);
-        if (current.status !== 'ACTIVE' && current.status !== 'SUSPENDED') throw new MpkError('LEASE_NOT_ACTIVE', `Lease is ${current.status}`);
-        await tx.lease.update({ where: { id: leaseId }, data: { spendCapUsd: cap } });
-        await tx.auditEntry.create({
-          data: { at: now, actorId: admin.userId, actorRole: admin.role, action: 'lease.updateCap', targetType: 'Lease', targetId: leaseId,
-            details: { changes: { spendCapUsd: { from: current.spendCapUsd.toString(), to: cap.toString() } } } },
-        });
-        if (current.status === 'SUSPENDED' && current.usageUsd.lessThan(cap)) {
-          if (current.expiresAt <= now) throw new MpkError('LEASE_NOT_ACTIVE', 'Lease has expired while suspended');
-          const refusal = await leases.bringBack(tx, current, now);
-          if (refusal) throw refusal;
-          written.push(
-            await recordLeaseEvent(tx, {
-              type: 'EXTENDED', leaseId, now, actor: admin, action: 'lease.resume',
-              details: { resumed: true, spendCapUsd: cap.toString(), expiresAt: current.expiresAt.toISOString() },
-            }),
-          );
-        } else {
-          const suspended = await suspendIfCapped(tx, [leaseId], now);
-          // Still active (or still suspended): an event all the same, so that whoever enforces
-          // the cap (every instance's proxy) and whoever shows it hears of the new one.
-          written.push(...(suspended.length ? suspended : [await recordLeaseEvent(tx, {
-            type: 'EXTENDED', leaseId, now, actor: admin, action: null, details: { spendCapUsd: cap.toString() },
-          })]));
-        }
-        return tx.lease.findUniqueOrThrow({ where: { id: leaseId } });
-      });
-      events.publish(written);
-      return lease;
-    },
   };
 }
 export type UsageService = ReturnType<typeof createUsageService>;

@@ -1,5 +1,5 @@
-// GraphQL face of metering: workers report usage; admins set a lease's cap; the ledger read back
-// as usage records, spend series and each user's spend this month.
+// GraphQL face of metering: workers report usage; the ledger read back as usage records, spend
+// series and each user's spend this month.
 import { User } from '../auth/users.graphql.js';
 import { builder, Provider } from '../graphql/builder.js';
 import { connectionOf, pageArgs } from '../graphql/connection.js';
@@ -117,11 +117,5 @@ builder.mutationFields((t) => ({
     description: 'For workers whose agents call the provider directly with the resolved key.',
     args: { input: t.arg({ type: ReportUsageInput, required: true }) },
     resolve: (_, { input }, ctx) => ctx.services.usage.report(ctx.identity, { ...input, leaseId: String(input.leaseId) }),
-  }),
-  updateLeaseCap: t.field({
-    type: Lease,
-    description: 'Sets the lease’s spend cap; a suspended lease under its new cap becomes ACTIVE again.',
-    args: { id: t.arg.id({ required: true }), spendCapUsd: t.arg({ type: 'Decimal', required: true }) },
-    resolve: (_, { id, spendCapUsd }, ctx) => ctx.services.usage.updateLeaseCap(ctx.identity, String(id), spendCapUsd),
   }),
 }));

@@ -1,0 +1,80 @@
+-- mpk_grant_lease: a whole lease grant in one call, so the per-provider lock that keeps the pool
+-- balanced is held for the body of this function and its commit, not across client round trips.
+-- In READ COMMITTED each statement of a volatile function takes a fresh snapshot: every check
+-- below sees what was committed by whoever held the user row or the provider lock before us.
+--
+-- Outcomes: GRANTED, EXISTING (the agent already holds an active lease: that one is returned),
+-- OVERDUE (the user holds leases past their expiry: the caller expires them and calls again).
+-- Refusals raise MPK's own SQLSTATEs, MK001 (the tier's limit: DETAIL '<tier>:<max>') and MK002 (no
+-- key has room), so that the statement rolls back whole and a refused request changes nothing; the
+-- lease service maps them by code.
+CREATE OR REPLACE FUNCTION mpk_grant_lease(
+  p_lease_id uuid,
+  p_user_id text,
+  p_email text,
+  p_role "Role",
+  p_provider "Provider",
+  p_framework "Framework",
+  p_agent_id text,
+  p_now timestamp(3),
+  p_day date,
+  p_month date
+) RETURNS TABLE (outcome text, lease_id uuid, event_id bigint, tier text, max_active integer, details jsonb)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  v_user "User"%ROWTYPE;
+  v_policy "TierPolicy"%ROWTYPE;
+  v_existing uuid;
+  v_key uuid;
+  v_expires timestamp(3);
+  v_event bigint;
+  v_details jsonb;
+BEGIN
+  -- Locks the user row: one user's grants queue here, so the checks below cannot race.
+  SELECT * INTO v_user FROM mpk_see_user(p_user_id, p_email, p_role, p_now);
+  SELECT * INTO v_policy FROM "TierPolicy" p WHERE p.tier = v_user.tier;
+
+  IF p_agent_id IS NOT NULL THEN
+    SELECT l.id INTO v_existing FROM "Lease" l
+    WHERE l."userId" = p_user_id AND l."agentId" = p_agent_id AND l.status = 'ACTIVE' AND l."expiresAt" > p_now AND l.provider = p_provider
+    ORDER BY l."grantedAt" DESC LIMIT 1;
+    IF v_existing IS NOT NULL THEN
+      RETURN QUERY SELECT 'EXISTING'::text, v_existing, NULL::bigint, v_user.tier::text, v_policy."maxActiveLeases", NULL::jsonb;
+      RETURN;
+    END IF;
+  END IF;
+
+  IF EXISTS (SELECT 1 FROM "Lease" l WHERE l."userId" = p_user_id AND l.status = 'ACTIVE' AND l."expiresAt" <= p_now) THEN
+    RETURN QUERY SELECT 'OVERDUE'::text, NULL::uuid, NULL::bigint, v_user.tier::text, v_policy."maxActiveLeases", NULL::jsonb;
+    RETURN;
+  END IF;
+
+  IF NOT mpk_user_has_room(p_user_id) THEN
+    RAISE EXCEPTION USING ERRCODE = 'MK001', MESSAGE = 'tier limit reached', DETAIL = v_user.tier || ':' || v_policy."maxActiveLeases";
+  END IF;
+
+  -- One grant per provider at a time: the least-used key is then really the least used.
+  PERFORM pg_advisory_xact_lock(hashtext('mpk:grant:' || p_provider::text));
+  SELECT k.id INTO v_key FROM "ManagedKey" k
+  WHERE k.provider = p_provider AND mpk_key_has_room(k, p_day, p_month)
+  ORDER BY k."activeLeaseCount", k."lastGrantedAt" ASC NULLS FIRST, k.id
+  LIMIT 1 FOR UPDATE;
+  IF v_key IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'MK002', MESSAGE = 'no key available';
+  END IF;
+
+  v_expires := p_now + make_interval(secs => v_policy."leaseDurationSeconds");
+  UPDATE "ManagedKey" SET "activeLeaseCount" = "activeLeaseCount" + 1, "lastGrantedAt" = p_now WHERE id = v_key;
+  INSERT INTO "Lease" (id, "userId", "keyId", status, tier, provider, framework, "agentId", "grantedAt", "expiresAt", "spendCapUsd", "createdAt", "updatedAt")
+  VALUES (p_lease_id, p_user_id, v_key, 'ACTIVE', v_user.tier, p_provider, p_framework, p_agent_id, p_now, v_expires, v_policy."spendCapUsd", p_now, p_now);
+  UPDATE "User" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = p_user_id;
+  v_details := jsonb_build_object(
+    'provider', p_provider, 'framework', p_framework, 'agentId', p_agent_id, 'tier', v_user.tier, 'keyId', v_key,
+    'expiresAt', to_char(v_expires, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'));
+  PERFORM mpk_audit(p_now, p_user_id, p_role, 'lease.grant', 'Lease', p_lease_id::text, v_details);
+  INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "agentId", "stopAgent", details)
+  VALUES ('GRANTED', p_now, p_lease_id, p_user_id, v_key, p_agent_id, false, v_details)
+  RETURNING id INTO v_event;
+  RETURN QUERY SELECT 'GRANTED'::text, p_lease_id, v_event, v_user.tier::text, v_policy."maxActiveLeases", v_details;
+END;
+$$;

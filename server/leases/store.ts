@@ -1,0 +1,261 @@
+// The leases' data access: every statement that reads a lease for a change, changes a lease's
+// status, or moves the key's and the user's active-lease counters lives here, and the lease service
+// is its only caller. A change is one statement where it can be: the status change, the counters,
+// the lease event and the audit entry are written together or not at all. The rules the statements
+// apply (a key's room, its limits, a lease's cap) are SQL functions in prisma/sql/.
+//
+// Lock order, everywhere: users, then keys, then leases (each set in id order). Grants follow it
+// too, so concurrent grants, ends and batch expiries queue instead of deadlocking.
+import { utcDate } from '../core/clock.js';
+import type { Identity } from '../core/identity.js';
+import { Prisma, type Db, type Lease, type ManagedKey, type Tx } from '../db/client.js';
+import type { Framework, LeaseEventType, LeaseStatus, Provider } from '../db/enums.js';
+import { sqlState } from '../db/errors.js';
+import type { LeaseEventRecord } from '../events/bus.js';
+
+export type Actor = Pick<Identity, 'userId' | 'role'>;
+
+/** The scheduler's identity in audit entries. */
+export const SYSTEM_ACTOR: Actor = { userId: 'system:scheduler', role: 'ADMIN' };
+/** The metering's identity in audit entries (a lease suspended at its cap). */
+export const METERING_ACTOR: Actor = { userId: 'system:metering', role: 'ADMIN' };
+
+const END_TYPES: Record<Exclude<LeaseStatus, 'ACTIVE'>, LeaseEventType> = {
+  EXPIRED: 'EXPIRED',
+  REVOKED: 'REVOKED',
+  RELEASED: 'RELEASED',
+  SUSPENDED: 'SUSPENDED',
+};
+
+const eventColumns = Prisma.sql`id, type::text AS type, at, "leaseId"::text AS "leaseId", "userId", "keyId"::text AS "keyId", "agentId", "stopAgent", details`;
+
+/** The current UTC day and month, as the rule functions take them. */
+const windows = (now: Date) => Prisma.sql`${utcDate(now, 'day')}::date, ${utcDate(now, 'month')}::date`;
+
+export const findLease = (db: Tx | Db, id: string) => db.lease.findUnique({ where: { id } });
+
+/** Locks a lease with its user and key, in the global lock order (user, key, lease). */
+export async function lockLease(tx: Tx, id: string): Promise<Lease | null> {
+  const peek = await findLease(tx, id);
+  if (!peek) return null;
+  await tx.$queryRaw`SELECT 1 FROM "User" WHERE id = ${peek.userId} FOR UPDATE`;
+  await tx.$queryRaw`SELECT 1 FROM "ManagedKey" WHERE id = ${peek.keyId}::uuid FOR UPDATE`;
+  await tx.$queryRaw`SELECT 1 FROM "Lease" WHERE id = ${id}::uuid FOR UPDATE`;
+  return tx.lease.findUniqueOrThrow({ where: { id } });
+}
+
+// ---- grant -------------------------------------------------------------------------------------
+
+export type GrantOutcome =
+  | { outcome: 'GRANTED'; leaseId: string; eventId: bigint; details: Record<string, unknown> }
+  | { outcome: 'EXISTING'; leaseId: string }
+  | { outcome: 'OVERDUE' }
+  | { outcome: 'TIER_LIMIT_REACHED'; tier: string; max: number }
+  | { outcome: 'NO_KEY_AVAILABLE' };
+
+interface GrantRow {
+  outcome: 'GRANTED' | 'EXISTING' | 'OVERDUE';
+  lease_id: string | null;
+  event_id: bigint | null;
+  details: Record<string, unknown> | null;
+}
+
+/** SQLSTATEs `mpk_grant_lease` raises for its refusals (prisma/sql/mpk_grant_lease.sql). */
+const TIER_LIMIT_REACHED = 'MK001';
+const NO_KEY_AVAILABLE = 'MK002';
+
+/**
+ * The whole grant, one call to `mpk_grant_lease` (see its file for why): a new lease, the agent's
+ * existing one, word that the user holds overdue leases, or a refusal.
+ */
+export async function grant(
+  db: Db,
+  input: { leaseId: string; actor: Identity; provider: Provider; framework: Framework; agentId: string | null; now: Date },
+): Promise<GrantOutcome> {
+  const { leaseId, actor, provider, framework, agentId, now } = input;
+  try {
+    const [row] = await db.$queryRaw<GrantRow[]>`
+      SELECT outcome, lease_id, event_id, details FROM mpk_grant_lease(${leaseId}::uuid, ${actor.userId}, ${actor.email ?? null}, ${actor.role}::"Role",
+        ${provider}::"Provider", ${framework}::"Framework", ${agentId}, ${now}::timestamp(3), ${windows(now)})`;
+    if (!row) throw new Error('mpk_grant_lease returned no row');
+    if (row.outcome === 'GRANTED') return { outcome: 'GRANTED', leaseId: row.lease_id!, eventId: row.event_id!, details: row.details! };
+    if (row.outcome === 'EXISTING') return { outcome: 'EXISTING', leaseId: row.lease_id! };
+    return { outcome: 'OVERDUE' };
+  } catch (error) {
+    const state = sqlState(error);
+    if (state?.code === TIER_LIMIT_REACHED) {
+      const [tier = '', max = '0'] = (state.detail ?? '').split(':');
+      return { outcome: 'TIER_LIMIT_REACHED', tier, max: Number(max) };
+    }
+    if (state?.code === NO_KEY_AVAILABLE) return { outcome: 'NO_KEY_AVAILABLE' };
+    throw error;
+  }
+}
+
+// ---- ends --------------------------------------------------------------------------------------
+
+export interface EndLeasesOptions {
+  /** A condition on `"Lease" l`. */
+  where: Prisma.Sql;
+  from: LeaseStatus[];
+  to: Exclude<LeaseStatus, 'ACTIVE'>;
+  reason: string;
+  actor: Actor;
+  now: Date;
+  limit?: number;
+}
+
+/**
+ * Ends every lease matching `where` whose status is in `from`. A lease that was ACTIVE frees its
+ * slot on the key and the user. Returns the event rows written, in cursor order.
+ */
+export async function endLeases(tx: Tx, options: EndLeasesOptions): Promise<LeaseEventRecord[]> {
+  const { where, from, to, reason, actor, now } = options;
+  const limit = options.limit ?? 1000;
+  const match = Prisma.sql`${where} AND l.status = ANY(${from}::"LeaseStatus"[])`;
+  // Choose the batch first, then lock exactly its users and keys, in the global order.
+  const batch = await tx.$queryRaw<{ id: string }[]>`
+    SELECT l.id::text AS id FROM "Lease" l WHERE ${match} ORDER BY l."expiresAt", l.id LIMIT ${limit}`;
+  if (batch.length === 0) return [];
+  const ids = batch.map((b) => b.id);
+  await tx.$queryRaw`SELECT 1 FROM "User" WHERE id IN (SELECT "userId" FROM "Lease" WHERE id = ANY(${ids}::uuid[])) ORDER BY id FOR UPDATE`;
+  await tx.$queryRaw`SELECT 1 FROM "ManagedKey" WHERE id IN (SELECT "keyId" FROM "Lease" WHERE id = ANY(${ids}::uuid[])) ORDER BY id FOR UPDATE`;
+  return tx.$queryRaw<LeaseEventRecord[]>`
+    WITH target AS (
+      -- Re-checked under the row lock: a lease another transaction ended meanwhile drops out.
+      SELECT l.id, l.status AS "oldStatus" FROM "Lease" l WHERE l.id = ANY(${ids}::uuid[]) AND ${match} FOR UPDATE
+    ), ended AS (
+      UPDATE "Lease" l SET status = ${to}::"LeaseStatus", "endedAt" = ${now}, "endReason" = ${reason}, "updatedAt" = ${now}
+      FROM target t WHERE l.id = t.id
+      RETURNING l.id, l."userId", l."keyId", l."agentId", t."oldStatus"::text AS "oldStatus", l."expiresAt"
+    ), freed AS (
+      SELECT "keyId", "userId" FROM ended WHERE "oldStatus" = 'ACTIVE'
+    ), keys AS (
+      UPDATE "ManagedKey" k SET "activeLeaseCount" = k."activeLeaseCount" - f.n
+      FROM (SELECT "keyId", count(*)::int AS n FROM freed GROUP BY 1) f WHERE k.id = f."keyId"
+    ), users AS (
+      UPDATE "User" u SET "activeLeaseCount" = u."activeLeaseCount" - f.n
+      FROM (SELECT "userId", count(*)::int AS n FROM freed GROUP BY 1) f WHERE u.id = f."userId"
+    ), audited AS (
+      SELECT mpk_audit(${now}, ${actor.userId}, ${actor.role}::"Role", ${`lease.${to.toLowerCase()}`}, 'Lease', id::text,
+             jsonb_build_object('reason', ${reason}::text, 'from', "oldStatus", 'keyId', "keyId", 'userId', "userId")) AS id
+      FROM ended
+    ), events AS (
+      INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "agentId", "stopAgent", details)
+      SELECT ${END_TYPES[to]}::"LeaseEventType", ${now}, id, "userId", "keyId", "agentId", true,
+             jsonb_build_object('reason', ${reason}::text, 'from', "oldStatus", 'expiresAt', "expiresAt")
+      FROM (SELECT * FROM ended ORDER BY "expiresAt", id) ordered
+      RETURNING *
+    )
+    -- A SELECT in a WITH runs only if it is read: the audit entries are counted so that they are written.
+    SELECT ${eventColumns} FROM events, (SELECT count(*) FROM audited) written ORDER BY id`;
+}
+
+/**
+ * Expires leases due at `now` (all, or those matching `where`), up to `limit`: ACTIVE ones, and
+ * SUSPENDED ones too — a suspended lease can be brought back only before its expiry, so once due
+ * it has ended, and it should not read as suspended (restorable) for ever.
+ */
+export function expireDue(tx: Tx, now: Date, options: { where?: Prisma.Sql; limit?: number } = {}) {
+  const where = options.where ? Prisma.sql`l."expiresAt" <= ${now} AND ${options.where}` : Prisma.sql`l."expiresAt" <= ${now}`;
+  return endLeases(tx, { where, from: EXPIRING, to: 'EXPIRED', reason: 'expired', actor: SYSTEM_ACTOR, now, limit: options.limit });
+}
+
+/** The statuses a lease expires from. */
+const EXPIRING: LeaseStatus[] = ['ACTIVE', 'SUSPENDED'];
+
+/** When the next lease falls due, if any does (the expiry job arms its timer for it). */
+export async function nextExpiry(db: Db): Promise<Date | null> {
+  const [next] = await db.$queryRaw<{ at: Date | null }[]>`SELECT min("expiresAt") AS at FROM "Lease" WHERE status = ANY(${EXPIRING}::"LeaseStatus"[])`;
+  return next?.at ?? null;
+}
+
+/** Suspends those of the leases that have spent their cap; returns the events. */
+export function suspendOverCap(tx: Tx, leaseIds: string[], now: Date) {
+  return endLeases(tx, {
+    where: Prisma.sql`l.id = ANY(${leaseIds}::uuid[]) AND mpk_lease_over_cap(l)`,
+    from: ['ACTIVE'],
+    to: 'SUSPENDED',
+    reason: 'spend cap reached',
+    actor: METERING_ACTOR,
+    now,
+  });
+}
+
+// ---- back to ACTIVE, extend, cap ----------------------------------------------------------------
+
+/**
+ * Makes an ended lease ACTIVE again inside the caller's transaction (which holds the user, key
+ * and lease locks), if its user's tier and its key still have room: which of the two refused, or
+ * null when it is back.
+ */
+export async function bringBack(tx: Tx, lease: Lease, now: Date, data: { expiresAt?: Date } = {}): Promise<'TIER' | 'KEY' | null> {
+  const [room] = await tx.$queryRaw<{ tier: boolean; key: boolean }[]>`
+    SELECT mpk_user_has_room(${lease.userId}) AS tier, mpk_key_has_room(k, ${windows(now)}) AS key FROM "ManagedKey" k WHERE k.id = ${lease.keyId}::uuid`;
+  if (!room?.tier) return 'TIER';
+  if (!room.key) return 'KEY';
+  await tx.lease.update({ where: { id: lease.id }, data: { status: 'ACTIVE', endedAt: null, endReason: null, ...data } });
+  await tx.$executeRaw`UPDATE "ManagedKey" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${lease.keyId}::uuid`;
+  await tx.$executeRaw`UPDATE "User" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${lease.userId}`;
+  return null;
+}
+
+export const setExpiry = (tx: Tx, id: string, expiresAt: Date) => tx.lease.update({ where: { id }, data: { expiresAt } });
+
+/** Sets the cap and says whether the lease has spent it (the rule is `mpk_lease_over_cap`). */
+export async function setCap(tx: Tx, id: string, cap: Prisma.Decimal, now: Date): Promise<boolean> {
+  const [row] = await tx.$queryRaw<{ over: boolean }[]>`
+    UPDATE "Lease" l SET "spendCapUsd" = ${cap}, "updatedAt" = ${now} WHERE l.id = ${id}::uuid RETURNING mpk_lease_over_cap(l) AS over`;
+  return row?.over ?? false;
+}
+
+/** Writes one event (and its audit entry) for a change that is not an end: GRANTED, EXTENDED. */
+export async function recordLeaseEvent(
+  tx: Tx,
+  /** `action` null: the caller has audited the change itself. */
+  event: { type: LeaseEventType; leaseId: string; now: Date; actor: Actor; action: string | null; details: Record<string, unknown> },
+): Promise<LeaseEventRecord> {
+  const details = JSON.stringify(event.details);
+  const [row] = await tx.$queryRaw<LeaseEventRecord[]>`
+    WITH lease AS (SELECT id, "userId", "keyId", "agentId" FROM "Lease" WHERE id = ${event.leaseId}::uuid),
+    audited AS (
+      SELECT mpk_audit(${event.now}, ${event.actor.userId}, ${event.actor.role}::"Role", ${event.action}, 'Lease', id::text, ${details}::jsonb) AS id
+      FROM lease WHERE ${event.action}::text IS NOT NULL
+    ), events AS (
+      INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "agentId", "stopAgent", details)
+      SELECT ${event.type}::"LeaseEventType", ${event.now}, id, "userId", "keyId", "agentId", false, ${details}::jsonb FROM lease
+      RETURNING *
+    )
+    -- A SELECT in a WITH runs only if it is read: the audit entry is counted so that it is written.
+    SELECT ${eventColumns} FROM events, (SELECT count(*) FROM audited) written`;
+  return row!;
+}
+
+// ---- resolution ---------------------------------------------------------------------------------
+
+export type ResolvedRow = Lease & { usable: boolean; underLimits: boolean; key: ManagedKey };
+
+/**
+ * A worker's resolution of a lease (by `match` on `"Lease" l`): the lease with its key, whether it
+ * is usable and its key under its limits; when both, the lease's and the key's lastUsedAt are
+ * stamped and the resolution audited, in the same statement.
+ */
+export async function resolveRow(db: Db, match: Prisma.Sql, now: Date, worker: Actor): Promise<ResolvedRow | undefined> {
+  const [row] = await db.$queryRaw<ResolvedRow[]>`
+    WITH cur AS (
+      SELECT l.*, row_to_json(k.*)::jsonb AS key,
+             (l.status = 'ACTIVE' AND l."expiresAt" > ${now} AND k.status = 'ACTIVE') AS usable,
+             mpk_key_under_limits(k, ${windows(now)}) AS "underLimits"
+      FROM "Lease" l JOIN "ManagedKey" k ON k.id = l."keyId"
+      WHERE ${match}
+      ORDER BY (l.status = 'ACTIVE') DESC, l."grantedAt" DESC LIMIT 1
+    ), ok AS (SELECT id, "keyId" FROM cur WHERE usable AND "underLimits"),
+    stamp_lease AS (UPDATE "Lease" SET "lastUsedAt" = ${now} FROM ok WHERE "Lease".id = ok.id),
+    stamp_key AS (UPDATE "ManagedKey" SET "lastUsedAt" = ${now} FROM ok WHERE "ManagedKey".id = ok."keyId"),
+    audited AS (
+      SELECT mpk_audit(${now}, ${worker.userId}, ${worker.role}::"Role", 'lease.resolve', 'Lease', id::text, jsonb_build_object('keyId', "keyId")) AS id FROM ok
+    )
+    -- A SELECT in a WITH runs only if it is read: the audit entry is counted so that it is written.
+    SELECT cur.* FROM cur, (SELECT count(*) FROM audited) written`;
+  return row;
+}
