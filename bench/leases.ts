@@ -1,27 +1,28 @@
 // npm run bench:leases — grants per second with 50 concurrent clients (distinct users), and the
 // latency of resolveLease next to the trivial `{ __typename }` on the same server.
-import { ms, pool, scratchDatabase, startServer, stats } from './support.js';
+import { dataOf } from '../tests/support/graphql.js';
+import { benchDatabase, ms, pool, startServer, stats } from './support.js';
 
 const GRANTS = Number(process.env.BENCH_GRANTS ?? 3000);
 const CLIENTS = 50;
 const RESOLVES = Number(process.env.BENCH_RESOLVES ?? 2000);
 
-const db = await scratchDatabase();
-const server = await startServer({ DATABASE_URL: db.url });
+const db = await benchDatabase();
+const server = await startServer(db);
 try {
   const admin = await server.token('ADMIN', 'bench-admin');
   const worker = await server.token('WORKER', 'bench-worker');
   for (let i = 0; i < 20; i++) {
-    await server.gql(`mutation($i: CreateManagedKeyInput!) { createManagedKey(input: $i) { id } }`,
-      { i: { provider: 'OPENROUTER', label: `bench-${i}`, apiKey: `sk-or-v1-bench-${i}-0123456789abcdef` } }, admin);
+    dataOf(await server.gql(`mutation($i: CreateManagedKeyInput!) { createManagedKey(input: $i) { id } }`,
+      { i: { provider: 'OPENROUTER', label: `bench-${i}`, apiKey: `sk-or-v1-bench-${i}-0123456789abcdef` } }, admin));
   }
   const tokens = await Promise.all(Array.from({ length: GRANTS }, (_, i) => server.token('USER', `bench-user-${i}`)));
   const leaseIds: string[] = [];
   const request = `mutation($input: RequestLeaseInput!) { requestLease(input: $input) { id } }`;
   // Warm-up: the first requests compile queries and fill pools.
-  await pool(100, 10, async (i) => void (await server.gql(request, { input: { agentId: `warm-${i}` } }, await server.token('USER', `warm-${i}`))));
+  await pool(100, 10, async (i) => void dataOf(await server.gql(request, { input: { agentId: `warm-${i}` } }, await server.token('USER', `warm-${i}`))));
   const grantMs = await pool(GRANTS, CLIENTS, async (i) => {
-    const data = await server.gql(request, { input: { agentId: `agent-${i}` } }, tokens[i]!);
+    const data = dataOf(await server.gql(request, { input: { agentId: `agent-${i}` } }, tokens[i]!));
     leaseIds.push(data.requestLease.id);
   });
 
@@ -29,7 +30,7 @@ try {
   const trivial = `{ __typename }`;
   const time = async (query: string, variables: Record<string, unknown>) => {
     const started = performance.now();
-    await server.gql(query, variables, worker);
+    dataOf(await server.gql(query, variables, worker));
     return performance.now() - started;
   };
   for (let i = 0; i < 300; i++) {

@@ -1,15 +1,13 @@
 // npm run bench:live — (a) expiring 100,000 due leases; (b) lateness of 1,000 leases falling due
 // over 10 s, expired by the server's own scheduler; (c) 1,000 WebSocket subscribers on
 // leaseEvents: delivery latency of a stream of grants, and server memory per subscriber.
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { buildApp } from '../server/app.js';
 import { createLogger } from '../server/core/logger.js';
 import { createDb } from '../server/db/client.js';
+import { testConfig } from '../tests/support/config.js';
+import { dataOf } from '../tests/support/graphql.js';
 import { collect, wsClient } from '../tests/support/ws.js';
-import { ms, pool, scratchDatabase, startServer, stats } from './support.js';
+import { benchDatabase, ms, pool, rss, startServer, stats } from './support.js';
 
 const EXPIRE_N = Number(process.env.BENCH_EXPIRE ?? 100_000);
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
@@ -18,16 +16,9 @@ const GRANTS = Number(process.env.BENCH_STREAM_GRANTS ?? 200);
 const RATE = Number(process.env.BENCH_STREAM_RATE ?? 10);
 
 async function expireMany() {
-  const db = await scratchDatabase();
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'mpk-bench-'));
-  const app = await buildApp({
-    config: {
-      port: 0, host: '127.0.0.1', databaseUrl: db.url, dbPoolSize: 10, redisUrl: undefined, jwtSecret: randomBytes(32).toString('hex'),
-      jwksUrl: undefined, masterKeys: `b1:${randomBytes(32).toString('base64')}`, dataDir, logLevel: 'warn', generatedSecrets: [],
-    },
-    logger: createLogger('warn'),
-    scheduler: false,
-  });
+  const db = await benchDatabase();
+  const { config, dispose } = await testConfig({ databaseUrl: db.url, dbPoolSize: 10, logLevel: 'warn' });
+  const app = await buildApp({ config, logger: createLogger('warn'), scheduler: false });
   try {
     const now = new Date();
     await app.db.$executeRaw`INSERT INTO "ManagedKey" (id, provider, label, "secretCiphertext", "maskedKey", "baseUrl", "activeLeaseCount", "updatedAt")
@@ -44,19 +35,19 @@ async function expireMany() {
   } finally {
     await app.stop(100);
     await db.drop();
-    await rm(dataDir, { recursive: true, force: true });
+    await dispose();
   }
 }
 
 async function lateness() {
-  const db = await scratchDatabase();
-  const server = await startServer({ DATABASE_URL: db.url });
+  const db = await benchDatabase();
+  const server = await startServer(db);
   const direct = createDb(db.url, { maxConnections: 2 });
   try {
     const admin = await server.token('ADMIN', 'bench-admin');
-    await server.gql(`mutation { updateTierPolicy(tier: FREE, input: { leaseDurationSeconds: 60 }) { tier } }`, {}, admin);
+    dataOf(await server.gql(`mutation { updateTierPolicy(tier: FREE, input: { leaseDurationSeconds: 60 }) { tier } }`, {}, admin));
     for (let i = 0; i < 10; i++) {
-      await server.gql(`mutation($i: CreateManagedKeyInput!) { createManagedKey(input: $i) { id } }`, { i: { provider: 'OPENROUTER', label: `k${i}`, apiKey: `sk-or-v1-late-${i}-0123456789` } }, admin);
+      dataOf(await server.gql(`mutation($i: CreateManagedKeyInput!) { createManagedKey(input: $i) { id } }`, { i: { provider: 'OPENROUTER', label: `k${i}`, apiKey: `sk-or-v1-late-${i}-0123456789` } }, admin));
     }
     // 1,000 grants spread over 10 s: with 60 s leases they fall due over 10 s, a minute later.
     const tokens = await Promise.all(Array.from({ length: 1000 }, (_, i) => server.token('USER', `late-${i}`)));
@@ -64,7 +55,7 @@ async function lateness() {
     await pool(1000, 20, async (i) => {
       const wait = t0 + i * 10 - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      await server.gql(`mutation { requestLease(input: {}) { id } }`, {}, tokens[i]!);
+      dataOf(await server.gql(`mutation { requestLease(input: {}) { id } }`, {}, tokens[i]!));
     });
     for (;;) {
       const left = await direct.lease.count({ where: { status: 'ACTIVE' } });
@@ -85,15 +76,15 @@ async function lateness() {
 }
 
 async function fanOut() {
-  const db = await scratchDatabase();
-  const server = await startServer({ DATABASE_URL: db.url });
+  const db = await benchDatabase();
+  const server = await startServer(db);
   try {
     const admin = await server.token('ADMIN', 'bench-admin');
-    await server.gql(`mutation($i: CreateManagedKeyInput!) { createManagedKey(input: $i) { id } }`, { i: { provider: 'OPENROUTER', label: 'fan', apiKey: 'sk-or-v1-fanout-0123456789' } }, admin);
+    dataOf(await server.gql(`mutation($i: CreateManagedKeyInput!) { createManagedKey(input: $i) { id } }`, { i: { provider: 'OPENROUTER', label: 'fan', apiKey: 'sk-or-v1-fanout-0123456789' } }, admin));
     const observer = await server.token('OBSERVER', 'bench-observer');
     global.gc?.();
     await new Promise((r) => setTimeout(r, 1000));
-    const before = await server.rss();
+    const before = await rss(server.child.pid!);
     const latencies: number[] = [];
     const clients = Array.from({ length: SUBSCRIBERS }, () => wsClient(server.url, observer));
     const subs = clients.map((c) => {
@@ -106,13 +97,13 @@ async function fanOut() {
       return sub;
     });
     await new Promise((r) => setTimeout(r, 3000));
-    const after = await server.rss();
+    const after = await rss(server.child.pid!);
     const tokens = await Promise.all(Array.from({ length: GRANTS }, (_, i) => server.token('USER', `fan-${i}`)));
     const t0 = Date.now();
     await pool(GRANTS, 4, async (i) => {
       const wait = t0 + (i * 1000) / RATE - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      await server.gql(`mutation { requestLease(input: {}) { id } }`, {}, tokens[i]!);
+      dataOf(await server.gql(`mutation { requestLease(input: {}) { id } }`, {}, tokens[i]!));
     });
     const expected = SUBSCRIBERS * GRANTS;
     const deadline = Date.now() + 30_000;

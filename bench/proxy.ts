@@ -2,7 +2,8 @@
 // throughput of (a) direct calls and (b) the same calls through MPK's metering proxy, one at a
 // time and with 50 concurrent clients; the latency MPK adds; and reportUsage throughput.
 import { startFakeUpstream } from '../demo/fake-provider.js';
-import { cpuTimes, ms, pool, scratchDatabase, startServer, stats } from './support.js';
+import { dataOf } from '../tests/support/graphql.js';
+import { benchDatabase, cpuTimes, ms, pool, startServer, stats } from './support.js';
 
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 2000);
 const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 5000);
@@ -10,18 +11,18 @@ const CLIENTS = 50;
 const REPORTS = Number(process.env.BENCH_REPORTS ?? 5000);
 
 const upstream = await startFakeUpstream();
-const db = await scratchDatabase();
-const server = await startServer({ DATABASE_URL: db.url });
+const db = await benchDatabase();
+const server = await startServer(db);
 try {
   const admin = await server.token('ADMIN', 'bench-admin');
   const apiKey = 'sk-bench-provider-0123456789';
-  await server.gql(`mutation($i: CreateManagedKeyInput!) { createManagedKey(input: $i) { id } }`,
-    { i: { provider: 'OPENAI_COMPATIBLE', label: 'bench', apiKey, baseUrl: upstream.url, defaultModel: 'fake-model' } }, admin);
-  await server.gql(`mutation { updateTierPolicy(tier: FREE, input: { spendCapUsd: "1000000" }) { tier } }`, {}, admin);
+  dataOf(await server.gql(`mutation($i: CreateManagedKeyInput!) { createManagedKey(input: $i) { id } }`,
+    { i: { provider: 'OPENAI_COMPATIBLE', label: 'bench', apiKey, baseUrl: upstream.url, defaultModel: 'fake-model' } }, admin));
+  dataOf(await server.gql(`mutation { updateTierPolicy(tier: FREE, input: { spendCapUsd: "1000000" }) { tier } }`, {}, admin));
   const user = await server.token('USER', 'bench-user');
-  const lease = (await server.gql(`mutation { requestLease(input: { provider: OPENAI_COMPATIBLE, framework: GENERIC }) { id } }`, {}, user)).requestLease.id;
+  const lease = dataOf(await server.gql(`mutation { requestLease(input: { provider: OPENAI_COMPATIBLE, framework: GENERIC }) { id } }`, {}, user)).requestLease.id;
   const worker = await server.token('WORKER', 'bench-worker');
-  const resolved = (await server.gql(`query($id: ID) { resolveLease(leaseId: $id) { apiKey baseUrl } }`, { id: lease }, worker)).resolveLease;
+  const resolved = dataOf(await server.gql(`query($id: ID) { resolveLease(leaseId: $id) { apiKey baseUrl } }`, { id: lease }, worker)).resolveLease;
 
   const body = JSON.stringify({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }] });
   const direct = { url: `${upstream.url}/chat/completions`, key: apiKey };
@@ -51,8 +52,8 @@ try {
   const perRequest = (part: keyof typeof cpuAfter) => `${(((cpuAfter[part] - cpuBefore[part]) / CONCURRENT) * 1000).toFixed(0)} µs`;
 
   const reportMs = await pool(REPORTS, CLIENTS, async (i) => {
-    await server.gql(`mutation($i: ReportUsageInput!) { reportUsage(input: $i) { duplicate } }`,
-      { i: { leaseId: lease, requestId: `bench-${i}`, costUsd: '0.000100' } }, worker);
+    dataOf(await server.gql(`mutation($i: ReportUsageInput!) { reportUsage(input: $i) { duplicate } }`,
+      { i: { leaseId: lease, requestId: `bench-${i}`, costUsd: '0.000100' } }, worker));
   });
 
   const sd = stats(seq.direct);

@@ -1,97 +1,21 @@
-// Shared by the benchmarks: a scratch PostgreSQL database, an MPK server in its own process (so
-// the load generator never shares its event loop), and latency statistics.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import pg from 'pg';
-import { mintToken, type Role } from '../server/auth/authenticator.js';
+// Shared by the benchmarks: a scratch PostgreSQL database and an MPK server in its own process
+// (so the load generator never shares its event loop), both from the test harness (tests/support),
+// and latency statistics.
+import { readFile, readdir } from 'node:fs/promises';
+import { scratchDatabase, type ScratchDatabase } from '../tests/support/db.js';
+import { startServerProcess } from '../tests/support/process.js';
 
-const root = path.resolve(import.meta.dirname, '..');
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+/** An empty database beside BENCH_DATABASE_URL (default the local server); the server migrates it. */
+export const benchDatabase = () => scratchDatabase(process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres', 'mpk_bench');
 
-export async function scratchDatabase() {
-  const name = `mpk_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  await admin.end();
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: ADMIN_URL });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await c.end();
-    },
-  };
-}
+/** MPK on `db` in its own process, its errors in this terminal; BENCH_SERVER_NODE_ARGS passes flags to its node. */
+export const startServer = (db: ScratchDatabase) =>
+  startServerProcess({ DATABASE_URL: db.url }, { nodeArgs: process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean), stderr: 'inherit', timeoutMs: 120_000 });
 
-export interface BenchServer {
-  url: string;
-  child: ChildProcess;
-  token(role: Role, sub: string): Promise<string>;
-  gql(query: string, variables: Record<string, unknown>, token: string): Promise<any>;
-  rss(): Promise<number>;
-  stop(): Promise<void>;
-}
-
-export async function startServer(env: Record<string, string>): Promise<BenchServer> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'mpk-bench-'));
-  const jwtSecret = randomBytes(32).toString('base64url');
-  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', 'server/main.ts'], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? '',
-      PORT: '0',
-      LOG_LEVEL: 'info',
-      MPK_DATA_DIR: dataDir,
-      MPK_JWT_SECRET: jwtSecret,
-      MPK_MASTER_KEYS: `b1:${randomBytes(32).toString('base64')}`,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk;
-      const match = /"url":"(http:\/\/[^"]+)\/graphql"/.exec(out);
-      if (match) resolve(match[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
-  });
-  child.stdout!.resume();
-  return {
-    url,
-    child,
-    token: (role, sub) => mintToken({ secret: jwtSecret, sub, role, expiresInSeconds: 3600 }),
-    async gql(query, variables, token) {
-      const res = await fetch(`${url}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: JSON.stringify({ query, variables }),
-      });
-      const body = (await res.json()) as any;
-      if (body.errors) throw new Error(JSON.stringify(body.errors));
-      return body.data;
-    },
-    async rss() {
-      const { readFile } = await import('node:fs/promises');
-      const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
-      return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
-    },
-    async stop() {
-      await new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      });
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
+/** Resident memory of process `pid`, in bytes (Linux /proc). */
+export async function rss(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
 }
 
 export function percentile(sorted: number[], p: number): number {
@@ -123,7 +47,6 @@ export async function pool(total: number, concurrency: number, task: (i: number)
  * /proc), to tell where a figure's time goes on a shared machine.
  */
 export async function cpuTimes(serverPid: number): Promise<{ bench: number; server: number; postgres: number }> {
-  const { readFile, readdir } = await import('node:fs/promises');
   const ticks = async (pid: number | string) => {
     try {
       const stat = await readFile(`/proc/${pid}/stat`, 'utf8');

@@ -9,7 +9,8 @@ import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import type { Page } from 'playwright-core';
 import { launchBrowser } from '../tests/support/browser.js';
-import { ms, percentile, scratchDatabase, startServer, stats } from './support.js';
+import { dataOf } from '../tests/support/graphql.js';
+import { benchDatabase, ms, percentile, startServer, stats } from './support.js';
 
 const KEYS = Number(process.env.BENCH_WEB_KEYS ?? 200);
 const LEASES = Number(process.env.BENCH_WEB_LEASES ?? 10_000);
@@ -17,8 +18,8 @@ const EVENTS_PER_SECOND = Number(process.env.BENCH_WEB_RATE ?? 20);
 const MEASURED = Number(process.env.BENCH_WEB_SAMPLES ?? 100);
 const NAVIGATIONS = 7;
 
-const db = await scratchDatabase();
-const server = await startServer({ DATABASE_URL: db.url });
+const db = await benchDatabase();
+const server = await startServer(db);
 const browser = await launchBrowser(server.url);
 const direct = new pg.Client({ connectionString: db.url });
 /** Set when the run ends (or fails), so that the event stream stops before the server does. */
@@ -34,9 +35,9 @@ try {
   // grant path has its own benchmark, and this one is about the page).
   const started = performance.now();
   for (let i = 0; i < KEYS; i++) {
-    await server.gql(`mutation($i: CreateManagedKeyInput!) { createManagedKey(input: $i) { id } }`, {
+    dataOf(await server.gql(`mutation($i: CreateManagedKeyInput!) { createManagedKey(input: $i) { id } }`, {
       i: { provider: i % 3 === 0 ? 'VENICE' : 'OPENROUTER', label: `key-${String(i).padStart(3, '0')}`, apiKey: `sk-or-v1-bench-${i}-${randomUUID()}`, dailyLimitUsd: '500', monthlyLimitUsd: '10000' },
-    }, admin);
+    }, admin));
   }
   await direct.query(`INSERT INTO "User" (id, email, tier, "updatedAt") SELECT 'user-' || g, 'user-' || g || '@bench', 'ENTERPRISE', now() FROM generate_series(1, $1::int) g`, [Math.ceil(LEASES / 10)]);
   await direct.query(
@@ -67,17 +68,17 @@ try {
       sent++;
       if (kind < 2 || recent.length < 5) {
         const user = await server.token('USER', `stream-${randomUUID().slice(0, 8)}`);
-        const res = await server.gql(`mutation { requestLease(input: {}) { id } }`, {}, user);
+        const res = dataOf(await server.gql(`mutation { requestLease(input: {}) { id } }`, {}, user));
         const at = Date.now();
         recent.push(res.requestLease.id);
         if (measuring) granted.set(res.requestLease.id, at);
       } else if (kind < 4) {
         const leaseId = recent[recent.length - 1 - (sent % Math.min(5, recent.length))]!;
-        await server.gql(`mutation($i: ReportUsageInput!) { reportUsage(input: $i) { duplicate } }`, { i: { leaseId, requestId: randomUUID(), costUsd: '0.0123', model: 'bench-model' } }, worker);
+        dataOf(await server.gql(`mutation($i: ReportUsageInput!) { reportUsage(input: $i) { duplicate } }`, { i: { leaseId, requestId: randomUUID(), costUsd: '0.0123', model: 'bench-model' } }, worker));
       } else {
         // The newest lease: it is on the first page, where a revoke can be seen to turn its row.
         const leaseId = recent.pop()!;
-        await server.gql(`mutation($id: ID!) { revokeLease(id: $id, reason: "bench") { id } }`, { id: leaseId }, admin);
+        dataOf(await server.gql(`mutation($id: ID!) { revokeLease(id: $id, reason: "bench") { id } }`, { id: leaseId }, admin));
         if (measuring) revoked.set(leaseId, Date.now());
       }
       next += period;

@@ -3,9 +3,9 @@
 // without their (required) variables, so they are validated and never executed; subscriptions
 // are opened over WebSocket and closed again.
 import { print, type DocumentNode, type OperationDefinitionNode } from 'graphql';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as generated from '../web/src/gql/graphql.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { useTestServer, type TestServer } from './support/server.js';
 import { collect, settle, wsClient } from './support/ws.js';
 
 let server: TestServer;
@@ -20,11 +20,7 @@ const operations = Object.entries(generated)
   })
   .filter((o): o is typeof o & { operation: OperationDefinitionNode } => Boolean(o.operation));
 
-beforeAll(async () => {
-  server = await startTestServer({ scheduler: false });
-  admin = await server.token('ADMIN', 'admin-docs');
-});
-afterAll(async () => server?.close());
+useTestServer({ scheduler: false, roles: 'docs' }, (s) => ({ server, admin } = s));
 
 describe('dashboard documents', () => {
   it('are generated for every page (codegen ran)', () => {

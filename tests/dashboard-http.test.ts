@@ -9,15 +9,12 @@ import { mintToken } from '../server/auth/authenticator.js';
 import { isLoopbackRequest } from '../server/http/dev-sign-in.js';
 import { AUTHORIZATION_EXAMPLE } from '../server/http/graphiql.js';
 import { TOKEN_EXPIRED_CLOSE } from '../server/http/websocket.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { startTestServer, useTestServer, type TestServer } from './support/server.js';
 import { collect, wsClient } from './support/ws.js';
 
 let server: TestServer;
 
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => server?.close());
+useTestServer({}, (s) => ({ server } = s));
 
 /** A raw GET, so that the Host header can be anything. */
 function get(path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {

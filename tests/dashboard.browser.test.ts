@@ -1,21 +1,19 @@
 // The dashboard in Debian's Chromium against a real server: signing in, forms that show the
 // server's field errors, live tables, actions, role rules, reloads, and accessibility (axe).
 // Without Chromium the file is skipped with a note, unless MPK_REQUIRE_BROWSER is set (CI).
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import AxeBuilder from '@axe-core/playwright';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../server/auth/authenticator.js';
 import { CHROMIUM, launchBrowser, type TestBrowser } from './support/browser.js';
-import { createKey, ok, Q } from './support/fixtures.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { createKey, disableKeys, leaseForNewUser, newUser, ok, Q, reportUsage } from './support/fixtures.js';
+import { useTestServer, type TestServer } from './support/server.js';
 
 const available = existsSync(CHROMIUM);
 if (!available && process.env.MPK_REQUIRE_BROWSER) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium`);
 if (!available) console.warn(`Skipping browser tests: no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
-
-const REPORT = `mutation($input: ReportUsageInput!) { reportUsage(input: $input) { duplicate } }`;
 
 let server: TestServer;
 let browser: TestBrowser;
@@ -41,17 +39,12 @@ async function axe(page: Page, name: string) {
 const live = (page: Page) => page.locator('[data-testid="live-indicator"][data-state="connected"]').waitFor({ timeout: 10_000 });
 
 describe.skipIf(!available)('dashboard in Chromium', () => {
+  useTestServer({ config: { generatedSecrets: ['MPK_JWT_SECRET'] }, roles: 'b' }, (s) => ({ server, admin, worker } = s));
   beforeAll(async () => {
-    server = await startTestServer({ config: { generatedSecrets: ['MPK_JWT_SECRET'] } });
-    admin = await server.token('ADMIN', 'admin-b');
-    worker = await server.token('WORKER', 'worker-b');
-    await server.app.db.managedKey.updateMany({ data: { status: 'DISABLED' } });
+    await disableKeys(server);
     browser = await launchBrowser(server.url);
   });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  afterAll(async () => browser?.close());
 
   it('signs an admin in with a pasted token; a field error for a bad limit; a new key shown masked, its secret nowhere', async () => {
     const { page } = await browser.page();
@@ -84,14 +77,13 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
   });
 
   it('shows a lease granted elsewhere within 1 s, revokes it from the table, and the feed says so', async () => {
-    await server.app.db.managedKey.updateMany({ data: { status: 'DISABLED' } });
+    await disableKeys(server);
     await createKey(server, admin, { label: 'live-key', maxActiveLeases: 50 });
     const { page } = await browser.page({ token: admin });
     await page.goto('/leases');
     await live(page);
     await page.getByRole('heading', { name: 'Leases' }).waitFor();
-    const user = await server.token('USER', `granted-${randomUUID().slice(0, 6)}`);
-    const lease = ok(await server.gql(Q.request, { input: { agentId: 'live-agent' } }, user), 'requestLease');
+    const lease = await leaseForNewUser(server, { agentId: 'live-agent' }, { prefix: 'granted' });
     const granted = Date.now();
     const row = page.locator(`tr[data-lease-id="${lease.id}"]`);
     await row.waitFor({ timeout: 1000 });
@@ -110,8 +102,7 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
   });
 
   it('extends a lease and changes its cap from the lease page; a reload keeps the page', async () => {
-    const user = await server.token('USER', `ext-${randomUUID().slice(0, 6)}`);
-    const lease = ok(await server.gql(Q.request, { input: {} }, user), 'requestLease');
+    const lease = await leaseForNewUser(server, {}, { prefix: 'ext' });
     const { page } = await browser.page({ token: admin });
     await page.goto(`/leases/${lease.id}`);
     await page.getByRole('heading', { name: new RegExp(`Lease ${lease.id.slice(0, 8)}`) }).waitFor();
@@ -139,15 +130,14 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
 
   it("moves a key's spend bars live when usage is reported", async () => {
     const key = await createKey(server, admin, { label: 'bars-key', dailyLimitUsd: '10', monthlyLimitUsd: '100' });
-    const user = await server.token('USER', `bars-${randomUUID().slice(0, 6)}`);
-    await server.app.db.managedKey.updateMany({ where: { id: { not: key.id } }, data: { status: 'DISABLED' } });
-    const lease = ok(await server.gql(Q.request, { input: {} }, user), 'requestLease');
+    await disableKeys(server, key.id);
+    const lease = await leaseForNewUser(server, {}, { prefix: 'bars' });
     const { page } = await browser.page({ token: admin });
     await page.goto('/keys');
     await live(page);
     const today = page.locator(`[aria-label="$0.00 of $10.00 this UTC day"]`);
     await today.waitFor({ state: 'attached', timeout: 5000 });
-    ok(await server.gql(REPORT, { input: { leaseId: lease.id, requestId: randomUUID(), costUsd: '4.5' } }, worker), 'reportUsage');
+    ok(await reportUsage(server, worker, { leaseId: lease.id, costUsd: '4.5' }), 'reportUsage');
     const moved = page.locator(`[aria-label="$4.50 of $10.00 this UTC day"]`);
     await moved.waitFor({ state: 'attached', timeout: 3000 });
     expect(Number(await moved.getAttribute('aria-valuenow'))).toBe(45);
@@ -158,8 +148,8 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
     const observer = await server.token('OBSERVER', 'observer-b');
     const { page } = await browser.page({ token: observer });
     const key = await createKey(server, admin, { label: 'observed-key' });
-    await server.app.db.managedKey.updateMany({ where: { id: { not: key.id } }, data: { status: 'DISABLED' } });
-    const lease = ok(await server.gql(Q.request, { input: {} }, await server.token('USER', `observed-${randomUUID().slice(0, 6)}`)), 'requestLease');
+    await disableKeys(server, key.id);
+    const lease = await leaseForNewUser(server, {}, { prefix: 'observed' });
     for (const path of ['/', '/keys', `/keys/${key.id}`, '/leases', `/leases/${lease.id}`, '/users', '/tiers', '/audit']) {
       await page.goto(path);
       await page.getByRole('heading', { level: 1 }).first().waitFor({ timeout: 10_000 });
@@ -174,8 +164,7 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
 
   it('shows a user only My agents, where they request and release; /keys says not allowed', async () => {
     await createKey(server, admin, { provider: 'VENICE', label: 'venice-for-users' });
-    const sub = `agent-user-${randomUUID().slice(0, 6)}`;
-    const user = await server.token('USER', sub);
+    const { token: user } = await newUser(server, { prefix: 'agent-user' });
     const { page } = await browser.page({ token: user });
     await page.goto('/');
     await page.waitForURL(/\/agents$/, { timeout: 10_000 });
@@ -237,9 +226,9 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
 
   it('has no serious or critical accessibility violation on any page', async () => {
     const key = await createKey(server, admin, { label: 'a11y-key', dailyLimitUsd: '5' });
-    await server.app.db.managedKey.updateMany({ where: { id: { not: key.id } }, data: { status: 'DISABLED' } });
-    const lease = ok(await server.gql(Q.request, { input: { agentId: 'a11y-agent' } }, await server.token('USER', `a11y-${randomUUID().slice(0, 6)}`)), 'requestLease');
-    ok(await server.gql(REPORT, { input: { leaseId: lease.id, requestId: randomUUID(), costUsd: '4.25', model: 'm' } }, worker), 'reportUsage');
+    await disableKeys(server, key.id);
+    const lease = await leaseForNewUser(server, { agentId: 'a11y-agent' }, { prefix: 'a11y' });
+    ok(await reportUsage(server, worker, { leaseId: lease.id, costUsd: '4.25', model: 'm' }), 'reportUsage');
     ok(await server.gql(Q.revoke, { id: lease.id, reason: 'a11y' }, admin), 'revokeLease');
     const { page } = await browser.page({ token: admin });
     for (const path of ['/', '/keys', `/keys/${key.id}`, '/leases', `/leases/${lease.id}`, '/users', '/tiers', '/audit', '/agents']) {

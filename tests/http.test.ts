@@ -1,16 +1,12 @@
 // The HTTP surface: health, error masking, limits on depth, cost and body size, CSRF prevention.
 import { getIntrospectionQuery } from 'graphql';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from './support/server.js';
+import { describe, expect, it } from 'vitest';
+import { useTestServer, type TestServer } from './support/server.js';
 
 let server: TestServer;
 let admin: string;
 
-beforeAll(async () => {
-  server = await startTestServer();
-  admin = await server.token('ADMIN');
-});
-afterAll(async () => server?.close());
+useTestServer({}, (s) => ({ server, admin } = s));
 
 describe('health', () => {
   it('/healthz says the process is up, /readyz that the database is reachable and migrated', async () => {

@@ -4,8 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKey, ok, Q } from './support/fixtures.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { createKey, newUser, ok, Q, requestLease } from './support/fixtures.js';
+import { startTestServer, useTestServer, type TestServer } from './support/server.js';
 import { collect, settle, wsClient } from './support/ws.js';
 
 const EVENTS = `subscription($after: String, $keyId: ID, $userId: ID, $types: [LeaseEventType!]) {
@@ -17,25 +17,20 @@ let admin: string;
 let keyId: string;
 const clients: { dispose(): Promise<void> | void }[] = [];
 
-const user = async () => {
-  const sub = `live-${randomUUID().slice(0, 8)}`;
-  return { sub, token: await server.token('USER', sub) };
-};
-const grant = async (token: string, agentId?: string) => ok(await server.gql(Q.request, { input: { agentId } }, token), 'requestLease');
+const user = () => newUser(server, { prefix: 'live' });
+const grant = (token: string, agentId?: string) => requestLease(server, token, { agentId });
 const client = (token: string | null, onClose?: (e: { code: number }) => void) => {
   const c = wsClient(server.url, token, onClose);
   clients.push(c);
   return c;
 };
 
+useTestServer({ roles: 'live' }, (s) => ({ server, admin } = s));
 beforeAll(async () => {
-  server = await startTestServer();
-  admin = await server.token('ADMIN', 'admin-live');
   keyId = (await createKey(server, admin)).id;
 });
 afterAll(async () => {
   for (const c of clients) await c.dispose();
-  await server?.close();
 });
 
 describe('leaseEvents', () => {

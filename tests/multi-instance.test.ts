@@ -1,83 +1,29 @@
 // Two real server processes on one PostgreSQL and one Redis: events cross instances, exactly one
 // instance runs the scheduler, and when it is killed (-9) the other takes over.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mintToken } from '../server/auth/authenticator.js';
 import { createDb, type Db } from '../server/db/client.js';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { startFakeUpstream } from '../demo/fake-provider.js';
+import { testSecrets } from './support/config.js';
+import { createTestDatabase, type TestDatabase } from './support/db.js';
+import { completionStatus, createKey, ok, Q, reportUsage, requestLease, resolvedLease } from './support/fixtures.js';
+import { killServers, startServerProcess, type ServerProcess } from './support/process.js';
 import { collect, settle, wsClient } from './support/ws.js';
 
-const root = path.resolve(import.meta.dirname, '..');
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const jwtSecret = randomBytes(32).toString('base64url');
-const masterKeys = `m1:${randomBytes(32).toString('base64')}`;
-
-interface Instance {
-  name: string;
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-}
+/** One deployment: the instances share their secrets. */
+const secrets = testSecrets('m1');
 
 let database: TestDatabase;
 let db: Db;
-let dataDir: string;
-const instances: Instance[] = [];
+const instances: ServerProcess[] = [];
 
-function start(name: string): Promise<Instance> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? '',
-      PORT: '0',
-      DATABASE_URL: database.url,
-      DATABASE_POOL_SIZE: '5',
-      REDIS_URL,
-      MPK_JWT_SECRET: jwtSecret,
-      MPK_MASTER_KEYS: masterKeys,
-      MPK_DATA_DIR: path.join(dataDir, name),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start:\n${output}`)), 30_000);
-    let started = false;
-    const onData = (chunk: Buffer) => {
-      output += chunk;
-      const match = /"url":"(http:\/\/[^"]+)\/graphql"/.exec(output);
-      if (match && !started) {
-        started = true;
-        clearTimeout(timer);
-        const instance = { name, child, url: match[1]!, output: () => output };
-        instances.push(instance);
-        resolve(instance);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-  });
-}
-
-const role = async (i: Instance) => ((await (await fetch(`${i.url}/healthz`)).json()) as { scheduler: string }).scheduler;
-const token = (r: 'ADMIN' | 'USER' | 'WORKER', sub: string) => mintToken({ secret: jwtSecret, sub, role: r });
-async function gql(i: Instance, query: string, variables: object, bearer: string) {
-  const res = await fetch(`${i.url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await res.json()) as any;
-  expect(body.errors).toBeUndefined();
-  return body.data;
-}
-const grant = async (i: Instance, sub: string) =>
-  (await gql(i, `mutation { requestLease(input: {}) { id } }`, {}, await token('USER', sub))).requestLease.id as string;
+const start = async (name: string) => {
+  const instance = await startServerProcess({ DATABASE_URL: database.url, DATABASE_POOL_SIZE: '5', REDIS_URL }, { name, secrets });
+  instances.push(instance);
+  return instance;
+};
+const role = async (i: ServerProcess) => ((await (await fetch(`${i.url}/healthz`)).json()) as { scheduler: string }).scheduler;
+const grant = async (i: ServerProcess, sub: string) => (await requestLease(i, await i.token('USER', sub))).id as string;
 
 async function until(check: () => Promise<boolean>, ms: number): Promise<number> {
   const started = Date.now();
@@ -92,22 +38,19 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('two instances', () => {
   beforeAll(async () => {
     database = await createTestDatabase();
     db = createDb(database.url, { maxConnections: 2 });
-    dataDir = await mkdtemp(path.join(os.tmpdir(), 'mpk-multi-'));
     await start('a');
     await start('b');
-    const admin = await token('ADMIN', 'multi-admin');
-    await gql(instances[0]!, `mutation { createManagedKey(input: { provider: OPENROUTER, label: "shared", apiKey: "sk-or-v1-multi-instance-0001" }) { id } }`, {}, admin);
+    await createKey(instances[0]!, await instances[0]!.token('ADMIN', 'multi-admin'), { label: 'shared', apiKey: 'sk-or-v1-multi-instance-0001' });
   });
   afterAll(async () => {
-    for (const i of instances) if (i.child.exitCode === null) i.child.kill('SIGKILL');
+    await killServers();
     await db?.$disconnect();
     await database?.drop();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
   it('a grant on one instance is heard by a subscriber on the other', async () => {
-    const [a, b] = instances as [Instance, Instance];
-    const c = wsClient(b.url, await token('ADMIN', 'multi-admin'));
+    const [a, b] = instances as [ServerProcess, ServerProcess];
+    const c = wsClient(b.url, await b.token('ADMIN', 'multi-admin'));
     const stream = collect(c, `subscription { leaseEvents(types: [GRANTED]) { leaseId type } }`);
     await settle(300);
     const id = await grant(a, 'cross-user');
@@ -118,38 +61,25 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('two instances', () => {
   });
 
   it("a lease revoked on one instance stops the other's proxy within a second; spend recorded there is enforced here", async () => {
-    const [a, b] = instances as [Instance, Instance];
+    const [a, b] = instances as [ServerProcess, ServerProcess];
     const upstream = await startFakeUpstream();
     try {
-      const admin = await token('ADMIN', 'multi-admin');
-      await gql(a, `mutation($i: CreateManagedKeyInput!) { createManagedKey(input: $i) { id } }`,
-        { i: { provider: 'OPENAI_COMPATIBLE', label: 'proxied', apiKey: 'sk-multi-proxied-0001', baseUrl: upstream.url, defaultModel: 'fake-model', dailyLimitUsd: '1' } }, admin);
-      const worker = await token('WORKER', 'multi-worker');
-      const lease = async () => {
-        const { requestLease } = await gql(a, `mutation { requestLease(input: { provider: OPENAI_COMPATIBLE }) { id } }`, {}, await token('USER', `proxy-${randomBytes(4).toString('hex')}`));
-        const { resolveLease } = await gql(a, `query($id: ID) { resolveLease(leaseId: $id) { apiKey } }`, { id: requestLease.id }, worker);
-        return { id: requestLease.id as string, token: resolveLease.apiKey as string };
-      };
+      const admin = await a.token('ADMIN', 'multi-admin');
+      await createKey(a, admin, { provider: 'OPENAI_COMPATIBLE', label: 'proxied', apiKey: 'sk-multi-proxied-0001', baseUrl: upstream.url, defaultModel: 'fake-model', dailyLimitUsd: '1' });
+      const worker = await a.token('WORKER', 'multi-worker');
+      const lease = () => resolvedLease(a, worker, { provider: 'OPENAI_COMPATIBLE' }, { prefix: 'proxy' });
       // Through B, whatever instance resolved the lease.
-      const complete = async (bearer: string) => {
-        const res = await fetch(`${b.url}/v1/chat/completions`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ model: 'fake-model', messages: [] }),
-        });
-        await res.text();
-        return res.status;
-      };
+      const complete = (bearer: string) => completionStatus(`${b.url}/v1`, bearer);
 
       const revoked = await lease();
       expect(await complete(revoked.token)).toBe(200);
-      await gql(a, `mutation($id: ID!) { revokeLease(id: $id) { id } }`, { id: revoked.id }, admin);
+      ok(await a.gql(Q.revoke, { id: revoked.lease.id }, admin), 'revokeLease');
       const revokedAfter = await until(async () => (await complete(revoked.token)) === 403, 5000);
       expect(revokedAfter).toBeLessThan(1000);
 
       const spent = await lease();
       expect(await complete(spent.token)).toBe(200);
-      await gql(a, `mutation($i: ReportUsageInput!) { reportUsage(input: $i) { duplicate } }`, { i: { leaseId: spent.id, requestId: 'on-a', costUsd: '1' } }, worker);
+      ok(await reportUsage(a, worker, { leaseId: spent.lease.id, requestId: 'on-a', costUsd: '1' }), 'reportUsage');
       const refusedAfter = await until(async () => (await complete(spent.token)) === 402, 5000);
       expect(refusedAfter).toBeLessThan(1000);
     } finally {

@@ -9,7 +9,7 @@ import { buildSchema, type GraphQLObjectType } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PERMISSIONS, type Operation } from '../server/auth/permissions.js';
 import type { Role } from '../server/core/identity.js';
-import { codeOf, createKey, ok, Q } from './support/fixtures.js';
+import { codeOf, createKey, disableKeys, ok, Q, requestLease } from './support/fixtures.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { collect, settle, wsClient } from './support/ws.js';
 
@@ -28,10 +28,19 @@ const sub = (role: Role) => `matrix-${role.toLowerCase()}`;
 async function leaseFor(role: Role): Promise<string> {
   const owner = role === 'USER' ? sub('USER') : `tenant-${randomUUID().slice(0, 8)}`;
   ok(await server.gql(Q.setTier, { userId: owner, tier: 'ENTERPRISE' }, tokens.ADMIN), 'setUserTier');
-  return ok(await server.gql(Q.request, { input: {} }, await server.token('USER', owner)), 'requestLease').id as string;
+  return (await requestLease(server, await server.token('USER', owner))).id as string;
 }
 
 const freshKey = async () => (await createKey(server, tokens.ADMIN, { label: `matrix-${randomBytes(3).toString('hex')}` })).id;
+
+/** What a refused call must leave as it was: every table's rows and their last change. */
+async function digest(): Promise<string> {
+  const tables = ['ManagedKey', 'Lease', 'User', 'TierPolicy', 'AuditEntry', 'LeaseEvent', 'UsageRecord'];
+  const rows = await server.app.db.$queryRawUnsafe<Record<string, unknown>[]>(
+    `SELECT ${tables.map((t) => `(SELECT md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), '')) FROM "${t}" x) AS "${t}"`).join(', ')}`,
+  );
+  return JSON.stringify(rows[0]);
+}
 
 /** One valid call per operation, for a given role (fixtures made for it, so that only the role decides). */
 const SAMPLES: Record<Exclude<Operation, `${string}.${string}`>, (role: Role) => Promise<Call>> = {
@@ -77,7 +86,7 @@ const SAMPLES: Record<Exclude<Operation, `${string}.${string}`>, (role: Role) =>
 beforeAll(async () => {
   server = await startTestServer({ scheduler: false });
   tokens = Object.fromEntries(await Promise.all(ROLES.map(async (r) => [r, await server.token(r, sub(r))]))) as Record<Role, string>;
-  await server.app.db.managedKey.updateMany({ data: { status: 'DISABLED' } });
+  await disableKeys(server);
   await createKey(server, tokens.ADMIN, { label: 'matrix-pool' });
   ok(await server.gql(Q.setTier, { userId: sub('USER'), tier: 'ENTERPRISE' }, tokens.ADMIN), 'setUserTier');
   ok(await server.gql(Q.setTier, { userId: sub('ADMIN'), tier: 'ENTERPRISE' }, tokens.ADMIN), 'setUserTier');
@@ -100,14 +109,19 @@ describe('the role table', () => {
   it.each(Object.keys(SAMPLES).filter((op) => !['leaseEvents', 'keyUsage'].includes(op)))('%s: allowed roles succeed, others are refused', async (op) => {
     const operation = op as keyof typeof SAMPLES;
     const allowed = PERMISSIONS[operation] as readonly Role[];
-    for (const role of ROLES) {
-      const call = await SAMPLES[operation](role);
-      const res = await server.gql(call.query, call.variables, tokens[role]);
+    for (const role of [...ROLES, null]) {
+      const call = await SAMPLES[operation](role ?? 'ADMIN');
+      const before = await digest();
+      const res = await server.gql(call.query, call.variables, role && tokens[role]);
       const outcome = res.errors ? `${codeOf(res)}: ${res.errors[0]!.message}` : 'ALLOWED';
-      expect(`${op} as ${role}: ${outcome}`).toBe(`${op} as ${role}: ${allowed.includes(role) ? 'ALLOWED' : `FORBIDDEN: Role ${role} may not do this`}`);
+      const expected = role === null ? 'UNAUTHENTICATED: Authentication required' : allowed.includes(role) ? 'ALLOWED' : `FORBIDDEN: Role ${role} may not do this`;
+      expect(`${op} as ${role ?? 'anonymous'}: ${outcome}`).toBe(`${op} as ${role ?? 'anonymous'}: ${expected}`);
+      if (outcome !== 'ALLOWED') {
+        // Refused: no answer, and nothing changed.
+        expect(res.data?.[op] ?? null).toBeNull();
+        expect(await digest(), `${op} as ${role ?? 'anonymous'} changed nothing`).toBe(before);
+      }
     }
-    const call = await SAMPLES[operation]('ADMIN');
-    expect(codeOf(await server.gql(call.query, call.variables, null)), `${op} without a token`).toBe('UNAUTHENTICATED');
   });
 
   it.each(['leaseEvents', 'keyUsage'] as const)('%s (subscription): allowed roles are served, others refused', async (op) => {

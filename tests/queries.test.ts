@@ -1,20 +1,19 @@
 // One query per page view: the statements a page's GraphQL query costs do not grow with the
 // number of rows it shows (no N+1 in resolvers). Counted at the pg driver, in this process.
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKey, ok, Q } from './support/fixtures.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createKey, ok, reportUsage, requestLease } from './support/fixtures.js';
+import { useTestServer, type TestServer } from './support/server.js';
 
 // What the dashboard's Leases and Users pages ask for, relations included.
 const LEASES_PAGE = `query($first: Int) { leases(first: $first) { totalCount pageInfo { hasNextPage hasPreviousPage endCursor }
   edges { node { id status tier agentId usageUsd spendCapUsd expiresAt user { id email tier spendThisMonthUsd } key { id label maskedKey }
   events(first: 3) { type at } } } } }`;
 const USERS_PAGE = `query($first: Int) { users(first: $first) { totalCount edges { node { id tier activeLeaseCount spendThisMonthUsd } } } }`;
-const REPORT = `mutation($input: ReportUsageInput!) { reportUsage(input: $input) { duplicate } }`;
 
 let server: TestServer;
 let admin: string;
+let worker: string;
 
 /** The event log's tail polls on its own timer: not part of any request. */
 const BACKGROUND = /pg_snapshot_xmin/;
@@ -37,18 +36,15 @@ async function statements(work: () => Promise<unknown>): Promise<number> {
   return count;
 }
 
+useTestServer({ scheduler: false, roles: 'q' }, (s) => ({ server, admin, worker } = s));
 beforeAll(async () => {
-  server = await startTestServer({ scheduler: false });
-  admin = await server.token('ADMIN', 'admin-q');
-  const worker = await server.token('WORKER', 'worker-q');
   for (let k = 0; k < 4; k++) await createKey(server, admin, { label: `q-${k}` });
   for (let i = 0; i < 40; i++) {
     const user = await server.token('USER', `q-user-${i}`, { email: `q${i}@example.com` });
-    const lease = ok(await server.gql(Q.request, { input: { agentId: `a-${i}` } }, user), 'requestLease');
-    ok(await server.gql(REPORT, { input: { leaseId: lease.id, requestId: randomUUID(), costUsd: '0.01' } }, worker), 'reportUsage');
+    const lease = await requestLease(server, user, { agentId: `a-${i}` });
+    ok(await reportUsage(server, worker, { leaseId: lease.id, costUsd: '0.01' }), 'reportUsage');
   }
 });
-afterAll(async () => server?.close());
 
 describe('page queries', () => {
   it('cost the same number of statements for 5 rows as for 40', async () => {

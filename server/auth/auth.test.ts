@@ -4,7 +4,6 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../tests/support/server.js';
-import { createTestDatabase } from '../../tests/support/db.js';
 
 const ME = `{ me { id email role tier activeLeaseCount } }`;
 
@@ -25,11 +24,10 @@ beforeAll(async () => {
   jwks = http.createServer((_, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })));
   await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', r));
   jwksUrl = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`;
-  server = await startTestServer({ database: await createTestDatabase(), config: { jwksUrl } });
+  server = await startTestServer({ config: { jwksUrl } });
 });
 afterAll(async () => {
   await server?.close();
-  await server?.database.drop();
   jwks?.close();
 });
 

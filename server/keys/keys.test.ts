@@ -1,5 +1,5 @@
-// The key registry over real HTTP on a real database: every operation under every role, input
-// validation that changes nothing, and the secret kept out of every response, log and row.
+// The key registry over real HTTP on a real database: input validation that changes nothing, and
+// the secret kept out of every response, log and row. (Who may call what: tests/permissions.test.ts.)
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -235,44 +235,6 @@ describe('listing', () => {
   it('caps first at 200 and refuses a forged cursor', async () => {
     expect((await gql(LIST, { first: 201 })).errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'first' });
     expect((await gql(LIST, { after: 'bm90LWEtY3Vyc29y' })).errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' });
-  });
-});
-
-describe('roles', () => {
-  const ops: [string, string, (id: string) => Record<string, unknown>, boolean][] = [
-    ['createManagedKey', CREATE, () => ({ input: { provider: 'OPENROUTER', label: 'r', apiKey: secret('r') } }), false],
-    ['updateManagedKey', UPDATE, (id) => ({ id, input: { label: 'r2' } }), false],
-    ['disableManagedKey', DISABLE, (id) => ({ id }), false],
-    ['enableManagedKey', ENABLE, (id) => ({ id }), false],
-    ['rotateManagedKeySecret', ROTATE, (id) => ({ id, apiKey: secret('r') }), false],
-    ['managedKeys', LIST, () => ({}), true],
-    ['managedKey', GET, (id) => ({ id }), true],
-  ];
-  const expected = (role: string, read: boolean) =>
-    role === 'ADMIN' || (role === 'OBSERVER' && read) ? 'ALLOWED' : role === 'ANONYMOUS' ? 'UNAUTHENTICATED' : 'FORBIDDEN';
-
-  it.each(ops)('%s', async (name, query, vars, read) => {
-    const key = await createKey();
-    for (const role of ['ADMIN', 'OBSERVER', 'USER', 'WORKER', 'ANONYMOUS'] as const) {
-      const token = role === 'ANONYMOUS' ? null : tokens[role];
-      const before = await snapshot();
-      const res = await gql(query, vars(key.id), token);
-      const outcome = res.errors ? res.errors[0]!.extensions?.code : 'ALLOWED';
-      expect(`${role}: ${outcome}`).toBe(`${role}: ${expected(role, read)}`);
-      if (outcome !== 'ALLOWED') {
-        expect(res.data?.[name] ?? null).toBeNull();
-        expect(await snapshot()).toBe(before);
-      }
-    }
-  });
-
-  it('auditLog is for admins and observers only', async () => {
-    expect((await gql(AUDIT, {}, tokens.ADMIN)).errors).toBeUndefined();
-    expect((await gql(AUDIT, {}, tokens.OBSERVER)).errors).toBeUndefined();
-    for (const role of ['USER', 'WORKER'] as const) {
-      expect((await gql(AUDIT, {}, tokens[role])).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
-    }
-    expect((await gql(AUDIT, {}, null)).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
   });
 });
 

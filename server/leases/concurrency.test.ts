@@ -2,7 +2,7 @@
 // one PostgreSQL database, each with its own connection pool. Counts are checked against the
 // lease rows. On the embedded database (one backend, one connection) one instance serves all.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { codeOf, createKey, Q } from '../../tests/support/fixtures.js';
+import { codeOf, createKey, disableKeys, Q } from '../../tests/support/fixtures.js';
 import { startTestServer, type TestServer } from '../../tests/support/server.js';
 
 let a: TestServer;
@@ -21,9 +21,7 @@ afterAll(async () => {
   if (b !== a) await b?.close();
   await a?.close();
 });
-beforeEach(async () => {
-  await a.app.db.managedKey.updateMany({ data: { status: 'DISABLED' } });
-});
+beforeEach(() => disableKeys(a));
 
 const servers = () => [a, b];
 

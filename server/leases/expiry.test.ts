@@ -1,27 +1,20 @@
 // Lease expiry driven by an injected clock: one lease, a batch larger than one statement, leases
 // extended just before their time, and two sweeps racing.
-import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createManualClock } from '../core/clock.js';
-import { createKey, ok, Q } from '../../tests/support/fixtures.js';
-import { startTestServer, type TestServer } from '../../tests/support/server.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { createManualClock } from '../../tests/support/clock.js';
+import { createKey, disableKeys, leaseForNewUser, ok, Q, reportUsage } from '../../tests/support/fixtures.js';
+import { useTestServer, type TestServer } from '../../tests/support/server.js';
 
 const clock = createManualClock('2026-07-01T00:00:00.000Z');
 let server: TestServer;
 let admin: string;
+let worker: string;
 
-const grant = async (agentId?: string) => {
-  const token = await server.token('USER', `u-${randomUUID().slice(0, 8)}`);
-  return ok(await server.gql(Q.request, { input: { agentId } }, token), 'requestLease');
-};
+const grant = (agentId?: string) => leaseForNewUser(server, { agentId });
 
-beforeAll(async () => {
-  server = await startTestServer({ clock });
-  admin = await server.token('ADMIN', 'admin-x');
-});
-afterAll(async () => server?.close());
+useTestServer({ clock, roles: 'x' }, (s) => ({ server, admin, worker } = s));
 beforeEach(async () => {
-  await server.app.db.managedKey.updateMany({ data: { status: 'DISABLED' } });
+  await disableKeys(server);
   await createKey(server, admin);
 });
 
@@ -44,8 +37,7 @@ describe('expiry', () => {
 
   it('expires a suspended lease once it is due: it cannot come back after its expiry', async () => {
     const lease = await grant('capped');
-    const worker = await server.token('WORKER', 'worker-x');
-    ok(await server.gql(`mutation($input: ReportUsageInput!) { reportUsage(input: $input) { duplicate } }`, { input: { leaseId: lease.id, requestId: 'r1', costUsd: lease.spendCapUsd } }, worker), 'reportUsage');
+    ok(await reportUsage(server, worker, { leaseId: lease.id, requestId: 'r1', costUsd: lease.spendCapUsd }), 'reportUsage');
     expect((await server.app.db.lease.findUniqueOrThrow({ where: { id: lease.id } })).status).toBe('SUSPENDED');
     clock.set(lease.expiresAt);
     expect(await server.app.expiry.expireAll()).toBe(1);

@@ -1,17 +1,17 @@
 // Lease lifecycle over real HTTP with an injected clock: grants, tier limits, the least-used key,
 // and every transition allowed and refused, each with its code and no change when refused.
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createManualClock } from '../core/clock.js';
-import { codeOf, createKey, ok, Q } from '../../tests/support/fixtures.js';
-import { startTestServer, type TestServer } from '../../tests/support/server.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { createManualClock } from '../../tests/support/clock.js';
+import { codeOf, createKey, disableKeys, newUser, ok, Q } from '../../tests/support/fixtures.js';
+import { useTestServer, type TestServer } from '../../tests/support/server.js';
 
 const clock = createManualClock('2026-03-10T12:00:00.000Z');
 let server: TestServer;
 let admin: string;
 let worker: string;
 
-const user = async (sub = `u-${randomUUID().slice(0, 8)}`) => ({ sub, token: await server.token('USER', sub) });
+const user = () => newUser(server);
 const request = async (token: string, input: Record<string, unknown> = {}) => server.gql(Q.request, { input }, token);
 
 /** Everything that counts: rows of the tables a transition touches. */
@@ -34,15 +34,10 @@ async function expectRefused(promise: Promise<{ errors?: any[]; data: any }>, co
   expect(await state()).toBe(before);
 }
 
-beforeAll(async () => {
-  server = await startTestServer({ clock });
-  admin = await server.token('ADMIN', 'admin-1');
-  worker = await server.token('WORKER', 'worker-1');
-});
-afterAll(async () => server?.close());
+useTestServer({ clock, roles: '1' }, (s) => ({ server, admin, worker } = s));
 beforeEach(async () => {
   // Each test builds its own pool: keys from earlier tests step aside.
-  await server.app.db.managedKey.updateMany({ data: { status: 'DISABLED' } });
+  await disableKeys(server);
   clock.advance(60_000);
 });
 
@@ -322,48 +317,3 @@ describe('queries', () => {
   });
 });
 
-describe('roles', () => {
-  it('each lease operation under each role', async () => {
-    const key = await createKey(server, admin);
-    const tokens: Record<string, string | null> = {
-      ADMIN: admin,
-      OBSERVER: await server.token('OBSERVER', 'obs-1'),
-      USER: await server.token('USER', 'role-user'),
-      WORKER: worker,
-      ANONYMOUS: null,
-    };
-    ok(await server.gql(Q.setTier, { userId: 'role-user', tier: 'ENTERPRISE' }, admin), 'setUserTier');
-    const fresh = async () => ok(await request(tokens.USER!), 'requestLease').id as string;
-    const cases: [string, (id: string) => [string, Record<string, unknown>], string[]][] = [
-      ['tierPolicies', () => [Q.policies, {}], ['ADMIN', 'OBSERVER', 'USER', 'WORKER']],
-      ['updateTierPolicy', () => [Q.updatePolicy, { tier: 'ENTERPRISE', input: { maxActiveLeases: 10 } }], ['ADMIN']],
-      ['setUserTier', () => [Q.setTier, { userId: 'role-user', tier: 'ENTERPRISE' }], ['ADMIN']],
-      ['requestLease', () => [Q.request, { input: {} }], ['ADMIN', 'USER']],
-      ['leases', () => [Q.leases, {}], ['ADMIN', 'OBSERVER', 'USER', 'WORKER']],
-      ['lease', (id) => [Q.lease.replace(' key { id }', ''), { id }], ['ADMIN', 'OBSERVER', 'USER', 'WORKER']],
-      ['releaseLease', (id) => [Q.release, { id }], ['ADMIN', 'USER']],
-      ['extendLease', (id) => [Q.extend, { id, by: 10 }], ['ADMIN']],
-      ['revokeLease', (id) => [Q.revoke, { id }], ['ADMIN']],
-      ['resolveLease', (id) => [Q.resolve, { leaseId: id }], ['WORKER']],
-      ['disableManagedKey', () => [Q.disableKey, { id: key.id }], ['ADMIN']],
-    ];
-    for (const [name, make, allowed] of cases) {
-      for (const [role, token] of Object.entries(tokens)) {
-        if (name === 'disableManagedKey' && role === 'ADMIN') continue;
-        const [query, vars] = make(await fresh());
-        const res = await server.gql(query, vars, token);
-        const outcome = res.errors ? codeOf(res) : 'ALLOWED';
-        const expected = allowed.includes(role) ? 'ALLOWED' : role === 'ANONYMOUS' ? 'UNAUTHENTICATED' : 'FORBIDDEN';
-        expect(`${name} as ${role}: ${outcome}`).toBe(`${name} as ${role}: ${expected}`);
-      }
-      await server.app.db.lease.updateMany({ where: { userId: 'role-user', status: 'ACTIVE' }, data: { status: 'RELEASED' } });
-      await server.app.db.user.update({ where: { id: 'role-user' }, data: { activeLeaseCount: 0 } });
-      await server.app.db.managedKey.update({ where: { id: key.id }, data: { activeLeaseCount: 0 } });
-    }
-    // A user reads their lease, but not the key behind it.
-    const id = await fresh();
-    const res = await server.gql(Q.lease, { id }, tokens.USER);
-    expect(res.data.lease.id).toBe(id);
-    expect(res.errors?.[0]).toMatchObject({ path: ['lease', 'key'], extensions: { code: 'FORBIDDEN' } });
-  });
-});

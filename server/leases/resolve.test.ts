@@ -1,9 +1,9 @@
 // Worker resolution: the rendered config for each framework, and every refusal.
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createManualClock } from '../core/clock.js';
-import { codeOf, createKey, ok, Q } from '../../tests/support/fixtures.js';
-import { startTestServer, type TestServer } from '../../tests/support/server.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { createManualClock } from '../../tests/support/clock.js';
+import { codeOf, createKey, disableKeys, leaseForNewUser, ok, Q } from '../../tests/support/fixtures.js';
+import { useTestServer, type TestServer } from '../../tests/support/server.js';
 import { deepMerge } from './renderers.js';
 
 const clock = createManualClock('2026-05-01T08:00:00.000Z');
@@ -13,22 +13,16 @@ let admin: string;
 let worker: string;
 
 async function leaseFor(framework: string, keyInput: Record<string, unknown> = {}, agentId?: string) {
-  await server.app.db.managedKey.updateMany({ data: { status: 'DISABLED' } });
+  await disableKeys(server);
   const key = await createKey(server, admin, { apiKey: SECRET, ...keyInput });
-  const token = await server.token('USER', `u-${randomUUID().slice(0, 8)}`);
-  const lease = ok(await server.gql(Q.request, { input: { framework, provider: keyInput.provider ?? 'OPENROUTER', agentId } }, token), 'requestLease');
+  const lease = await leaseForNewUser(server, { framework, provider: keyInput.provider ?? 'OPENROUTER', agentId });
   return { key, lease };
 }
 
 /** The response with the secret replaced, so the expected shapes can be written down. */
 const redact = (value: unknown) => JSON.parse(JSON.stringify(value).replaceAll(SECRET, '<API_KEY>'));
 
-beforeAll(async () => {
-  server = await startTestServer({ clock });
-  admin = await server.token('ADMIN', 'admin-r');
-  worker = await server.token('WORKER', 'worker-r');
-});
-afterAll(async () => server?.close());
+useTestServer({ clock, roles: 'r' }, (s) => ({ server, admin, worker } = s));
 beforeEach(() => clock.advance(1000));
 
 describe('resolveLease renders each framework', () => {

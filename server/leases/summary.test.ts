@@ -1,16 +1,14 @@
 // What the dashboard's overview and lease pages read: the pool summary, a lease's event history,
 // and lease lists filtered by tier, provider and framework.
-import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createManualClock } from '../core/clock.js';
-import { codeOf, createKey, ok, Q } from '../../tests/support/fixtures.js';
-import { startTestServer, type TestServer } from '../../tests/support/server.js';
+import { describe, expect, it } from 'vitest';
+import { createManualClock } from '../../tests/support/clock.js';
+import { codeOf, createKey, disableKeys, leaseForNewUser, newUser, ok, Q, reportUsage, requestLease } from '../../tests/support/fixtures.js';
+import { useTestServer, type TestServer } from '../../tests/support/server.js';
 
 const SUMMARY = `{ poolSummary {
   keyCounts { provider status count } leaseCounts { tier status count }
   spendTodayUsd spendThisMonthUsd dailyLimitUsd monthlyLimitUsd keysWithoutDailyLimit keysWithoutMonthlyLimit
   keysNearLimit { id label } nearLimitShare } }`;
-const REPORT = `mutation($input: ReportUsageInput!) { reportUsage(input: $input) { duplicate } }`;
 const EVENTS = `query($id: ID!, $first: Int, $types: [LeaseEventType!]) { lease(id: $id) { id events(first: $first, types: $types) { type stopAgent details cursor } } }`;
 const FILTERED = `query($tier: Tier, $provider: Provider, $framework: Framework) {
   leases(tier: $tier, provider: $provider, framework: $framework, first: 200) { totalCount edges { node { id tier provider framework } } } }`;
@@ -20,20 +18,10 @@ let server: TestServer;
 let admin: string;
 let worker: string;
 
-const userWithTier = async (tier: string) => {
-  const sub = `s-${randomUUID().slice(0, 8)}`;
-  ok(await server.gql(Q.setTier, { userId: sub, tier }, admin), 'setUserTier');
-  return server.token('USER', sub);
-};
-const report = (leaseId: string, costUsd: string) =>
-  server.gql(REPORT, { input: { leaseId, requestId: randomUUID(), costUsd } }, worker);
+const veniceLease = (tier: 'PRO' | 'ENTERPRISE') => leaseForNewUser(server, { provider: 'VENICE' }, { prefix: 's', tier, admin });
+const report = (leaseId: string, costUsd: string) => reportUsage(server, worker, { leaseId, costUsd });
 
-beforeAll(async () => {
-  server = await startTestServer({ clock });
-  admin = await server.token('ADMIN', 'admin-s');
-  worker = await server.token('WORKER', 'worker-s');
-});
-afterAll(async () => server?.close());
+useTestServer({ clock, roles: 's' }, (s) => ({ server, admin, worker } = s));
 
 describe('poolSummary', () => {
   it('counts keys and leases, sums spend against the limits, and lists the keys near a limit', async () => {
@@ -43,8 +31,8 @@ describe('poolSummary', () => {
     ok(await server.gql(Q.disableKey, { id: off.id, reason: 'test' }, admin), 'disableManagedKey');
     // Granted yesterday: two VENICE leases (one PRO, one ENTERPRISE) on the two VENICE keys.
     clock.set('2026-05-19T10:00:00.000Z');
-    const pro = ok(await server.gql(Q.request, { input: { provider: 'VENICE' } }, await userWithTier('PRO')), 'requestLease');
-    const ent = ok(await server.gql(Q.request, { input: { provider: 'VENICE' } }, await userWithTier('ENTERPRISE')), 'requestLease');
+    const pro = await veniceLease('PRO');
+    const ent = await veniceLease('ENTERPRISE');
     const keyOf = async (l: { id: string }) => ok(await server.gql(Q.lease, { id: l.id }, admin), 'lease').key.id;
     const fullLease = (await keyOf(pro)) === full.id ? pro : ent;
     const calmLease = fullLease === pro ? ent : pro;
@@ -86,11 +74,10 @@ describe('poolSummary', () => {
 
 describe('Lease.events and lease filters', () => {
   it('gives a lease\'s history newest first, filtered by type, to whoever may see the lease', async () => {
-    await server.app.db.managedKey.updateMany({ data: { status: 'DISABLED' } });
+    await disableKeys(server);
     await createKey(server, admin, { provider: 'OPENROUTER', label: 'events' });
-    const sub = `ev-${randomUUID().slice(0, 6)}`;
-    const user = await server.token('USER', sub);
-    const lease = ok(await server.gql(Q.request, { input: { framework: 'ELIZA' } }, user), 'requestLease');
+    const { sub, token: user } = await newUser(server, { prefix: 'ev' });
+    const lease = await requestLease(server, user, { framework: 'ELIZA' });
     ok(await report(lease.id, '0.1'), 'reportUsage');
     ok(await server.gql(Q.extend, { id: lease.id, by: 3600 }, admin), 'extendLease');
     ok(await server.gql(Q.revoke, { id: lease.id, reason: 'done here' }, admin), 'revokeLease');

@@ -2,12 +2,12 @@
 // service allows (lease ended, extended, re-capped; key limits changed; spend recorded by the
 // proxy and by reportUsage; the UTC day turning) and check the very next request sees it.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createManualClock } from '../core/clock.js';
 import type { Db } from '../db/client.js';
 import { createAdmissionCache } from './admission.js';
-import { ok, proxiedLease, Q } from '../../tests/support/fixtures.js';
+import { createManualClock } from '../../tests/support/clock.js';
+import { completionStatus, ok, proxiedLease, Q, reportUsage } from '../../tests/support/fixtures.js';
 import { startFakeUpstream, type FakeUpstream } from '../../demo/fake-provider.js';
-import { startTestServer, type TestServer } from '../../tests/support/server.js';
+import { useTestServer, type TestServer } from '../../tests/support/server.js';
 
 const clock = createManualClock('2026-03-10T22:00:00.000Z');
 let server: TestServer;
@@ -20,28 +20,15 @@ const COST = 0.001845;
 
 async function leaseWithCompletions(keyInput: Record<string, unknown> = {}) {
   const { key, lease, token, baseUrl } = await proxiedLease(server, admin, worker, { baseUrl: upstream.url, ...keyInput });
-  const complete = async () => {
-    const res = await fetch(`${baseUrl}/chat/completions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }] }),
-    });
-    await res.text();
-    return res.status;
-  };
+  const complete = () => completionStatus(baseUrl, token, [{ role: 'user', content: 'hi' }]);
   return { key, lease, complete };
 }
 
 beforeAll(async () => {
   upstream = await startFakeUpstream();
-  server = await startTestServer({ clock });
-  admin = await server.token('ADMIN', 'admin-adm');
-  worker = await server.token('WORKER', 'worker-adm');
 });
-afterAll(async () => {
-  await server?.close();
-  await upstream?.close();
-});
+afterAll(() => upstream?.close());
+useTestServer({ clock, roles: 'adm' }, (s) => ({ server, admin, worker } = s));
 beforeEach(() => {
   clock.set('2026-03-10T22:00:00.000Z');
   upstream.costStyle = 'openrouter';
@@ -115,8 +102,7 @@ describe('spend', () => {
   it('spend reported by a worker (not through this proxy) refuses requests once its event is in', async () => {
     const { key, lease, complete } = await leaseWithCompletions({ dailyLimitUsd: '1' });
     expect(await complete()).toBe(200);
-    ok(await server.gql(`mutation($i: ReportUsageInput!) { reportUsage(input: $i) { duplicate } }`,
-      { i: { leaseId: lease.id, requestId: 'direct-1', costUsd: '1' } }, worker), 'reportUsage');
+    ok(await reportUsage(server, worker, { leaseId: lease.id, requestId: 'direct-1', costUsd: '1' }), 'reportUsage');
     // The report's USAGE event marks the figures stale; a refresh follows the next request.
     await expect.poll(complete, { timeout: 3000, interval: 20 }).toBe(402);
     const spend = await server.app.db.managedKey.findUniqueOrThrow({ where: { id: key.id } });

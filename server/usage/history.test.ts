@@ -1,13 +1,11 @@
 // Reading the ledger back over real HTTP: usage records paged both ways under each role, spend
 // series by day (zeros included) and by model across UTC days (injected clock), and each user's
 // spend this month.
-import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createManualClock } from '../core/clock.js';
-import { codeOf, createKey, ok, Q } from '../../tests/support/fixtures.js';
-import { startTestServer, type TestServer } from '../../tests/support/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createManualClock } from '../../tests/support/clock.js';
+import { codeOf, createKey, disableKeys, newUser, ok, Q, reportUsage, requestLease } from '../../tests/support/fixtures.js';
+import { useTestServer, type TestServer } from '../../tests/support/server.js';
 
-const REPORT = `mutation($input: ReportUsageInput!) { reportUsage(input: $input) { duplicate } }`;
 const RECORDS = `query($leaseId: ID, $keyId: ID, $first: Int, $after: String, $last: Int, $before: String) {
   usageRecords(leaseId: $leaseId, keyId: $keyId, first: $first, after: $after, last: $last, before: $before) {
     totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
@@ -27,20 +25,15 @@ let ownerId: string;
 let key: { id: string };
 let lease: { id: string };
 
-const report = (leaseId: string, costUsd: string, model: string | null, requestId = randomUUID()) =>
-  server.gql(REPORT, { input: { leaseId, requestId, costUsd, model, promptTokens: 100, completionTokens: 10 } }, worker);
+const report = (leaseId: string, costUsd: string, model: string | null) =>
+  reportUsage(server, worker, { leaseId, costUsd, model, promptTokens: 100, completionTokens: 10 });
 
+useTestServer({ clock, roles: 'h' }, (s) => ({ server, admin, observer, worker } = s));
 beforeAll(async () => {
-  server = await startTestServer({ clock });
-  admin = await server.token('ADMIN', 'admin-h');
-  observer = await server.token('OBSERVER', 'observer-h');
-  worker = await server.token('WORKER', 'worker-h');
-  ownerId = `owner-${randomUUID().slice(0, 6)}`;
-  owner = await server.token('USER', ownerId, { email: `${ownerId}@example.com` });
-  await server.app.db.managedKey.updateMany({ data: { status: 'DISABLED' } });
+  await disableKeys(server);
   key = await createKey(server, admin, { provider: 'VENICE', label: 'history' });
-  ok(await server.gql(Q.setTier, { userId: ownerId, tier: 'ENTERPRISE' }, admin), 'setUserTier');
-  lease = ok(await server.gql(Q.request, { input: { provider: 'VENICE', agentId: 'hist-agent' } }, owner), 'requestLease');
+  ({ sub: ownerId, token: owner } = await newUser(server, { prefix: 'owner', tier: 'ENTERPRISE', admin, withEmail: true }));
+  lease = await requestLease(server, owner, { provider: 'VENICE', agentId: 'hist-agent' });
   // Three days of spend: two days ago, yesterday (nothing), today; two models and one unnamed.
   clock.set('2026-03-08T09:00:00.000Z');
   ok(await report(lease.id, '1.25', 'venice-large'), 'reportUsage');
@@ -50,7 +43,6 @@ beforeAll(async () => {
   ok(await report(lease.id, '0.5', null), 'reportUsage');
   clock.set('2026-03-10T12:00:00.000Z');
 });
-afterAll(async () => server?.close());
 
 describe('usageRecords', () => {
   it('pages a lease\'s records newest first, forward and backward, with complete page info', async () => {

@@ -4,9 +4,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ok, proxiedLease, Q } from '../../tests/support/fixtures.js';
+import { callProvider as call, completionStatus, ok, proxiedLease, Q, reportUsage } from '../../tests/support/fixtures.js';
 import { startFakeUpstream, type FakeUpstream } from '../../demo/fake-provider.js';
-import { startTestServer, type TestServer } from '../../tests/support/server.js';
+import { useTestServer, type TestServer } from '../../tests/support/server.js';
 
 const SECRET = 'sk-real-provider-key-0123456789';
 let server: TestServer;
@@ -17,26 +17,13 @@ let worker: string;
 const leaseWithToken = (keyInput: Record<string, unknown> = {}) =>
   proxiedLease(server, admin, worker, { baseUrl: upstream.url, apiKey: SECRET, ...keyInput });
 
-const call = (baseUrl: string, token: string, path: string, body?: object, init: RequestInit = {}) =>
-  fetch(`${baseUrl}${path}`, {
-    method: body ? 'POST' : 'GET',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-    ...init,
-  });
-
 const records = (leaseId: string) => server.app.db.usageRecord.findMany({ where: { leaseId }, orderBy: { id: 'asc' } });
 
 beforeAll(async () => {
   upstream = await startFakeUpstream();
-  server = await startTestServer();
-  admin = await server.token('ADMIN', 'admin-p');
-  worker = await server.token('WORKER', 'worker-p');
 });
-afterAll(async () => {
-  await server?.close();
-  await upstream?.close();
-});
+afterAll(() => upstream?.close());
+useTestServer({ roles: 'p' }, (s) => ({ server, admin, worker } = s));
 beforeEach(() => {
   upstream.costStyle = 'openrouter';
   upstream.failWith = null;
@@ -176,9 +163,8 @@ describe('refusals in OpenAI\'s error shape', () => {
 
   it('overshoot bound: 20 concurrent requests against a key $0.01 under its daily limit', async () => {
     const { key, lease, token, baseUrl } = await leaseWithToken({ dailyLimitUsd: '1' });
-    ok(await server.gql(`mutation($input: ReportUsageInput!) { reportUsage(input: $input) { duplicate } }`,
-      { input: { leaseId: lease.id, requestId: 'warm', costUsd: '0.99' } }, worker), 'reportUsage');
-    const statuses = await Promise.all(Array.from({ length: 20 }, () => call(baseUrl, token, '/chat/completions', { model: 'fake-model', messages: [] }).then(async (r) => (await r.text(), r.status))));
+    ok(await reportUsage(server, worker, { leaseId: lease.id, requestId: 'warm', costUsd: '0.99' }), 'reportUsage');
+    const statuses = await Promise.all(Array.from({ length: 20 }, () => completionStatus(baseUrl, token)));
     const admitted = statuses.filter((s) => s === 200).length;
     expect(admitted).toBeGreaterThanOrEqual(1);
     expect(statuses.filter((s) => s !== 200).every((s) => s === 402)).toBe(true);

@@ -2,10 +2,9 @@
 // API: figures stored beside MPK's metered ones, drift exposed, failures recorded without the key.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKey, ok, Q } from '../../tests/support/fixtures.js';
-import { startTestServer, type TestServer } from '../../tests/support/server.js';
+import { createKey, disableKeys, leaseForNewUser, ok, reportUsage } from '../../tests/support/fixtures.js';
+import { useTestServer, type TestServer } from '../../tests/support/server.js';
 
 const OPENROUTER_KEY = 'sk-or-v1-reconcile-0123456789';
 const VENICE_KEY = 'venice-reconcile-0123456789';
@@ -13,6 +12,7 @@ let server: TestServer;
 let fake: http.Server;
 let fakeUrl: string;
 let admin: string;
+let worker: string;
 let failing = false;
 const seen: string[] = [];
 
@@ -34,13 +34,9 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
   fakeUrl = `http://127.0.0.1:${(fake.address() as AddressInfo).port}`;
-  server = await startTestServer({ scheduler: false });
-  admin = await server.token('ADMIN', 'admin-rec');
 });
-afterAll(async () => {
-  await server?.close();
-  fake?.close();
-});
+afterAll(() => fake?.close());
+useTestServer({ scheduler: false, roles: 'rec' }, (s) => ({ server, admin, worker } = s));
 
 describe('reconciliation', () => {
   it('stores OpenRouter and Venice figures beside the metered ones and exposes the drift', async () => {
@@ -49,10 +45,9 @@ describe('reconciliation', () => {
     expect(ok(await server.gql(PROVIDER, { id: openrouter.id }, admin), 'managedKey').providerUsage).toBeNull();
 
     // MPK metered $1.00 today on the OpenRouter key; the provider says $1.25.
-    const token = await server.token('USER', `rec-${randomUUID().slice(0, 6)}`);
-    await server.app.db.managedKey.updateMany({ where: { id: { notIn: [openrouter.id] } }, data: { status: 'DISABLED' } });
-    const lease = ok(await server.gql(Q.request, { input: {} }, token), 'requestLease');
-    ok(await server.gql(`mutation($i: ReportUsageInput!) { reportUsage(input: $i) { duplicate } }`, { i: { leaseId: lease.id, requestId: 'r1', costUsd: '1' } }, await server.token('WORKER', 'w')), 'reportUsage');
+    await disableKeys(server, openrouter.id);
+    const lease = await leaseForNewUser(server, {}, { prefix: 'rec' });
+    ok(await reportUsage(server, worker, { leaseId: lease.id, requestId: 'r1', costUsd: '1' }), 'reportUsage');
     await server.app.db.managedKey.update({ where: { id: venice.id }, data: { status: 'ACTIVE' } });
 
     expect(await server.app.reconcile.runOnce()).toBeGreaterThanOrEqual(2);

@@ -1,12 +1,11 @@
 // The spend ledger over real HTTP: exact totals under concurrency with duplicates, daily and
 // monthly limits across UTC boundaries (injected clock), suspension at the cap exactly once.
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createManualClock } from '../core/clock.js';
-import { codeOf, createKey, ok, Q } from '../../tests/support/fixtures.js';
-import { startTestServer, type TestServer } from '../../tests/support/server.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { createManualClock } from '../../tests/support/clock.js';
+import { codeOf, createKey, disableKeys, leaseForNewUser, ok, Q, reportUsage } from '../../tests/support/fixtures.js';
+import { useTestServer, type TestServer } from '../../tests/support/server.js';
 
-const REPORT = `mutation($input: ReportUsageInput!) { reportUsage(input: $input) { duplicate lease { id status usageUsd requestCount } } }`;
 const CAP = `mutation($id: ID!, $cap: Decimal!) { updateLeaseCap(id: $id, spendCapUsd: $cap) { id status spendCapUsd endReason } }`;
 const KEY = `query($id: ID!) { managedKey(id: $id) { spendTodayUsd spendThisMonthUsd remainingTodayUsd remainingThisMonthUsd } }`;
 
@@ -19,23 +18,12 @@ const usd = (micros: bigint) => {
   const s = micros.toString().padStart(7, '0');
   return `${s.slice(0, -6)}.${s.slice(-6)}`;
 };
-const lease = async (tier = 'FREE') => {
-  const sub = `u-${randomUUID().slice(0, 8)}`;
-  if (tier !== 'FREE') ok(await server.gql(Q.setTier, { userId: sub, tier }, admin), 'setUserTier');
-  return ok(await server.gql(Q.request, { input: {} }, await server.token('USER', sub)), 'requestLease');
-};
-const report = (leaseId: string, costUsd: string, requestId: string = randomUUID()) =>
-  server.gql(REPORT, { input: { leaseId, requestId, costUsd, model: 'openrouter/auto', promptTokens: 10, completionTokens: 20 } }, worker);
+const lease = (tier: 'FREE' | 'ENTERPRISE' = 'FREE') => leaseForNewUser(server, {}, { tier, admin });
+const report = (leaseId: string, costUsd: string, requestId?: string) =>
+  reportUsage(server, worker, { leaseId, requestId, costUsd, model: 'openrouter/auto', promptTokens: 10, completionTokens: 20 });
 
-beforeAll(async () => {
-  server = await startTestServer({ clock });
-  admin = await server.token('ADMIN', 'admin-u');
-  worker = await server.token('WORKER', 'worker-u');
-});
-afterAll(async () => server?.close());
-beforeEach(async () => {
-  await server.app.db.managedKey.updateMany({ data: { status: 'DISABLED' } });
-});
+useTestServer({ clock, roles: 'u' }, (s) => ({ server, admin, worker } = s));
+beforeEach(() => disableKeys(server));
 
 describe('the ledger is exact', () => {
   it('5,000 reports from 20 concurrent clients with 10% duplicates: totals equal the unique reports to the cent', async () => {
@@ -136,7 +124,7 @@ describe('bad reports are refused and record nothing', () => {
     await createKey(server, admin);
     const held = await lease();
     const before = await server.app.db.usageRecord.count();
-    const res = await server.gql(REPORT, { input: { leaseId: held.id, requestId: randomUUID(), costUsd: '0.01', ...patch } }, worker);
+    const res = await server.gql(Q.report, { input: { leaseId: held.id, requestId: randomUUID(), costUsd: '0.01', ...patch } }, worker);
     expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: fieldName });
     expect(await server.app.db.usageRecord.count()).toBe(before);
   });
@@ -150,14 +138,14 @@ describe('bad reports are refused and record nothing', () => {
     const big = await fetch(`${server.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${worker}` },
-      body: JSON.stringify({ query: REPORT, variables: { input: { leaseId: held.id, requestId: 'r'.repeat(1024 * 1024), costUsd: '0.01' } } }),
+      body: JSON.stringify({ query: Q.report, variables: { input: { leaseId: held.id, requestId: 'r'.repeat(1024 * 1024), costUsd: '0.01' } } }),
     });
     expect(big.status).toBe(413);
     for (const role of ['ADMIN', 'OBSERVER', 'USER'] as const) {
-      const res = await server.gql(REPORT, { input: { leaseId: held.id, requestId: randomUUID(), costUsd: '0.01' } }, await server.token(role, `r-${role}`));
+      const res = await server.gql(Q.report, { input: { leaseId: held.id, requestId: randomUUID(), costUsd: '0.01' } }, await server.token(role, `r-${role}`));
       expect(codeOf(res)).toBe('FORBIDDEN');
     }
-    expect(codeOf(await server.gql(REPORT, { input: { leaseId: held.id, requestId: 'x', costUsd: '0.01' } }, null))).toBe('UNAUTHENTICATED');
+    expect(codeOf(await server.gql(Q.report, { input: { leaseId: held.id, requestId: 'x', costUsd: '0.01' } }, null))).toBe('UNAUTHENTICATED');
     expect(await server.app.db.usageRecord.count()).toBe(before);
   });
 });

@@ -1,6 +1,10 @@
-// Small helpers shared by the domain tests: GraphQL documents and key/lease set-up over HTTP.
-import { randomBytes } from 'node:crypto';
+// The domain tests' shared set-up over GraphQL: operation documents, keys, users and their
+// leases, usage reports, and calls through the metering proxy. Every helper that takes a
+// `GraphQLServer` works on a server in this process (startTestServer) or in its own
+// (startServerProcess).
+import { randomBytes, randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
+import type { GraphQLServer } from './graphql.js';
 import type { TestServer } from './server.js';
 
 export const LEASE_FIELDS = `id status tier provider framework agentId grantedAt expiresAt endedAt endReason usageUsd requestCount
@@ -24,28 +28,10 @@ export const Q = {
   setTier: `mutation($userId: ID!, $tier: Tier!) { setUserTier(userId: $userId, tier: $tier) { id tier } }`,
   resolve: `query($leaseId: ID, $agentId: String) { resolveLease(leaseId: $leaseId, agentId: $agentId) {
     apiKey baseUrl model fallbackModels agentConfig env lease { id status lastUsedAt } } }`,
+  report: `mutation($input: ReportUsageInput!) { reportUsage(input: $input) { duplicate lease { id status usageUsd requestCount } } }`,
 };
 
 export const providerSecret = (tag = 'k') => `sk-or-v1-${tag}-${randomBytes(12).toString('hex')}`;
-
-export async function createKey(server: TestServer, admin: string, input: Record<string, unknown> = {}) {
-  const res = await server.gql(Q.createKey, { input: { provider: 'OPENROUTER', label: 'pool', apiKey: providerSecret(), ...input } }, admin);
-  expect(res.errors).toBeUndefined();
-  return res.data.createManagedKey as { id: string };
-}
-
-/**
- * A lease served by the metering proxy: a key on `keyInput.baseUrl` made the only active one, a new
- * user's lease on it, and what resolveLease hands the agent (the lease token and the proxy's URL).
- */
-export async function proxiedLease(server: TestServer, admin: string, worker: string, keyInput: Record<string, unknown>) {
-  await server.app.db.managedKey.updateMany({ data: { status: 'DISABLED' } });
-  const key = await createKey(server, admin, { provider: 'OPENAI_COMPATIBLE', defaultModel: 'fake-model', ...keyInput });
-  const user = await server.token('USER', `proxied-${randomBytes(4).toString('hex')}`);
-  const lease = ok(await server.gql(Q.request, { input: { provider: 'OPENAI_COMPATIBLE', framework: 'GENERIC' } }, user), 'requestLease');
-  const resolved = ok(await server.gql(Q.resolve, { leaseId: lease.id }, worker), 'resolveLease');
-  return { key, lease, token: resolved.apiKey as string, baseUrl: resolved.baseUrl as string };
-}
 
 /** Data of a successful operation; fails the test with the errors otherwise. */
 export function ok<T = any>(res: { data: any; errors?: unknown[] }, field: string): T {
@@ -54,3 +40,90 @@ export function ok<T = any>(res: { data: any; errors?: unknown[] }, field: strin
 }
 
 export const codeOf = (res: { errors?: { extensions?: { code?: string } }[] }) => res.errors?.[0]?.extensions?.code;
+
+export async function createKey(server: GraphQLServer, admin: string, input: Record<string, unknown> = {}) {
+  const res = await server.gql(Q.createKey, { input: { provider: 'OPENROUTER', label: 'pool', apiKey: providerSecret(), ...input } }, admin);
+  expect(res.errors).toBeUndefined();
+  return res.data.createManagedKey as { id: string };
+}
+
+/** Every key steps aside (DISABLED) but `keep`, so that a test builds the pool it needs. */
+export async function disableKeys(server: TestServer, keep?: string) {
+  await server.app.db.managedKey.updateMany({ where: keep ? { id: { not: keep } } : {}, data: { status: 'DISABLED' } });
+}
+
+export interface NewUserOptions {
+  /** How its sub starts (`u` unless given): `<prefix>-<8 random characters>`. */
+  prefix?: string;
+  /** Set by `admin` when it is not FREE, the tier every new user starts on. */
+  tier?: 'FREE' | 'PRO' | 'ENTERPRISE';
+  admin?: string;
+  /** The token carries the email `<sub>@example.com`. */
+  withEmail?: boolean;
+}
+
+/** A user the server has not seen: a fresh sub and its token. */
+export async function newUser(server: GraphQLServer, options: NewUserOptions = {}) {
+  const sub = `${options.prefix ?? 'u'}-${randomUUID().slice(0, 8)}`;
+  const token = await server.token('USER', sub, options.withEmail ? { email: `${sub}@example.com` } : {});
+  if (options.tier && options.tier !== 'FREE') {
+    if (!options.admin) throw new Error(`newUser: setting the tier ${options.tier} needs an admin's token`);
+    ok(await server.gql(Q.setTier, { userId: sub, tier: options.tier }, options.admin), 'setUserTier');
+  }
+  return { sub, token };
+}
+
+/** `token`'s requestLease with `input`; fails the test unless the lease is granted. */
+export const requestLease = async (server: GraphQLServer, token: string, input: Record<string, unknown> = {}) =>
+  ok(await server.gql(Q.request, { input }, token), 'requestLease');
+
+/** A lease granted to a new user (see `newUser`). */
+export const leaseForNewUser = async (server: GraphQLServer, input: Record<string, unknown> = {}, user: NewUserOptions = {}) =>
+  requestLease(server, (await newUser(server, user)).token, input);
+
+export interface UsageInput {
+  leaseId: string;
+  costUsd: string;
+  /** A fresh one unless given. */
+  requestId?: string;
+  model?: string | null;
+  promptTokens?: number;
+  completionTokens?: number;
+}
+
+/** `worker` reports usage on a lease: the response, for `ok` or `codeOf`. */
+export const reportUsage = (server: GraphQLServer, worker: string, input: UsageInput) =>
+  server.gql(Q.report, { input: { ...input, requestId: input.requestId ?? randomUUID() } }, worker);
+
+/** A new user's lease resolved by `worker`: the token and base URL the agent is handed. */
+export async function resolvedLease(server: GraphQLServer, worker: string, input: Record<string, unknown>, user: NewUserOptions = {}) {
+  const lease = await leaseForNewUser(server, input, user);
+  const resolved = ok(await server.gql(Q.resolve, { leaseId: lease.id }, worker), 'resolveLease');
+  return { lease, token: resolved.apiKey as string, baseUrl: resolved.baseUrl as string };
+}
+
+/**
+ * A lease served by the metering proxy: a key on `keyInput.baseUrl` made the only active one, a new
+ * user's lease on it, and what resolveLease hands the agent (the lease token and the proxy's URL).
+ */
+export async function proxiedLease(server: TestServer, admin: string, worker: string, keyInput: Record<string, unknown>) {
+  await disableKeys(server);
+  const key = await createKey(server, admin, { provider: 'OPENAI_COMPATIBLE', defaultModel: 'fake-model', ...keyInput });
+  return { key, ...(await resolvedLease(server, worker, { provider: 'OPENAI_COMPATIBLE', framework: 'GENERIC' }, { prefix: 'proxied' })) };
+}
+
+/** A call to an OpenAI-style API (the metering proxy, or the fake provider directly): POST with a JSON body, else GET. */
+export const callProvider = (baseUrl: string, token: string, path: string, body?: object, init: RequestInit = {}) =>
+  fetch(`${baseUrl}${path}`, {
+    method: body ? 'POST' : 'GET',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+    ...init,
+  });
+
+/** A chat completion of the fake model: its HTTP status, once the answer is read. */
+export async function completionStatus(baseUrl: string, token: string, messages: object[] = []) {
+  const res = await callProvider(baseUrl, token, '/chat/completions', { model: 'fake-model', messages });
+  await res.text();
+  return res.status;
+}

@@ -8,9 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
-import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { applyMigrations } from '../../server/db/migrate.js';
+import { databaseUrl, dropDatabasesLike } from './db.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -18,26 +18,8 @@ declare module 'vitest' {
   }
 }
 
-export function maintenanceUrl(url: string): string {
-  const u = new URL(url);
-  u.pathname = '/postgres';
-  return u.toString();
-}
-
-export async function dropClones(templateUrl: string) {
-  const template = new URL(templateUrl).pathname.slice(1);
-  const client = new pg.Client({ connectionString: maintenanceUrl(templateUrl) });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ datname: string }>(
-      `SELECT datname FROM pg_database WHERE datname LIKE $1`,
-      [`${template}_f%`],
-    );
-    for (const { datname } of rows) await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
-  } finally {
-    await client.end();
-  }
-}
+/** Every clone that createTestDatabase made of the template (left over by an interrupted run, too). */
+const dropClones = (templateUrl: string) => dropDatabasesLike(databaseUrl(templateUrl), `${new URL(templateUrl).pathname.slice(1)}_f%`);
 
 export default async function setup(project: TestProject) {
   const url = process.env.TEST_DATABASE_URL;
@@ -45,7 +27,7 @@ export default async function setup(project: TestProject) {
     await applyMigrations(url);
     await dropClones(url);
     project.provide('testDatabase', { kind: 'postgres', templateUrl: url });
-    return async () => dropClones(url);
+    return () => dropClones(url);
   }
   const dir = await mkdtemp(path.join(os.tmpdir(), 'mpk-test-'));
   const db = await PGlite.create();

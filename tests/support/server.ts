@@ -1,56 +1,37 @@
-// A real MPK server on a fresh database, listening on a free loopback port, for tests that talk
-// to it over HTTP exactly as clients do. Its log lines are kept in memory for leak checks.
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
+// A real MPK server in this process on a fresh database, listening on a free loopback port, for
+// tests that talk to it over HTTP exactly as clients do. Its log lines are kept in memory for
+// leak checks.
 import { Writable } from 'node:stream';
+import { afterAll, beforeAll } from 'vitest';
 import { buildApp, type App } from '../../server/app.js';
-import { mintToken, type Role } from '../../server/auth/authenticator.js';
+import { mintToken } from '../../server/auth/authenticator.js';
 import type { Config } from '../../server/config.js';
 import type { Clock } from '../../server/core/clock.js';
 import { createLogger } from '../../server/core/logger.js';
+import { testConfig } from './config.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
+import { postGraphQL, type GraphQLServer } from './graphql.js';
 
-export interface GraphQLResponse<T = any> {
-  status: number;
-  data: T | null | undefined;
-  errors: { message: string; path?: string[]; extensions?: { code?: string; field?: string } }[] | undefined;
-  raw: string;
-}
-
-export interface TestServer {
+export interface TestServer extends GraphQLServer {
   app: App;
-  url: string;
   config: Config;
   database: TestDatabase;
   logs: string[];
-  token(role: Role, sub?: string, extra?: { email?: string; expiresInSeconds?: number }): Promise<string>;
-  gql<T = any>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<GraphQLResponse<T>>;
   close(): Promise<void>;
 }
 
-export const testMasterKey = (id: string) => `${id}:${randomBytes(32).toString('base64')}`;
+export interface TestServerOptions {
+  clock?: Clock;
+  config?: Partial<Config>;
+  /** A database to share (with another instance); by default a fresh one, dropped on close. */
+  database?: TestDatabase;
+  scheduler?: boolean;
+  leaderIntervalMs?: number;
+}
 
-export async function startTestServer(
-  options: { clock?: Clock; config?: Partial<Config>; database?: TestDatabase; scheduler?: boolean; leaderIntervalMs?: number } = {},
-): Promise<TestServer> {
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const database = options.database ?? (await createTestDatabase());
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'mpk-data-'));
-  const config: Config = {
-    port: 0,
-    host: '127.0.0.1',
-    databaseUrl: database.url,
-    dbPoolSize: database.maxConnections,
-    redisUrl: undefined,
-    jwtSecret: randomBytes(32).toString('base64url'),
-    jwksUrl: undefined,
-    masterKeys: testMasterKey('t1'),
-    dataDir,
-    logLevel: 'debug',
-    generatedSecrets: [],
-    ...options.config,
-  };
+  const { config, dispose } = await testConfig({ databaseUrl: database.url, dbPoolSize: database.maxConnections, ...options.config });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
@@ -72,20 +53,39 @@ export async function startTestServer(
     token: (role, sub = `${role.toLowerCase()}-1`, extra = {}) =>
       // Tests move their clock by days: tokens outlive that unless a test says otherwise.
       mintToken({ secret: config.jwtSecret, sub, role, now: options.clock?.now(), expiresInSeconds: 10 * 365 * 86400, ...extra }),
-    async gql(query, variables, token) {
-      const res = await fetch(`${url}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        body: JSON.stringify({ query, variables }),
-      });
-      const raw = await res.text();
-      const body = JSON.parse(raw);
-      return { status: res.status, data: body.data, errors: body.errors, raw };
-    },
+    gql: (query, variables, token) => postGraphQL(url, query, variables, token),
     async close() {
       await app.stop(1000);
       if (!options.database) await database.drop();
-      await rm(dataDir, { recursive: true, force: true });
+      await dispose();
     },
   };
+}
+
+/** A file's server and the tokens of its staff, their subs ending in one tag: `admin-<tag>`, ... */
+export interface ServedFile {
+  server: TestServer;
+  admin: string;
+  worker: string;
+  observer: string;
+}
+
+/**
+ * This file's server: started before its tests, closed after them. `ready` receives it with its
+ * staff's tokens (`roles` is their tag, '1' unless given), for the file to keep in its variables:
+ * `useTestServer({ clock, roles: 'x' }, (s) => ({ server, admin } = s))`.
+ */
+export function useTestServer(options: TestServerOptions & { roles?: string }, ready: (served: ServedFile) => void) {
+  let server: TestServer | undefined;
+  beforeAll(async () => {
+    const { roles: tag = '1', ...serverOptions } = options;
+    server = await startTestServer(serverOptions);
+    ready({
+      server,
+      admin: await server.token('ADMIN', `admin-${tag}`),
+      worker: await server.token('WORKER', `worker-${tag}`),
+      observer: await server.token('OBSERVER', `observer-${tag}`),
+    });
+  });
+  afterAll(async () => server?.close());
 }
