@@ -21,17 +21,22 @@ async function expireMany() {
   const app = await buildApp({ config, logger: createLogger('warn'), scheduler: false });
   try {
     const now = new Date();
-    await app.db.$executeRaw`INSERT INTO "ManagedKey" (id, provider, label, "secretCiphertext", "maskedKey", "baseUrl", "activeLeaseCount", "updatedAt")
+    await app.db
+      .$executeRaw`INSERT INTO "ManagedKey" (id, provider, label, "secretCiphertext", "maskedKey", "baseUrl", "activeLeaseCount", "updatedAt")
       SELECT gen_random_uuid(), 'OPENROUTER', 'bench ' || g, 'mpk1.x.y.z', 'sk-...', 'https://openrouter.ai/api/v1', ${EXPIRE_N / 10}, ${now} FROM generate_series(1, 10) g`;
-    await app.db.$executeRaw`INSERT INTO "User" (id, "activeLeaseCount", "updatedAt") SELECT 'bench-' || g, 1, ${now} FROM generate_series(1, ${EXPIRE_N}) g`;
-    await app.db.$executeRaw`INSERT INTO "Lease" (id, "userId", "keyId", tier, provider, framework, "grantedAt", "expiresAt", "spendCapUsd", "updatedAt")
+    await app.db
+      .$executeRaw`INSERT INTO "User" (id, "activeLeaseCount", "updatedAt") SELECT 'bench-' || g, 1, ${now} FROM generate_series(1, ${EXPIRE_N}) g`;
+    await app.db
+      .$executeRaw`INSERT INTO "Lease" (id, "userId", "keyId", tier, provider, framework, "grantedAt", "expiresAt", "spendCapUsd", "updatedAt")
       SELECT gen_random_uuid(), 'bench-' || g, (SELECT id FROM "ManagedKey" ORDER BY id OFFSET (g % 10) LIMIT 1), 'FREE', 'OPENROUTER', 'OPENCLAW',
              ${now}, ${new Date(now.getTime() - 1000)}, 5, ${now} FROM generate_series(1, ${EXPIRE_N}) g`;
     await app.db.$executeRaw`ANALYZE`;
     const started = performance.now();
     const expired = await app.expiry.expireAll();
     const elapsed = performance.now() - started;
-    console.log(`(a) expiry:             ${expired} due leases in ${(elapsed / 1000).toFixed(2)} s = ${(expired / (elapsed / 1000)).toFixed(0)} leases/s (batches of 1,000, with events and audit)`);
+    console.log(
+      `(a) expiry:             ${expired} due leases in ${(elapsed / 1000).toFixed(2)} s = ${(expired / (elapsed / 1000)).toFixed(0)} leases/s (batches of 1,000, with events and audit)`,
+    );
   } finally {
     await app.stop(100);
     await db.drop();
@@ -45,9 +50,21 @@ async function lateness() {
   const direct = createDb(db.url, { maxConnections: 2 });
   try {
     const admin = await server.token('ADMIN', 'bench-admin');
-    dataOf(await server.gql(`mutation { updateTierPolicy(tier: FREE, input: { leaseDurationSeconds: 60 }) { tier } }`, {}, admin));
+    dataOf(
+      await server.gql(
+        `mutation { updateTierPolicy(tier: FREE, input: { leaseDurationSeconds: 60 }) { tier } }`,
+        {},
+        admin,
+      ),
+    );
     for (let i = 0; i < 10; i++) {
-      dataOf(await server.gql(`mutation($i: CreateManagedKeyInput!) { createManagedKey(input: $i) { id } }`, { i: { provider: 'OPENROUTER', label: `k${i}`, apiKey: `sk-or-v1-late-${i}-0123456789` } }, admin));
+      dataOf(
+        await server.gql(
+          `mutation($i: CreateManagedKeyInput!) { createManagedKey(input: $i) { id } }`,
+          { i: { provider: 'OPENROUTER', label: `k${i}`, apiKey: `sk-or-v1-late-${i}-0123456789` } },
+          admin,
+        ),
+      );
     }
     // 1,000 grants spread over 10 s: with 60 s leases they fall due over 10 s, a minute later.
     const tokens = await Promise.all(Array.from({ length: 1000 }, (_, i) => server.token('USER', `late-${i}`)));
@@ -67,7 +84,9 @@ async function lateness() {
       FROM "LeaseEvent" e JOIN "Lease" l ON l.id = e."leaseId" WHERE e.type = 'EXPIRED'`;
     const s = stats(rows.map((r) => r.late));
     const within = rows.filter((r) => r.late <= 1000).length / rows.length;
-    console.log(`(b) lateness:           p50 ${ms(s.p50)}  p99 ${ms(s.p99)}  max ${ms(s.max)}  (${s.n} leases due over 10 s; ${(within * 100).toFixed(1)}% within 1 s)`);
+    console.log(
+      `(b) lateness:           p50 ${ms(s.p50)}  p99 ${ms(s.p99)}  max ${ms(s.max)}  (${s.n} leases due over 10 s; ${(within * 100).toFixed(1)}% within 1 s)`,
+    );
   } finally {
     await direct.$disconnect();
     await server.stop();
@@ -80,7 +99,13 @@ async function fanOut() {
   const server = await startServer(db);
   try {
     const admin = await server.token('ADMIN', 'bench-admin');
-    dataOf(await server.gql(`mutation($i: CreateManagedKeyInput!) { createManagedKey(input: $i) { id } }`, { i: { provider: 'OPENROUTER', label: 'fan', apiKey: 'sk-or-v1-fanout-0123456789' } }, admin));
+    dataOf(
+      await server.gql(
+        `mutation($i: CreateManagedKeyInput!) { createManagedKey(input: $i) { id } }`,
+        { i: { provider: 'OPENROUTER', label: 'fan', apiKey: 'sk-or-v1-fanout-0123456789' } },
+        admin,
+      ),
+    );
     const observer = await server.token('OBSERVER', 'bench-observer');
     global.gc?.();
     await new Promise((r) => setTimeout(r, 1000));
@@ -109,9 +134,13 @@ async function fanOut() {
     const deadline = Date.now() + 30_000;
     while (latencies.length < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     const s = stats(latencies);
-    console.log(`(c) fan-out:            ${SUBSCRIBERS} subscribers, ${GRANTS} grants at ${RATE}/s (${RATE * SUBSCRIBERS} deliveries/s): delivered ${latencies.length}/${expected}; latency p50 ${ms(s.p50)}  p99 ${ms(s.p99)}`);
-    console.log(`    server memory:      RSS ${(before / 2 ** 20).toFixed(1)} MiB before, ${(after / 2 ** 20).toFixed(1)} MiB with subscribers = ${((after - before) / SUBSCRIBERS / 1024).toFixed(1)} KiB per subscriber`);
-    subs.forEach((s) => s.dispose());
+    console.log(
+      `(c) fan-out:            ${SUBSCRIBERS} subscribers, ${GRANTS} grants at ${RATE}/s (${RATE * SUBSCRIBERS} deliveries/s): delivered ${latencies.length}/${expected}; latency p50 ${ms(s.p50)}  p99 ${ms(s.p99)}`,
+    );
+    console.log(
+      `    server memory:      RSS ${(before / 2 ** 20).toFixed(1)} MiB before, ${(after / 2 ** 20).toFixed(1)} MiB with subscribers = ${((after - before) / SUBSCRIBERS / 1024).toFixed(1)} KiB per subscriber`,
+    );
+    for (const s of subs) s.dispose();
     await Promise.all(clients.map((c) => c.dispose()));
   } finally {
     await server.stop();

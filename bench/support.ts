@@ -1,16 +1,20 @@
 // Shared by the benchmarks: a scratch PostgreSQL database and an MPK server in its own process
 // (so the load generator never shares its event loop), both from the test harness (tests/support),
 // and latency statistics.
-import { readFile, readdir } from 'node:fs/promises';
-import { scratchDatabase, type ScratchDatabase } from '../tests/support/db.js';
+import { readdir, readFile } from 'node:fs/promises';
+import { type ScratchDatabase, scratchDatabase } from '../tests/support/db.js';
 import { startServerProcess } from '../tests/support/process.js';
 
 /** An empty database beside BENCH_DATABASE_URL (default the local server); the server migrates it. */
-export const benchDatabase = () => scratchDatabase(process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres', 'mpk_bench');
+export const benchDatabase = () =>
+  scratchDatabase(process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres', 'mpk_bench');
 
 /** MPK on `db` in its own process, its errors in this terminal; BENCH_SERVER_NODE_ARGS passes flags to its node. */
 export const startServer = (db: ScratchDatabase) =>
-  startServerProcess({ DATABASE_URL: db.url }, { nodeArgs: process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean), stderr: 'inherit', timeoutMs: 120_000 });
+  startServerProcess(
+    { DATABASE_URL: db.url },
+    { nodeArgs: process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean), stderr: 'inherit', timeoutMs: 120_000 },
+  );
 
 /** Resident memory of process `pid`, in bytes (Linux /proc). */
 export async function rss(pid: number): Promise<number> {
@@ -51,7 +55,10 @@ export async function cpuTimes(serverPid: number): Promise<{ bench: number; serv
     try {
       const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return { comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), cpu: Number(fields[11]) + Number(fields[12]) };
+      return {
+        comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+        cpu: Number(fields[11]) + Number(fields[12]),
+      };
     } catch {
       return { comm: '', cpu: 0 };
     }
@@ -63,5 +70,9 @@ export async function cpuTimes(serverPid: number): Promise<{ bench: number; serv
     if (t.comm === 'postgres') postgres += t.cpu;
   }
   const msPerTick = 1000 / 100;
-  return { bench: (await ticks(process.pid)).cpu * msPerTick, server: (await ticks(serverPid)).cpu * msPerTick, postgres: postgres * msPerTick };
+  return {
+    bench: (await ticks(process.pid)).cpu * msPerTick,
+    server: (await ticks(serverPid)).cpu * msPerTick,
+    postgres: postgres * msPerTick,
+  };
 }

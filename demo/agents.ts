@@ -5,9 +5,9 @@
 // (tier limit, no key with room, 402 at a cap or a key's limit, 403 once the lease has ended) are
 // part of the story: the agent says so and carries on.
 import type { Framework, Provider } from '../server/db/enums.js';
-import { Refusal, type GraphQL } from './graphql.js';
+import { type GraphQL, Refusal } from './graphql.js';
 import type { Random } from './random.js';
-import { EMBEDDING_MODEL, type AgentProfile } from './story.js';
+import { type AgentProfile, EMBEDDING_MODEL } from './story.js';
 
 const REQUEST = `mutation($input: RequestLeaseInput!) { requestLease(input: $input) { id tier expiresAt spendCapUsd } }`;
 const RESOLVE = `query($leaseId: ID) { resolveLease(leaseId: $leaseId) { apiKey baseUrl model fallbackModels lease { key { label } } } }`;
@@ -66,7 +66,10 @@ class Traffic {
   /** The report line, or null when nothing went through; counting starts again. */
   take(): string | null {
     if (!this.requests) return null;
-    const statuses = [...this.statuses].sort(([a], [b]) => a - b).map(([status, n]) => `${status} x${n}`).join(', ');
+    const statuses = [...this.statuses]
+      .sort(([a], [b]) => a - b)
+      .map(([status, n]) => `${status} x${n}`)
+      .join(', ');
     const line = `proxy: ${this.requests} requests in the last ${TRAFFIC_REPORT_MS / 1000} s (${this.streamed} streamed, ${this.embeddings} embeddings), answered ${statuses}`;
     this.requests = this.streamed = this.embeddings = 0;
     this.statuses.clear();
@@ -159,7 +162,9 @@ class Agent {
   private async oneLease(provider: Provider, framework: Framework): Promise<Outcome> {
     let lease: Lease;
     try {
-      ({ requestLease: lease } = await this.gql<{ requestLease: Lease }>(this.token, REQUEST, { input: { provider, framework, agentId: this.profile.agentId } }));
+      ({ requestLease: lease } = await this.gql<{ requestLease: Lease }>(this.token, REQUEST, {
+        input: { provider, framework, agentId: this.profile.agentId },
+      }));
     } catch (error) {
       if (!(error instanceof Refusal) || !['TIER_LIMIT_REACHED', 'NO_KEY_AVAILABLE'].includes(error.code)) throw error;
       this.say(`lease refused: ${error.code} (${error.message})`);
@@ -167,13 +172,17 @@ class Agent {
     }
     let resolved: Resolved;
     try {
-      ({ resolveLease: resolved } = await this.gql<{ resolveLease: Resolved }>(this.options.workerToken, RESOLVE, { leaseId: lease.id }));
+      ({ resolveLease: resolved } = await this.gql<{ resolveLease: Resolved }>(this.options.workerToken, RESOLVE, {
+        leaseId: lease.id,
+      }));
     } catch (error) {
       if (!(error instanceof Refusal) || !['QUOTA_EXHAUSTED', 'LEASE_NOT_ACTIVE'].includes(error.code)) throw error;
       this.say(`worker could not resolve its lease: ${error.code}`);
       return this.letGo(lease);
     }
-    this.say(`${lease.tier} lease on ${resolved.lease.key?.label ?? provider}: ${resolved.model}, ends in ${seconds(lease.expiresAt)} s or at $${lease.spendCapUsd}`);
+    this.say(
+      `${lease.tier} lease on ${resolved.lease.key?.label ?? provider}: ${resolved.model}, ends in ${seconds(lease.expiresAt)} s or at $${lease.spendCapUsd}`,
+    );
     return this.work(lease, resolved, this.plan(lease));
   }
 
@@ -195,12 +204,18 @@ class Agent {
       if (plan.kind === 'quiet' && sent >= plan.after) return this.goQuiet(lease);
       const status = await this.send(resolved);
       if (status === 402) {
-        this.say('proxy answered 402 quota_exhausted: its spend cap or its key\'s limit is reached');
+        this.say("proxy answered 402 quota_exhausted: its spend cap or its key's limit is reached");
         return this.letGo(lease);
       }
       if (status === 403) {
-        const { lease: ended } = await this.gql<{ lease: { status: string; endReason: string | null } }>(this.token, LEASE, { id: lease.id });
-        this.say(`proxy answered 403 lease_not_active: lease ${ended.status}${ended.endReason ? ` (${ended.endReason})` : ''}`);
+        const { lease: ended } = await this.gql<{ lease: { status: string; endReason: string | null } }>(
+          this.token,
+          LEASE,
+          { id: lease.id },
+        );
+        this.say(
+          `proxy answered 403 lease_not_active: lease ${ended.status}${ended.endReason ? ` (${ended.endReason})` : ''}`,
+        );
         return 'done';
       }
       if (status !== 200) this.say(`proxy answered ${status}; trying again`);

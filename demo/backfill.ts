@@ -10,10 +10,10 @@ import { Decimal } from '../server/core/money.js';
 import type { Lease } from '../server/db/client.js';
 import type { MeteredRequest } from '../server/usage/service.js';
 import { DAY_MS, type DemoClock } from './clock.js';
-import { priceOf, type FakeUpstream } from './fake-provider.js';
+import { type FakeUpstream, priceOf } from './fake-provider.js';
 import type { Random } from './random.js';
-import { adminIdentity, userIdentity, type RegisteredKey } from './setup.js';
-import { AGENTS, EMBEDDING_MODEL, POLICIES, PRICES, USERS, type AgentProfile } from './story.js';
+import { adminIdentity, type RegisteredKey, userIdentity } from './setup.js';
+import { AGENTS, type AgentProfile, EMBEDDING_MODEL, POLICIES, PRICES, USERS } from './story.js';
 
 /** Today's last leases run out this long after the backfill: the live scheduler expires them. */
 const STILL_RUNNING_FOR_MS = 12_000;
@@ -59,12 +59,17 @@ async function moveTo(ctx: Context, at: number) {
   ctx.clock.travelTo(new Date(at));
 }
 
-const isRefusal = (error: unknown) => error instanceof MpkError && ['TIER_LIMIT_REACHED', 'NO_KEY_AVAILABLE'].includes(error.code);
+const isRefusal = (error: unknown) =>
+  error instanceof MpkError && ['TIER_LIMIT_REACHED', 'NO_KEY_AVAILABLE'].includes(error.code);
 
 /** requestLease as the agent's user; a provider with no room sends the agent to its fallback. */
 async function grant(ctx: Context, profile: AgentProfile): Promise<Lease | null> {
   const request = (provider: AgentProfile['provider']) =>
-    ctx.app.services.leases.request(userIdentity(profile.userId), { provider, framework: profile.framework, agentId: profile.agentId });
+    ctx.app.services.leases.request(userIdentity(profile.userId), {
+      provider,
+      framework: profile.framework,
+      agentId: profile.agentId,
+    });
   try {
     return await request(profile.provider);
   } catch (error) {
@@ -82,11 +87,19 @@ async function grant(ctx: Context, profile: AgentProfile): Promise<Lease | null>
 }
 
 /** One request as the agent would have sent it: its context grows along the session. */
-function draftRequest(ctx: Context, key: RegisteredKey, profile: AgentProfile, index: number, at: number): MeteredRequest {
+function draftRequest(
+  ctx: Context,
+  key: RegisteredKey,
+  profile: AgentProfile,
+  index: number,
+  at: number,
+): MeteredRequest {
   const embedding = ctx.random.chance(profile.embeddings);
   const fallback = key.spec.fallbackModels[0];
   const model = embedding ? EMBEDDING_MODEL : fallback && ctx.random.chance(0.15) ? fallback : key.spec.defaultModel;
-  const promptTokens = embedding ? ctx.random.int(200, 3000) : ctx.random.int(800, 3000) + index * ctx.random.int(150, 500);
+  const promptTokens = embedding
+    ? ctx.random.int(200, 3000)
+    : ctx.random.int(800, 3000) + index * ctx.random.int(150, 500);
   const completionTokens = embedding ? 0 : ctx.random.int(60, 700);
   return {
     requestId: `chatcmpl-${randomUUID()}`,
@@ -101,11 +114,19 @@ function draftRequest(ctx: Context, key: RegisteredKey, profile: AgentProfile, i
 }
 
 /** What the lease may still spend before the proxy refuses it: its cap, the key's day and month. */
-async function roomOf(ctx: Context, lease: Lease, target: SessionOptions['keySpendTarget']): Promise<{ room: Decimal; capBound: boolean }> {
+async function roomOf(
+  ctx: Context,
+  lease: Lease,
+  target: SessionOptions['keySpendTarget'],
+): Promise<{ room: Decimal; capBound: boolean }> {
   const row = await ctx.app.db.managedKey.findUniqueOrThrow({ where: { id: lease.keyId } });
   const spend = ctx.app.services.keys.spendOf(row);
   const cap = new Decimal(lease.spendCapUsd).minus(lease.usageUsd);
-  const keyRooms = [spend.remainingToday, spend.remainingThisMonth, target?.keyId === lease.keyId ? target.usd.minus(spend.today) : null];
+  const keyRooms = [
+    spend.remainingToday,
+    spend.remainingThisMonth,
+    target?.keyId === lease.keyId ? target.usd.minus(spend.today) : null,
+  ];
   const keyRoom = Decimal.min(...keyRooms.filter((r): r is Decimal => r !== null), cap.plus(1));
   return { room: Decimal.max(0, Decimal.min(cap, keyRoom)), capBound: cap.lessThanOrEqualTo(keyRoom) };
 }
@@ -115,7 +136,13 @@ async function roomOf(ctx: Context, lease: Lease, target: SessionOptions['keySpe
  * stopping where the proxy would have refused the next one; then released, revoked, or left to
  * expire. A lease whose requests reach its cap is suspended by the ledger itself.
  */
-async function session(ctx: Context, profile: AgentProfile, start: number, end: number, options: SessionOptions): Promise<void> {
+async function session(
+  ctx: Context,
+  profile: AgentProfile,
+  start: number,
+  end: number,
+  options: SessionOptions,
+): Promise<void> {
   await moveTo(ctx, start);
   const lease = await grant(ctx, profile);
   if (!lease) return;
@@ -189,7 +216,10 @@ async function busyKeysToday(ctx: Context, start: number, end: number) {
       const row = await ctx.app.db.managedKey.findUniqueOrThrow({ where: { id: key.id } });
       if (ctx.app.services.keys.spendOf(row).today.greaterThanOrEqualTo(target)) break;
       const slot = (end - start) / rounds;
-      await session(ctx, agents[i % agents.length]!, start + i * slot, start + (i + 1) * slot, { requests: 150, keySpendTarget: { keyId: key.id, usd: target } });
+      await session(ctx, agents[i % agents.length]!, start + i * slot, start + (i + 1) * slot, {
+        requests: 150,
+        keySpendTarget: { keyId: key.id, usd: target },
+      });
     }
   }
 }
@@ -206,15 +236,22 @@ async function stillRunning(ctx: Context) {
   const grantedAt = lastGrantBefore(now);
   // One lease for each FREE user (their tier allows one), on their first agent.
   const firstAgents = USERS.filter((u) => u.tier === 'FREE').map((u) => AGENTS.find((a) => a.userId === u.id));
-  for (const profile of firstAgents) if (profile) await session(ctx, profile, grantedAt, now - 2_000, { requests: 3, leaveRunning: true });
+  for (const profile of firstAgents)
+    if (profile) await session(ctx, profile, grantedAt, now - 2_000, { requests: 3, leaveRunning: true });
 }
 
 /**
  * Writes `days` days of history up to now. Today's share is squeezed into the part of today that
  * has passed, however little, so that the busy key is near its daily limit at any hour.
  */
-export async function backfill(deps: Omit<Context, 'running' | 'summary'> & { days: number }): Promise<BackfillSummary> {
-  const ctx: Context = { ...deps, running: [], summary: { leases: 0, requests: 0, refusals: 0, spentUsd: new Decimal(0) } };
+export async function backfill(
+  deps: Omit<Context, 'running' | 'summary'> & { days: number },
+): Promise<BackfillSummary> {
+  const ctx: Context = {
+    ...deps,
+    running: [],
+    summary: { leases: 0, requests: 0, refusals: 0, spentUsd: new Decimal(0) },
+  };
   const now = Date.now();
   const today = Math.floor(now / DAY_MS) * DAY_MS;
   try {

@@ -15,7 +15,8 @@ export function createDemoClock(): DemoClock {
   return {
     now: () => new Date(past ?? Date.now()),
     travelTo(at) {
-      if (at.getTime() > Date.now()) throw new Error(`The demo clock only goes back in time (asked for ${at.toISOString()})`);
+      if (at.getTime() > Date.now())
+        throw new Error(`The demo clock only goes back in time (asked for ${at.toISOString()})`);
       past = at.getTime();
     },
     backToPresent() {

@@ -4,13 +4,13 @@
 // tests/demo.test.ts runs it too.
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { buildApp, type App } from '../server/app.js';
+import { type App, buildApp } from '../server/app.js';
 import { mintToken } from '../server/auth/authenticator.js';
 import { loadConfig } from '../server/config.js';
 import { startAgents } from './agents.js';
 import { backfill } from './backfill.js';
 import { createDemoClock, DAY_MS } from './clock.js';
-import { startFakeUpstream, type FakeUpstream } from './fake-provider.js';
+import { type FakeUpstream, startFakeUpstream } from './fake-provider.js';
 import { createGraphQLClient } from './graphql.js';
 import { createRandom } from './random.js';
 import { registerCast } from './setup.js';
@@ -53,7 +53,14 @@ const RECONCILE_EVERY_MS = 60_000;
  * folder is wiped at every start, and the dashboard's development sign-in exists only on the
  * generated secret. These variables would take it elsewhere, so they are left out.
  */
-const IGNORED_ENV = ['DATABASE_URL', 'REDIS_URL', 'MPK_JWT_SECRET', 'MPK_JWKS_URL', 'MPK_MASTER_KEYS', 'MPK_PUBLIC_URL'];
+const IGNORED_ENV = [
+  'DATABASE_URL',
+  'REDIS_URL',
+  'MPK_JWT_SECRET',
+  'MPK_JWKS_URL',
+  'MPK_MASTER_KEYS',
+  'MPK_PUBLIC_URL',
+];
 
 /** Empties the data folder, unless it holds something the demo did not make. */
 async function wipe(dataDir: string) {
@@ -62,7 +69,9 @@ async function wipe(dataDir: string) {
     throw error;
   });
   if (entries.length && !entries.includes(MARKER)) {
-    throw new Error(`${dataDir} holds data the demo did not make: refusing to wipe it (point MPK_DATA_DIR at another folder)`);
+    throw new Error(
+      `${dataDir} holds data the demo did not make: refusing to wipe it (point MPK_DATA_DIR at another folder)`,
+    );
   }
   await rm(dataDir, { recursive: true, force: true });
   await mkdir(dataDir, { recursive: true });
@@ -73,7 +82,12 @@ function demoEnv(options: DemoOptions, dataDir: string) {
   const env: NodeJS.ProcessEnv = { ...process.env };
   const ignoredEnv = IGNORED_ENV.filter((name) => env[name]);
   for (const name of IGNORED_ENV) delete env[name];
-  Object.assign(env, { PORT: String(options.port), HOST: options.host, MPK_DATA_DIR: dataDir, LOG_LEVEL: options.logLevel ?? 'warn' });
+  Object.assign(env, {
+    PORT: String(options.port),
+    HOST: options.host,
+    MPK_DATA_DIR: dataDir,
+    LOG_LEVEL: options.logLevel ?? 'warn',
+  });
   return { env, ignoredEnv };
 }
 
@@ -81,14 +95,16 @@ function demoEnv(options: DemoOptions, dataDir: string) {
 async function mintTokens(secret: string) {
   const expiresInSeconds = 30 * 86_400;
   const tokens = new Map<string, string>();
-  for (const user of USERS) tokens.set(user.id, await mintToken({ secret, sub: user.id, role: 'USER', email: user.email, expiresInSeconds }));
+  for (const user of USERS)
+    tokens.set(user.id, await mintToken({ secret, sub: user.id, role: 'USER', email: user.email, expiresInSeconds }));
   const worker = await mintToken({ secret, sub: WORKER.id, role: 'WORKER', expiresInSeconds });
   return { userToken: (userId: string) => tokens.get(userId)!, worker };
 }
 
 /** Runs the app's own reconciliation job now and every minute. */
 function keepReconciling(app: App, log: (line: string) => void) {
-  const run = () => void app.reconcile.runOnce().catch((error: Error) => log(`provider reconciliation failed: ${error.message}`));
+  const run = () =>
+    void app.reconcile.runOnce().catch((error: Error) => log(`provider reconciliation failed: ${error.message}`));
   run();
   const timer = setInterval(run, RECONCILE_EVERY_MS);
   return () => clearInterval(timer);
@@ -101,7 +117,8 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   await wipe(dataDir);
   log(`Wiped ${dataDir}: every start tells the same story from scratch`);
   const { env, ignoredEnv } = demoEnv(options, dataDir);
-  if (ignoredEnv.length) log(`Ignoring ${ignoredEnv.join(', ')}: the demo runs on its own embedded database and development secrets`);
+  if (ignoredEnv.length)
+    log(`Ignoring ${ignoredEnv.join(', ')}: the demo runs on its own embedded database and development secrets`);
   const config = await loadConfig(env);
   const clock = createDemoClock();
   const fake = await startFakeUpstream({ latencyMs: { min: 50, max: 600 }, prices: PRICES });

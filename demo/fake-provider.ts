@@ -73,10 +73,30 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const utcDay = (at: Date) => at.toISOString().slice(0, 10);
 /** Providers report cost in fractions of a cent; six decimals is what MPK keeps. */
 const round6 = (usd: number) => Math.round(usd * 1e6) / 1e6;
-const WORDS = ['the', 'agent', 'plans', 'a', 'next', 'step', 'and', 'checks', 'its', 'notes', 'before', 'acting', 'on', 'them.'];
+const WORDS = [
+  'the',
+  'agent',
+  'plans',
+  'a',
+  'next',
+  'step',
+  'and',
+  'checks',
+  'its',
+  'notes',
+  'before',
+  'acting',
+  'on',
+  'them.',
+];
 
 /** What `tokens` of `model` cost at `prices`; undefined for a model without a price. */
-export function priceOf(prices: Record<string, ModelPrice> | undefined, model: string, promptTokens: number, completionTokens: number): number | undefined {
+export function priceOf(
+  prices: Record<string, ModelPrice> | undefined,
+  model: string,
+  promptTokens: number,
+  completionTokens: number,
+): number | undefined {
   const price = prices?.[model];
   return price ? round6((price.prompt * promptTokens + price.completion * completionTokens) / 1e6) : undefined;
 }
@@ -87,7 +107,8 @@ const tokensIn = (text: string) => Math.max(1, Math.ceil(text.length / 4));
 function textOf(value: unknown): string {
   if (typeof value === 'string') return value;
   if (Array.isArray(value)) return value.map(textOf).join(' ');
-  if (value && typeof value === 'object') return textOf((value as { content?: unknown; text?: unknown }).content ?? (value as { text?: unknown }).text);
+  if (value && typeof value === 'object')
+    return textOf((value as { content?: unknown; text?: unknown }).content ?? (value as { text?: unknown }).text);
   return '';
 }
 
@@ -113,16 +134,29 @@ export async function startFakeUpstream(options: FakeProviderOptions = {}): Prom
   let n = 0;
   const ledger = createLedger();
   const state: Omit<FakeUpstream, 'url' | 'close' | 'bill'> = {
-    authorizations: [], paths: [], aborted: 0, costStyle: 'openrouter', failWith: null, chunkDelayMs: 5, accounts: new Map(),
+    authorizations: [],
+    paths: [],
+    aborted: 0,
+    costStyle: 'openrouter',
+    failWith: null,
+    chunkDelayMs: 5,
+    accounts: new Map(),
   };
   const priced = options.prices !== undefined;
 
   /** Usage and cost of one answer, charged to the key and reported in the key's style. */
   function meter(apiKey: string, model: string, prompt: number, completion: number) {
     const style = state.accounts.get(apiKey)?.costStyle ?? state.costStyle;
-    const cost = priceOf(options.prices, model, prompt, completion) ?? (style === 'venice' ? 0.0042 : 0.000123 * (prompt + completion));
+    const cost =
+      priceOf(options.prices, model, prompt, completion) ??
+      (style === 'venice' ? 0.0042 : 0.000123 * (prompt + completion));
     ledger.charge(apiKey, cost, new Date());
-    const usage: Usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, ...(style === 'openrouter' ? { cost } : {}) };
+    const usage: Usage = {
+      prompt_tokens: prompt,
+      completion_tokens: completion,
+      total_tokens: prompt + completion,
+      ...(style === 'openrouter' ? { cost } : {}),
+    };
     return { usage, ...(style === 'venice' ? { cost: { usd: cost } } : {}) };
   }
 
@@ -154,10 +188,21 @@ export async function startFakeUpstream(options: FakeProviderOptions = {}): Prom
   /** Venice's GET /api_keys/rate_limits: the balance left after what the key was charged. */
   function veniceRateLimits(apiKey: string) {
     const start = state.accounts.get(apiKey)?.balanceUsd ?? 0;
-    return { data: { accessPermitted: true, balances: { USD: round6(Math.max(0, start - ledger.spent(apiKey, ''))), DIEM: 0 } } };
+    return {
+      data: {
+        accessPermitted: true,
+        balances: { USD: round6(Math.max(0, start - ledger.spent(apiKey, ''))), DIEM: 0 },
+      },
+    };
   }
 
-  async function stream(res: http.ServerResponse, id: string, body: { model?: string; messages?: { content?: unknown }[] }, words: string[], charged: object) {
+  async function stream(
+    res: http.ServerResponse,
+    id: string,
+    body: { model?: string; messages?: { content?: unknown }[] },
+    words: string[],
+    charged: object,
+  ) {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     let closed = false;
     res.on('close', () => {
@@ -168,10 +213,14 @@ export async function startFakeUpstream(options: FakeProviderOptions = {}): Prom
     });
     for (const word of words) {
       if (closed) return;
-      res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1, model: body.model, choices: [{ index: 0, delta: { content: word }, finish_reason: null }] })}\n\n`);
+      res.write(
+        `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1, model: body.model, choices: [{ index: 0, delta: { content: word }, finish_reason: null }] })}\n\n`,
+      );
       await sleep(state.chunkDelayMs);
     }
-    res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1, model: body.model, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], ...charged })}\n\n`);
+    res.write(
+      `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1, model: body.model, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], ...charged })}\n\n`,
+    );
     res.end('data: [DONE]\n\n');
   }
 
@@ -180,7 +229,9 @@ export async function startFakeUpstream(options: FakeProviderOptions = {}): Prom
     if (route === '/key') return json(res, 200, openRouterKey(apiKey));
     if (route === '/api_keys/rate_limits') return json(res, 200, veniceRateLimits(apiKey));
     if (state.failWith) {
-      return json(res, state.failWith, { error: { message: 'Rate limit reached', type: 'rate_limit_error', param: null, code: 'rate_limit' } });
+      return json(res, state.failWith, {
+        error: { message: 'Rate limit reached', type: 'rate_limit_error', param: null, code: 'rate_limit' },
+      });
     }
     const id = `chatcmpl-fake-${++n}`;
     const model = String(body.model ?? '');
@@ -190,15 +241,28 @@ export async function startFakeUpstream(options: FakeProviderOptions = {}): Prom
     }
     if (route === '/embeddings') {
       const charged = meter(apiKey, model, priced ? tokensIn(textOf(body.input)) : 8, 0);
-      return json(res, 200, { object: 'list', model: body.model, data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2] }], ...charged });
+      return json(res, 200, {
+        object: 'list',
+        model: body.model,
+        data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2] }],
+        ...charged,
+      });
     }
-    if (route !== '/chat/completions' && route !== '/completions') return json(res, 404, { error: { message: 'not found' } });
+    if (route !== '/chat/completions' && route !== '/completions')
+      return json(res, 404, { error: { message: 'not found' } });
     const words = replyWords(body);
     const prompt = priced ? tokensIn(textOf(body.messages ?? body.prompt)) : 12;
     if (!body.stream) {
       const charged = meter(apiKey, model, prompt, priced ? words.length : 3);
       const content = priced ? words.join('').trim() : 'Hello there.';
-      return json(res, 200, { id, object: 'chat.completion', created: 1, model: body.model, choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }], ...charged });
+      return json(res, 200, {
+        id,
+        object: 'chat.completion',
+        created: 1,
+        model: body.model,
+        choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+        ...charged,
+      });
     }
     return stream(res, id, body, words, meter(apiKey, model, prompt, words.length));
   }
@@ -211,7 +275,8 @@ export async function startFakeUpstream(options: FakeProviderOptions = {}): Prom
     let raw = '';
     for await (const chunk of req) raw += chunk;
     const body = raw ? JSON.parse(raw) : {};
-    if (options.latencyMs) await sleep(options.latencyMs.min + Math.random() * (options.latencyMs.max - options.latencyMs.min));
+    if (options.latencyMs)
+      await sleep(options.latencyMs.min + Math.random() * (options.latencyMs.max - options.latencyMs.min));
     await answer(req, res, route, body);
   });
   // Loopback only, whatever the caller: a fake provider must never be reachable from elsewhere.

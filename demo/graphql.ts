@@ -10,7 +10,12 @@ export class Refusal extends Error {
   }
 }
 
-export type GraphQL = <T = any>(token: string, query: string, variables?: Record<string, unknown>, signal?: AbortSignal) => Promise<T>;
+export type GraphQL = <T = any>(
+  token: string,
+  query: string,
+  variables?: Record<string, unknown>,
+  signal?: AbortSignal,
+) => Promise<T>;
 
 /** Runs operations against `url`/graphql; a GraphQL error is thrown as a Refusal naming its code. */
 export function createGraphQLClient(url: string): GraphQL {

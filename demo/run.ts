@@ -2,31 +2,21 @@
 // it cleanly on Ctrl-C or SIGTERM. PORT, HOST and MPK_DATA_DIR as for the server; DEMO_AGENTS
 // sets how many agents run.
 import path from 'node:path';
-import { startDemo, type Demo } from './demo.js';
+import { stopOnSignal } from '../server/core/shutdown.js';
+import { type Demo, startDemo } from './demo.js';
 import { ADMIN } from './story.js';
 
 const time = () => new Date().toISOString().slice(11, 19);
 const log = (line: string) => console.log(`${time()}  ${line}`);
 
 let demo: Demo | undefined;
-let requested: string | undefined;
-
-async function shutdown() {
-  log(`${requested}: stopping the agents, MPK and the fake provider`);
+// Held until start-up is over, so the embedded database is never cut off in the middle of its
+// migrations or the backfill.
+const signals = stopOnSignal(async (signal) => {
+  log(`${signal}: stopping the agents, MPK and the fake provider`);
   await demo!.stop();
   log('stopped');
-  process.exit(0);
-}
-
-// Installed before anything starts: a signal during start-up is honoured once start-up is over,
-// so the embedded database is never cut off in the middle of its migrations or the backfill.
-function onSignal(signal: string) {
-  if (requested) return;
-  requested = signal;
-  if (demo) void shutdown();
-}
-process.on('SIGINT', () => onSignal('SIGINT'));
-process.on('SIGTERM', () => onSignal('SIGTERM'));
+});
 
 function banner(d: Demo) {
   // Relative when it is inside this folder (the default), so that the lines below can be pasted.
@@ -63,4 +53,4 @@ try {
   process.exit(1);
 }
 console.log(banner(demo));
-if (requested) await shutdown();
+await signals.started();

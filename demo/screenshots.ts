@@ -12,7 +12,13 @@ const OUT = path.resolve(import.meta.dirname, '../docs/screenshots');
 const SETTLE_MS = Number(process.env.SCREENSHOTS_SETTLE_MS ?? 20_000);
 
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'mpk-screenshots-'));
-const demo = await startDemo({ port: 0, host: '127.0.0.1', dataDir, agents: 6, log: (line) => console.log(`demo: ${line}`) });
+const demo = await startDemo({
+  port: 0,
+  host: '127.0.0.1',
+  dataDir,
+  agents: 6,
+  log: (line) => console.log(`demo: ${line}`),
+});
 const browser = await launchBrowser(demo.url);
 try {
   await mkdir(OUT, { recursive: true });
@@ -21,11 +27,18 @@ try {
   const db = demo.app.db;
   // The demo runs on the generated development secret: its development sign-in mints the tokens.
   const signIn = async (role: string, sub: string) => {
-    const res = await fetch(`${demo.url}/api/dev-sign-in`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ role, sub }) });
+    const res = await fetch(`${demo.url}/api/dev-sign-in`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ role, sub }),
+    });
     return ((await res.json()) as { token: string }).token;
   };
   const key = await db.managedKey.findFirstOrThrow({ where: { label: 'openrouter-main' } });
-  const lease = await db.lease.findFirstOrThrow({ where: { status: 'ACTIVE', requestCount: { gt: 0 } }, orderBy: { grantedAt: 'desc' } });
+  const lease = await db.lease.findFirstOrThrow({
+    where: { status: 'ACTIVE', requestCount: { gt: 0 } },
+    orderBy: { grantedAt: 'desc' },
+  });
   const holder = USERS.find((u) => u.id === lease.userId) ?? USERS[0]!;
 
   const shoot = async (name: string, pathname: string, token: string | undefined, ready: string) => {

@@ -6,7 +6,7 @@ import type { App } from '../server/app.js';
 import type { Identity } from '../server/auth/authenticator.js';
 import type { Tier } from '../server/db/enums.js';
 import type { FakeUpstream } from './fake-provider.js';
-import { ADMIN, configOf, KEYS, POLICIES, USERS, type DemoKey } from './story.js';
+import { ADMIN, configOf, type DemoKey, KEYS, POLICIES, USERS } from './story.js';
 
 export interface RegisteredKey {
   id: string;
@@ -26,7 +26,11 @@ export const userIdentity = (userId: string): Identity => {
 /** A secret in the shape of the provider's own keys, so the masked forms look familiar. */
 function secretFor(key: DemoKey): string {
   const random = randomBytes(24).toString('hex');
-  return key.provider === 'OPENROUTER' ? `sk-or-v1-${random}` : key.provider === 'VENICE' ? `vn-${random}` : `sk-${random}`;
+  return key.provider === 'OPENROUTER'
+    ? `sk-or-v1-${random}`
+    : key.provider === 'VENICE'
+      ? `vn-${random}`
+      : `sk-${random}`;
 }
 
 export async function registerCast(app: App, fake: FakeUpstream): Promise<RegisteredKey[]> {
@@ -39,7 +43,11 @@ export async function registerCast(app: App, fake: FakeUpstream): Promise<Regist
   const registered: RegisteredKey[] = [];
   for (const spec of KEYS) {
     const secret = secretFor(spec);
-    fake.accounts.set(secret, { costStyle: spec.costStyle, creditLimitUsd: spec.creditLimitUsd, balanceUsd: spec.balanceUsd });
+    fake.accounts.set(secret, {
+      costStyle: spec.costStyle,
+      creditLimitUsd: spec.creditLimitUsd,
+      balanceUsd: spec.balanceUsd,
+    });
     const key = await keys.create(adminIdentity, {
       provider: spec.provider,
       label: spec.label,

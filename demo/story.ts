@@ -1,8 +1,7 @@
 // The demo's cast: the fake world's prices, the keys in the pool, the users of each tier, the tier
 // policies tuned so that things happen within minutes, and the agents that run. Data only: what
 // is done with it lives in setup.ts, backfill.ts and agents.ts.
-import type { Framework, Provider } from '../server/db/enums.js';
-import type { Tier } from '../server/db/enums.js';
+import type { Framework, Provider, Tier } from '../server/db/enums.js';
 import type { TierPolicyInput } from '../server/leases/policies.js';
 import type { CostStyle, ModelPrice } from './fake-provider.js';
 
@@ -39,28 +38,65 @@ export interface DemoKey {
   busyTodayUntil?: number;
 }
 
-const pricesOf = (models: string[]) => Object.fromEntries(models.map((m) => [m, { prompt: String(PRICES[m]!.prompt), completion: String(PRICES[m]!.completion) }]));
+const pricesOf = (models: string[]) =>
+  Object.fromEntries(
+    models.map((m) => [m, { prompt: String(PRICES[m]!.prompt), completion: String(PRICES[m]!.completion) }]),
+  );
 
 export const KEYS: DemoKey[] = [
   {
-    label: 'openrouter-main', provider: 'OPENROUTER', costStyle: 'openrouter', defaultModel: 'anthropic/claude-sonnet-4',
-    fallbackModels: ['openai/gpt-4o-mini'], dailyLimitUsd: '60', monthlyLimitUsd: '900', maxActiveLeases: 4, creditLimitUsd: 1000,
+    label: 'openrouter-main',
+    provider: 'OPENROUTER',
+    costStyle: 'openrouter',
+    defaultModel: 'anthropic/claude-sonnet-4',
+    fallbackModels: ['openai/gpt-4o-mini'],
+    dailyLimitUsd: '60',
+    monthlyLimitUsd: '900',
+    maxActiveLeases: 4,
+    creditLimitUsd: 1000,
   },
   {
-    label: 'openrouter-burst', provider: 'OPENROUTER', costStyle: 'openrouter', defaultModel: 'openai/gpt-4o',
-    fallbackModels: ['openai/gpt-4o-mini'], dailyLimitUsd: '20', monthlyLimitUsd: '300', maxActiveLeases: 2, creditLimitUsd: 400,
+    label: 'openrouter-burst',
+    provider: 'OPENROUTER',
+    costStyle: 'openrouter',
+    defaultModel: 'openai/gpt-4o',
+    fallbackModels: ['openai/gpt-4o-mini'],
+    dailyLimitUsd: '20',
+    monthlyLimitUsd: '300',
+    maxActiveLeases: 2,
+    creditLimitUsd: 400,
   },
   {
-    label: 'venice-pool', provider: 'VENICE', costStyle: 'venice', defaultModel: 'deepseek-r1-671b',
-    fallbackModels: ['llama-3.3-70b'], dailyLimitUsd: '3', monthlyLimitUsd: '80', maxActiveLeases: 3, balanceUsd: 150, busyTodayUntil: 0.85,
+    label: 'venice-pool',
+    provider: 'VENICE',
+    costStyle: 'venice',
+    defaultModel: 'deepseek-r1-671b',
+    fallbackModels: ['llama-3.3-70b'],
+    dailyLimitUsd: '3',
+    monthlyLimitUsd: '80',
+    maxActiveLeases: 3,
+    balanceUsd: 150,
+    busyTodayUntil: 0.85,
   },
   {
-    label: 'local-gateway', provider: 'OPENAI_COMPATIBLE', costStyle: 'none', defaultModel: 'qwen2.5-coder-32b',
-    fallbackModels: ['mistral-small-3.1'], dailyLimitUsd: '10', monthlyLimitUsd: '200', maxActiveLeases: 4,
+    label: 'local-gateway',
+    provider: 'OPENAI_COMPATIBLE',
+    costStyle: 'none',
+    defaultModel: 'qwen2.5-coder-32b',
+    fallbackModels: ['mistral-small-3.1'],
+    dailyLimitUsd: '10',
+    monthlyLimitUsd: '200',
+    maxActiveLeases: 4,
   },
   {
-    label: 'legacy-gateway', provider: 'OPENAI_COMPATIBLE', costStyle: 'none', defaultModel: 'mistral-small-3.1',
-    fallbackModels: [], dailyLimitUsd: '5', monthlyLimitUsd: '100', maxActiveLeases: 2,
+    label: 'legacy-gateway',
+    provider: 'OPENAI_COMPATIBLE',
+    costStyle: 'none',
+    defaultModel: 'mistral-small-3.1',
+    fallbackModels: [],
+    dailyLimitUsd: '5',
+    monthlyLimitUsd: '100',
+    maxActiveLeases: 2,
     disabled: { daysAgo: 6, reason: 'Contract with the legacy gateway ended; its traffic moved to local-gateway' },
   },
 ];
@@ -89,7 +125,10 @@ export const USERS: DemoUser[] = [
  * Short FREE leases with a small cap, so that within minutes some leases expire and some are
  * suspended at their cap; PRO and ENTERPRISE longer and roomier. 60 s is the shortest MPK allows.
  */
-export const POLICIES: Record<Tier, { leaseDurationSeconds: number; maxActiveLeases: number; spendCapUsd: string } & TierPolicyInput> = {
+export const POLICIES: Record<
+  Tier,
+  { leaseDurationSeconds: number; maxActiveLeases: number; spendCapUsd: string } & TierPolicyInput
+> = {
   FREE: { leaseDurationSeconds: 120, maxActiveLeases: 1, spendCapUsd: '0.10' },
   PRO: { leaseDurationSeconds: 600, maxActiveLeases: 2, spendCapUsd: '1.50' },
   ENTERPRISE: { leaseDurationSeconds: 1800, maxActiveLeases: 10, spendCapUsd: '15' },
@@ -109,11 +148,24 @@ export interface AgentProfile {
 /** In the order `agents: n` takes them: the first six cover every tier, provider and refusal. */
 export const AGENTS: AgentProfile[] = [
   { agentId: 'ada-scout', userId: 'ada@demo', provider: 'OPENROUTER', framework: 'OPENCLAW', embeddings: 0.1 },
-  { agentId: 'grace-writer', userId: 'grace@demo', provider: 'VENICE', framework: 'ELIZA', embeddings: 0, fallbackProvider: 'OPENROUTER' },
+  {
+    agentId: 'grace-writer',
+    userId: 'grace@demo',
+    provider: 'VENICE',
+    framework: 'ELIZA',
+    embeddings: 0,
+    fallbackProvider: 'OPENROUTER',
+  },
   { agentId: 'linus-ci', userId: 'linus@demo', provider: 'OPENAI_COMPATIBLE', framework: 'GENERIC', embeddings: 0.1 },
   { agentId: 'ada-helper', userId: 'ada@demo', provider: 'OPENROUTER', framework: 'GENERIC', embeddings: 0.2 },
   { agentId: 'grace-analyst', userId: 'grace@demo', provider: 'OPENROUTER', framework: 'OPENCLAW', embeddings: 0.1 },
-  { agentId: 'linus-embed', userId: 'linus@demo', provider: 'OPENAI_COMPATIBLE', framework: 'GENERIC', embeddings: 0.8 },
+  {
+    agentId: 'linus-embed',
+    userId: 'linus@demo',
+    provider: 'OPENAI_COMPATIBLE',
+    framework: 'GENERIC',
+    embeddings: 0.8,
+  },
   { agentId: 'alan-bot', userId: 'alan@demo', provider: 'OPENROUTER', framework: 'ELIZA', embeddings: 0 },
   { agentId: 'margaret-eval', userId: 'margaret@demo', provider: 'OPENROUTER', framework: 'GENERIC', embeddings: 0.1 },
 ];

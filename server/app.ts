@@ -24,18 +24,18 @@ import { createGraphQLHandler } from './http/yoga.js';
 import { createKeyService } from './keys/service.js';
 import { createKeyUsageFeed } from './keys/usage-feed.js';
 import { createExpiryJob } from './leases/expiry.js';
+import { createLeaseTokens } from './leases/lease-token.js';
 import { createTierPolicyService } from './leases/policies.js';
 import { createLeaseService } from './leases/service.js';
-import { advisoryLockLeader, soleLeader } from './scheduler/leader.js';
-import { createUsageService } from './usage/service.js';
-import { createUsageHistory } from './usage/history.js';
 import { createPoolSummary } from './leases/summary.js';
+import { advisoryLockLeader, soleLeader } from './scheduler/leader.js';
+import { createScheduler } from './scheduler/runner.js';
+import { createAdmissionCache } from './usage/admission.js';
+import { createUsageHistory } from './usage/history.js';
+import { createMeterBuffer } from './usage/meter-buffer.js';
 import { createMeteringProxy } from './usage/proxy.js';
 import { createReconcileJob } from './usage/reconcile.js';
-import { createMeterBuffer } from './usage/meter-buffer.js';
-import { createAdmissionCache } from './usage/admission.js';
-import { createLeaseTokens } from './leases/lease-token.js';
-import { createScheduler } from './scheduler/runner.js';
+import { createUsageService } from './usage/service.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** The advisory lock id of the scheduler: one holder across every instance on a database. */
@@ -56,11 +56,17 @@ export async function buildApp(options: AppOptions) {
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
   for (const name of config.generatedSecrets) {
-    logger.warn(`${name} is not set: using a generated development value stored in ${config.dataDir} (set it in production)`);
+    logger.warn(
+      `${name} is not set: using a generated development value stored in ${config.dataDir} (set it in production)`,
+    );
   }
   const keyring = createKeyring(parseMasterKeys(config.masterKeys));
 
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPoolSize });
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: config.dbPoolSize,
+  });
   if (database.appliedMigrations.length) logger.info({ migrations: database.appliedMigrations }, 'applied migrations');
   const db = createDb(database.url, { maxConnections: database.maxConnections });
   try {
@@ -79,7 +85,12 @@ export async function buildApp(options: AppOptions) {
   const audit = createAuditService({ db, clock });
   const users = createUserService({ db, clock });
   // What the metering proxy admits on: kept in memory, told of every change that matters to it.
-  const admission = createAdmissionCache({ db, clock, logger, reveal: (keyId, ciphertext) => keyring.decrypt(ciphertext, keyId) });
+  const admission = createAdmissionCache({
+    db,
+    clock,
+    logger,
+    reveal: (keyId, ciphertext) => keyring.decrypt(ciphertext, keyId),
+  });
   events.observe(admission.observe);
   pump.listen(admission.observe);
   const keys = createKeyService({ db, keyring, clock, audit, onChanged: admission.forgetKey });
@@ -105,7 +116,13 @@ export async function buildApp(options: AppOptions) {
     elect: (onChange) =>
       database.embedded
         ? soleLeader(onChange)
-        : advisoryLockLeader({ url: database.url, lockKey: SCHEDULER_LOCK, onChange, logger, intervalMs: options.leaderIntervalMs }),
+        : advisoryLockLeader({
+            url: database.url,
+            lockKey: SCHEDULER_LOCK,
+            onChange,
+            logger,
+            intervalMs: options.leaderIntervalMs,
+          }),
   });
 
   const authenticator = createAuthenticator({ jwtSecret: config.jwtSecret, jwksUrl: config.jwksUrl, clock });
@@ -116,7 +133,9 @@ export async function buildApp(options: AppOptions) {
     staticDir: path.join(root, 'web/dist'),
     proxy,
     // Only on the generated development secret: with MPK_JWT_SECRET set the endpoint does not exist.
-    devSignIn: config.generatedSecrets.includes('MPK_JWT_SECRET') ? createDevSignIn({ jwtSecret: config.jwtSecret, clock, logger }) : undefined,
+    devSignIn: config.generatedSecrets.includes('MPK_JWT_SECRET')
+      ? createDevSignIn({ jwtSecret: config.jwtSecret, clock, logger })
+      : undefined,
     health: () => ({ scheduler: options.scheduler === false ? 'off' : scheduler.isLeader() ? 'leader' : 'standby' }),
     readiness: async () => {
       const checks: Record<string, string> = {};
@@ -153,7 +172,14 @@ export async function buildApp(options: AppOptions) {
       const { port } = server.address() as AddressInfo;
       const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
       publicUrl ||= url;
-      logger.info({ url: `${url}/graphql`, database: database.embedded ? 'embedded' : 'postgres', redis: Boolean(config.redisUrl) }, 'MPK is listening');
+      logger.info(
+        {
+          url: `${url}/graphql`,
+          database: database.embedded ? 'embedded' : 'postgres',
+          redis: Boolean(config.redisUrl),
+        },
+        'MPK is listening',
+      );
       return url;
     },
     /**

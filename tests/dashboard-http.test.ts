@@ -9,15 +9,19 @@ import { mintToken } from '../server/auth/authenticator.js';
 import { isLoopbackRequest } from '../server/http/dev-sign-in.js';
 import { AUTHORIZATION_EXAMPLE } from '../server/http/graphiql.js';
 import { TOKEN_EXPIRED_CLOSE } from '../server/http/websocket.js';
-import { startTestServer, useTestServer, type TestServer } from './support/server.js';
+import { dashboardPages } from './support/browser.js';
+import { startTestServer, type TestServer, withTestServer } from './support/server.js';
 import { collect, wsClient } from './support/ws.js';
 
 let server: TestServer;
 
-useTestServer({}, (s) => ({ server } = s));
+withTestServer({}, (s) => ({ server } = s));
 
 /** A raw GET, so that the Host header can be anything. */
-function get(path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function get(
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   const { port } = new URL(server.url);
   return new Promise((resolve, reject) => {
     const req = http.get({ host: '127.0.0.1', port, path, headers }, (res) => {
@@ -32,7 +36,8 @@ function get(path: string, headers: Record<string, string> = {}): Promise<{ stat
 
 describe('routes', () => {
   it('answers every dashboard route with the app, with a strict content security policy', async () => {
-    for (const path of ['/', '/keys', '/keys/0b6f8a4e-1d7c-4a39-9a7e-3a2b1c0d9e8f', '/leases?status=ACTIVE', '/leases/abc', '/users', '/tiers', '/audit', '/agents', '/no-such-page']) {
+    const pages = dashboardPages('0b6f8a4e-1d7c-4a39-9a7e-3a2b1c0d9e8f', 'abc');
+    for (const path of [...pages, '/leases?status=ACTIVE', '/no-such-page']) {
       const res = await get(path, { accept: 'text/html' });
       expect(res.status, path).toBe(200);
       expect(res.headers['content-type']).toMatch(/text\/html/);
@@ -43,7 +48,8 @@ describe('routes', () => {
   });
 
   it('answers unknown API-looking paths with a JSON 404, never the app', async () => {
-    for (const path of ['/v1/nope', '/v1', '/api/nope', '/api', '/graphql/extra', '/healthz/x', '/metrics', '/.well-known/x', '/assets/missing.js']) {
+    const apiLooking = ['/v1/nope', '/v1', '/api/nope', '/api', '/graphql/extra', '/healthz/x', '/metrics'];
+    for (const path of [...apiLooking, '/.well-known/x', '/assets/missing.js']) {
       const res = await get(path, { accept: 'text/html,application/json' });
       expect(res.status, path).toBe(404);
       expect(res.headers['content-type'], path).toMatch(/application\/json/);
@@ -69,19 +75,33 @@ describe('GraphiQL', () => {
 
   it('loads the schema with the header example still in place, and says what is wrong with it elsewhere', async () => {
     const headers = { 'content-type': 'application/json', authorization: AUTHORIZATION_EXAMPLE };
-    const schema = await fetch(`${server.url}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query: getIntrospectionQuery() }) });
+    const schema = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ query: getIntrospectionQuery() }),
+    });
     const body = await schema.json();
     expect(body.errors).toBeUndefined();
     expect(body.data.__schema.queryType.name).toBe('Query');
-    const me = await (await fetch(`${server.url}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query: '{ me { id } __typename }' }) })).json();
+    const me = await (
+      await fetch(`${server.url}/graphql`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ query: '{ me { id } __typename }' }),
+      })
+    ).json();
     expect(me.errors[0].extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'MALFORMED' });
   });
 });
 
 describe('token rejections say why', () => {
   it('expired, wrong signature and malformed tokens each carry their reason', async () => {
-    const expired = await mintToken({ secret: server.config.jwtSecret, sub: 'late', role: 'ADMIN', now: new Date(Date.now() - 7200_000), expiresInSeconds: 60 });
-    const forged = await mintToken({ secret: 'another-secret-of-at-least-32-characters!!', sub: 'forger', role: 'ADMIN' });
+    const expired = await server.token('ADMIN', 'late', { now: new Date(Date.now() - 7200_000), expiresInSeconds: 60 });
+    const forged = await mintToken({
+      secret: 'another-secret-of-at-least-32-characters!!',
+      sub: 'forger',
+      role: 'ADMIN',
+    });
     const cases: [string, string, RegExp][] = [
       [expired, 'EXPIRED', /expired/i],
       [forged, 'BAD_SIGNATURE', /signature/i],
@@ -95,7 +115,7 @@ describe('token rejections say why', () => {
   });
 
   it('closes a socket when its token expires (4401), so no subscription outlives its identity', async () => {
-    const token = await mintToken({ secret: server.config.jwtSecret, sub: 'brief', role: 'OBSERVER', expiresInSeconds: 2 });
+    const token = await server.token('OBSERVER', 'brief', { expiresInSeconds: 2 });
     let closed: { code: number; reason: string } | undefined;
     const client = wsClient(server.url, token, (event) => (closed ??= event));
     const events = collect(client, 'subscription { leaseEvents { type } }');
@@ -112,7 +132,11 @@ describe('token rejections say why', () => {
 describe('development sign-in', () => {
   it('does not exist when MPK_JWT_SECRET is set', async () => {
     expect((await get('/api/dev-sign-in')).status).toBe(404);
-    const post = await fetch(`${server.url}/api/dev-sign-in`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"role":"ADMIN","sub":"x"}' });
+    const post = await fetch(`${server.url}/api/dev-sign-in`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"role":"ADMIN","sub":"x"}',
+    });
     expect(post.status).toBe(404);
   });
 
@@ -135,7 +159,10 @@ describe('development sign-in', () => {
       const lifetime = new Date(expiresAt).getTime() - Date.now();
       expect(lifetime).toBeGreaterThan(3500_000);
       expect(lifetime).toBeLessThanOrEqual(3600_000);
-      expect((await dev.gql('{ me { id role } }', {}, token)).data.me).toEqual({ id: 'dev-observer', role: 'OBSERVER' });
+      expect((await dev.gql('{ me { id role } }', {}, token)).data.me).toEqual({
+        id: 'dev-observer',
+        role: 'OBSERVER',
+      });
       expect(dev.logs.join('\n')).not.toContain(token);
     });
 
@@ -147,10 +174,15 @@ describe('development sign-in', () => {
       expect((await signIn({ role: 'ADMIN', sub: 'x' }, { 'content-type': 'text/plain' })).status).toBe(415);
       const { port } = new URL(dev.url);
       const rebound = await new Promise<number>((resolve, reject) => {
-        http.get({ host: '127.0.0.1', port, path: '/api/dev-sign-in', headers: { host: `evil.example:${port}` } }, (res) => {
-          res.resume();
-          resolve(res.statusCode!);
-        }).on('error', reject);
+        http
+          .get(
+            { host: '127.0.0.1', port, path: '/api/dev-sign-in', headers: { host: `evil.example:${port}` } },
+            (res) => {
+              res.resume();
+              resolve(res.statusCode!);
+            },
+          )
+          .on('error', reject);
       });
       expect(rebound).toBe(404);
       const forwarded = await fetch(`${dev.url}/api/dev-sign-in`, { headers: { 'x-forwarded-for': '203.0.113.7' } });

@@ -6,13 +6,13 @@ import { existsSync } from 'node:fs';
 import AxeBuilder from '@axe-core/playwright';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mintToken } from '../server/auth/authenticator.js';
-import { CHROMIUM, launchBrowser, type TestBrowser } from './support/browser.js';
+import { CHROMIUM, dashboardPages, launchBrowser, openPage, type TestBrowser } from './support/browser.js';
 import { createKey, disableKeys, leaseForNewUser, newUser, ok, Q, reportUsage } from './support/fixtures.js';
-import { useTestServer, type TestServer } from './support/server.js';
+import { type TestServer, withTestServer } from './support/server.js';
 
 const available = existsSync(CHROMIUM);
-if (!available && process.env.MPK_REQUIRE_BROWSER) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium`);
+if (!available && process.env.MPK_REQUIRE_BROWSER)
+  throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium`);
 if (!available) console.warn(`Skipping browser tests: no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
 
 let server: TestServer;
@@ -24,7 +24,8 @@ let worker: string;
 function recordTraffic(page: Page) {
   const received: string[] = [];
   page.on('response', async (response) => {
-    if (response.url().includes('/graphql') || response.url().includes('/api/')) received.push(await response.text().catch(() => ''));
+    if (response.url().includes('/graphql') || response.url().includes('/api/'))
+      received.push(await response.text().catch(() => ''));
   });
   page.on('websocket', (ws) => ws.on('framereceived', (frame) => received.push(String(frame.payload))));
   return received;
@@ -33,13 +34,25 @@ function recordTraffic(page: Page) {
 async function axe(page: Page, name: string) {
   const results = await new AxeBuilder({ page }).analyze();
   const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  expect(bad.map((v) => `${name}: ${v.id} (${v.impact}) ${v.nodes.map((n) => `${n.target.join(' ')} ${n.failureSummary ?? ''}`).slice(0, 3).join(', ')}`)).toEqual([]);
+  expect(
+    bad.map(
+      (v) =>
+        `${name}: ${v.id} (${v.impact}) ${v.nodes
+          .map((n) => `${n.target.join(' ')} ${n.failureSummary ?? ''}`)
+          .slice(0, 3)
+          .join(', ')}`,
+    ),
+  ).toEqual([]);
 }
 
-const live = (page: Page) => page.locator('[data-testid="live-indicator"][data-state="connected"]').waitFor({ timeout: 10_000 });
+const live = (page: Page) =>
+  page.locator('[data-testid="live-indicator"][data-state="connected"]').waitFor({ timeout: 10_000 });
 
 describe.skipIf(!available)('dashboard in Chromium', () => {
-  useTestServer({ config: { generatedSecrets: ['MPK_JWT_SECRET'] }, roles: 'b' }, (s) => ({ server, admin, worker } = s));
+  withTestServer(
+    { config: { generatedSecrets: ['MPK_JWT_SECRET'] }, roles: 'b' },
+    (s) => ({ server, admin, worker } = s),
+  );
   beforeAll(async () => {
     await disableKeys(server);
     browser = await launchBrowser(server.url);
@@ -61,7 +74,9 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
     await dialog.getByLabel('Daily limit (USD, UTC day)').fill('-5');
     await dialog.getByRole('button', { name: 'Add key' }).click();
     const limit = dialog.getByLabel('Daily limit (USD, UTC day)');
-    await page.waitForFunction(() => document.querySelector('[aria-invalid="true"]') !== null, undefined, { timeout: 5000 });
+    await page.waitForFunction(() => document.querySelector('[aria-invalid="true"]') !== null, undefined, {
+      timeout: 5000,
+    });
     expect(await limit.getAttribute('aria-invalid')).toBe('true');
     expect(await dialog.innerText()).toMatch(/dailyLimitUsd must not be negative/);
     await limit.fill('12.50');
@@ -97,8 +112,14 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
     await page.locator(`tr[data-lease-id="${lease.id}"][data-status="REVOKED"]`).waitFor({ timeout: 3000 });
     // The feed on the overview, reached without a reload.
     await page.getByRole('link', { name: 'Overview' }).click();
-    await page.locator(`[data-testid="event-feed"] [data-event-type="REVOKED"][data-lease-id="${lease.id}"]`).waitFor({ timeout: 5000 });
-    expect(await page.locator(`[data-testid="event-feed"] [data-event-type="REVOKED"][data-lease-id="${lease.id}"]`).innerText()).toMatch(/stops agent/i);
+    await page
+      .locator(`[data-testid="event-feed"] [data-event-type="REVOKED"][data-lease-id="${lease.id}"]`)
+      .waitFor({ timeout: 5000 });
+    expect(
+      await page
+        .locator(`[data-testid="event-feed"] [data-event-type="REVOKED"][data-lease-id="${lease.id}"]`)
+        .innerText(),
+    ).toMatch(/stops agent/i);
   });
 
   it('extends a lease and changes its cap from the lease page; a reload keeps the page', async () => {
@@ -120,7 +141,10 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
     await page.getByRole('button', { name: 'Change cap' }).click();
     await page.getByRole('dialog').getByLabel('Spend cap (USD)').fill('abc');
     await page.getByRole('dialog').getByRole('button', { name: 'Set cap' }).click();
-    await page.getByRole('dialog').getByText(/Decimal must be a number/).waitFor({ timeout: 5000 });
+    await page
+      .getByRole('dialog')
+      .getByText(/Decimal must be a number/)
+      .waitFor({ timeout: 5000 });
     await page.getByRole('dialog').getByLabel('Spend cap (USD)').fill('7.25');
     await page.getByRole('dialog').getByRole('button', { name: 'Set cap' }).click();
     await page.getByRole('dialog').waitFor({ state: 'detached' });
@@ -150,12 +174,15 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
     const key = await createKey(server, admin, { label: 'observed-key' });
     await disableKeys(server, key.id);
     const lease = await leaseForNewUser(server, {}, { prefix: 'observed' });
-    for (const path of ['/', '/keys', `/keys/${key.id}`, '/leases', `/leases/${lease.id}`, '/users', '/tiers', '/audit']) {
-      await page.goto(path);
-      await page.getByRole('heading', { level: 1 }).first().waitFor({ timeout: 10_000 });
-      await page.waitForLoadState('networkidle');
+    // Not /agents: that page is for users and admins.
+    for (const path of dashboardPages(key.id, lease.id).filter((p) => p !== '/agents')) {
+      await openPage(page, path);
       const buttons = await page.getByRole('button').allInnerTexts();
-      const actions = buttons.filter((b) => /add key|edit|disable|enable|rotate|revoke|extend|change cap|reactivate|release|save|set tier|change tier/i.test(b));
+      const actions = buttons.filter((b) =>
+        /add key|edit|disable|enable|rotate|revoke|extend|change cap|reactivate|release|save|set tier|change tier/i.test(
+          b,
+        ),
+      );
       expect(actions, path).toEqual([]);
       expect(await page.locator('[aria-label^="Actions for"]').count(), path).toBe(0);
       expect(await page.getByText('Not allowed').count(), path).toBe(0);
@@ -193,7 +220,7 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
   });
 
   it('says why a token is rejected, and answers /v1/nope with JSON', async () => {
-    const expired = await mintToken({ secret: server.config.jwtSecret, sub: 'late', role: 'ADMIN', now: new Date(Date.now() - 7200_000), expiresInSeconds: 60 });
+    const expired = await server.token('ADMIN', 'late', { now: new Date(Date.now() - 7200_000), expiresInSeconds: 60 });
     const { page } = await browser.page();
     await page.goto('/');
     await page.getByLabel('Bearer token').fill(expired);
@@ -217,7 +244,7 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
     await page.getByRole('button', { name: /Sign in for development as ADMIN\/dev-admin/ }).click();
     await page.getByRole('heading', { name: 'Tiers' }).waitFor({ timeout: 10_000 });
     // A token that runs out mid-session sends the page back to sign-in, saying why.
-    const brief = await mintToken({ secret: server.config.jwtSecret, sub: 'brief', role: 'OBSERVER', expiresInSeconds: 3 });
+    const brief = await server.token('OBSERVER', 'brief', { expiresInSeconds: 3 });
     const short = await browser.page({ token: brief });
     await short.page.goto('/keys');
     await short.page.getByRole('heading', { name: 'Keys' }).waitFor({ timeout: 10_000 });
@@ -231,10 +258,8 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
     ok(await reportUsage(server, worker, { leaseId: lease.id, costUsd: '4.25', model: 'm' }), 'reportUsage');
     ok(await server.gql(Q.revoke, { id: lease.id, reason: 'a11y' }, admin), 'revokeLease');
     const { page } = await browser.page({ token: admin });
-    for (const path of ['/', '/keys', `/keys/${key.id}`, '/leases', `/leases/${lease.id}`, '/users', '/tiers', '/audit', '/agents']) {
-      await page.goto(path);
-      await page.getByRole('heading', { level: 1 }).first().waitFor({ timeout: 10_000 });
-      await page.waitForLoadState('networkidle');
+    for (const path of dashboardPages(key.id, lease.id)) {
+      await openPage(page, path);
       await axe(page, path);
     }
     // And with a dialog open.

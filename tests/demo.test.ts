@@ -6,11 +6,11 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mintToken } from '../server/auth/authenticator.js';
-import { loadConfig } from '../server/config.js';
-import { startDemo, type Demo } from '../demo/demo.js';
+import { type Demo, startDemo } from '../demo/demo.js';
 import { createGraphQLClient, type GraphQL } from '../demo/graphql.js';
 import { AGENTS, KEYS } from '../demo/story.js';
+import { mintToken } from '../server/auth/authenticator.js';
+import { loadConfig } from '../server/config.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const AGENT_COUNT = 6;
@@ -35,12 +35,20 @@ const LEASES = `{ leases(first: 100) { edges { node { id status agentId grantedA
 const KEY_LIST = `{ managedKeys(first: 50) { totalCount edges { node { id label provider status disabledReason
   providerUsage { usageTodayUsd balanceUsd error } } } } }`;
 
-const leases = async () => (await gql<{ leases: { edges: { node: LeaseNode }[] } }>(admin, LEASES)).leases.edges.map((e) => e.node);
+const leases = async () =>
+  (await gql<{ leases: { edges: { node: LeaseNode }[] } }>(admin, LEASES)).leases.edges.map((e) => e.node);
 const isNew = (iso: string | null) => iso !== null && new Date(iso) >= liveSince;
 
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'mpk-demo-'));
-  demo = await startDemo({ port: 0, host: '127.0.0.1', dataDir, agents: AGENT_COUNT, log: (line) => lines.push(line), logLevel: 'silent' });
+  demo = await startDemo({
+    port: 0,
+    host: '127.0.0.1',
+    dataDir,
+    agents: AGENT_COUNT,
+    log: (line) => lines.push(line),
+    logLevel: 'silent',
+  });
   liveSince = new Date();
   gql = createGraphQLClient(demo.url);
   // Signed with the generated development secret in the demo's data folder, as `npm run token` does.
@@ -58,7 +66,9 @@ describe('npm run demo', () => {
     const { managedKeys } = await gql(admin, KEY_LIST);
     expect(managedKeys.totalCount).toBe(KEYS.length);
     const nodes = managedKeys.edges.map((e: { node: unknown }) => e.node);
-    expect(new Set(nodes.map((k: { provider: string }) => k.provider))).toEqual(new Set(['OPENROUTER', 'VENICE', 'OPENAI_COMPATIBLE']));
+    expect(new Set(nodes.map((k: { provider: string }) => k.provider))).toEqual(
+      new Set(['OPENROUTER', 'VENICE', 'OPENAI_COMPATIBLE']),
+    );
     const disabled = nodes.filter((k: { status: string }) => k.status === 'DISABLED');
     expect(disabled).toHaveLength(1);
     expect(disabled[0].disabledReason).toMatch(/\w/);
@@ -70,8 +80,13 @@ describe('npm run demo', () => {
     expect(spendingDays.length).toBeGreaterThanOrEqual(28);
     const { managedKeys } = await gql(admin, KEY_LIST);
     for (const { node } of managedKeys.edges) {
-      const { spendSeries } = await gql(admin, `query($id: ID) { spendSeries(days: 30, keyId: $id) { costUsd } }`, { id: node.id });
-      expect(spendSeries.filter((p: { costUsd: string }) => Number(p.costUsd) > 0).length, node.label).toBeGreaterThanOrEqual(5);
+      const { spendSeries } = await gql(admin, `query($id: ID) { spendSeries(days: 30, keyId: $id) { costUsd } }`, {
+        id: node.id,
+      });
+      expect(
+        spendSeries.filter((p: { costUsd: string }) => Number(p.costUsd) > 0).length,
+        node.label,
+      ).toBeGreaterThanOrEqual(5);
     }
     const { poolSummary } = await gql(admin, `{ poolSummary { nearLimitShare keysNearLimit { label } } }`);
     expect(poolSummary.keysNearLimit.map((k: { label: string }) => k.label)).toContain('venice-pool');
@@ -79,46 +94,73 @@ describe('npm run demo', () => {
 
   it('the history has every ending: released, revoked, expired and suspended leases', async () => {
     for (const status of ['RELEASED', 'REVOKED', 'EXPIRED']) {
-      const { leases: found } = await gql(admin, `query($status: LeaseStatus) { leases(status: $status, first: 1) { totalCount } }`, { status });
+      const { leases: found } = await gql(
+        admin,
+        `query($status: LeaseStatus) { leases(status: $status, first: 1) { totalCount } }`,
+        { status },
+      );
       expect(found.totalCount, status).toBeGreaterThan(0);
     }
     // A suspended lease past its time has since expired: its suspension is in the event log.
-    const { recentLeaseEvents: suspensions } = await gql(admin, `{ recentLeaseEvents(types: [SUSPENDED], first: 1) { type details } }`, {});
-    expect(suspensions).toEqual([{ type: 'SUSPENDED', details: expect.objectContaining({ reason: 'spend cap reached' }) }]);
+    const { recentLeaseEvents: suspensions } = await gql(
+      admin,
+      `{ recentLeaseEvents(types: [SUSPENDED], first: 1) { type details } }`,
+      {},
+    );
+    expect(suspensions).toEqual([
+      { type: 'SUSPENDED', details: expect.objectContaining({ reason: 'spend cap reached' }) },
+    ]);
   });
 
   it('agents take leases, send metered requests through the proxy, and leases end while it runs', async () => {
     const agentIds = new Set(AGENTS.slice(0, AGENT_COUNT).map((a) => a.agentId));
     await expect
-      .poll(async () => (await leases()).filter((l) => isNew(l.grantedAt) && agentIds.has(l.agentId ?? '')).length, { timeout: 20_000, interval: 1000 })
+      .poll(async () => (await leases()).filter((l) => isNew(l.grantedAt) && agentIds.has(l.agentId ?? '')).length, {
+        timeout: 20_000,
+        interval: 1000,
+      })
       .toBeGreaterThanOrEqual(3);
     // The proxy meters each request with the provider's cost (OpenRouter, Venice) or the key's prices.
     const proxied = async () => {
       const live = (await leases()).filter((l) => isNew(l.grantedAt));
       let records: { at: string; costSource: string; costUsd: string }[] = [];
       for (const lease of live) {
-        const { usageRecords } = await gql(admin, `query($id: ID) { usageRecords(leaseId: $id, first: 200) { edges { node { at costSource costUsd } } } }`, { id: lease.id });
+        const { usageRecords } = await gql(
+          admin,
+          `query($id: ID) { usageRecords(leaseId: $id, first: 200) { edges { node { at costSource costUsd } } } }`,
+          { id: lease.id },
+        );
         records = records.concat(usageRecords.edges.map((e: { node: (typeof records)[number] }) => e.node));
       }
       return records;
     };
-    await expect.poll(async () => new Set((await proxied()).map((r) => r.costSource)), { timeout: 20_000, interval: 1000 }).toEqual(new Set(['PROVIDER', 'PRICE']));
+    await expect
+      .poll(async () => new Set((await proxied()).map((r) => r.costSource)), { timeout: 20_000, interval: 1000 })
+      .toEqual(new Set(['PROVIDER', 'PRICE']));
     const records = await proxied();
     // Every request priced (an embedding can cost less than the ledger's micro-dollar: its record
     // reads 0 but still says where its price came from).
     expect(records.every((r) => isNew(r.at) && (r.costSource === 'PROVIDER' || r.costSource === 'PRICE'))).toBe(true);
     expect(records.reduce((sum, r) => sum + Number(r.costUsd), 0)).toBeGreaterThan(0);
     // Today's last backfilled leases run out seconds after the demo goes live; agents release theirs.
-    await expect.poll(async () => (await leases()).filter((l) => isNew(l.endedAt)).length, { timeout: 20_000, interval: 1000 }).toBeGreaterThanOrEqual(1);
+    await expect
+      .poll(async () => (await leases()).filter((l) => isNew(l.endedAt)).length, { timeout: 20_000, interval: 1000 })
+      .toBeGreaterThanOrEqual(1);
     expect(lines.some((line) => /^\[[\w-]+\] (FREE|PRO|ENTERPRISE) lease on /.test(line))).toBe(true);
   }, 70_000);
 
   it("asks the providers' own figures: OpenRouter's GET /key and Venice's balance", async () => {
     await expect
-      .poll(async () => {
-        const { managedKeys } = await gql(admin, KEY_LIST);
-        return managedKeys.edges.map((e: { node: { label: string; providerUsage: unknown } }) => [e.node.label, e.node.providerUsage]);
-      }, { timeout: 10_000 })
+      .poll(
+        async () => {
+          const { managedKeys } = await gql(admin, KEY_LIST);
+          return managedKeys.edges.map((e: { node: { label: string; providerUsage: unknown } }) => [
+            e.node.label,
+            e.node.providerUsage,
+          ]);
+        },
+        { timeout: 10_000 },
+      )
       .toEqual(
         expect.arrayContaining([
           ['openrouter-main', expect.objectContaining({ usageTodayUsd: expect.any(String), error: null })],
@@ -139,7 +181,9 @@ describe('npm run demo', () => {
     const foreign = await mkdtemp(path.join(os.tmpdir(), 'mpk-not-demo-'));
     try {
       await writeFile(path.join(foreign, 'precious.txt'), 'keep me');
-      await expect(startDemo({ port: 0, host: '127.0.0.1', dataDir: foreign, agents: 0, log: () => {} })).rejects.toThrow(/refusing to wipe/);
+      await expect(
+        startDemo({ port: 0, host: '127.0.0.1', dataDir: foreign, agents: 0, log: () => {} }),
+      ).rejects.toThrow(/refusing to wipe/);
       expect(await readdir(foreign)).toEqual(['precious.txt']);
     } finally {
       await rm(foreign, { recursive: true, force: true });
@@ -149,28 +193,35 @@ describe('npm run demo', () => {
 
 describe('the fake provider stays out of the server', () => {
   /** Every import specifier of a source file: static, re-exported and dynamic. */
-  const importsOf = (source: string) => [...source.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)['"]([^'"]+)['"]/g)].map((m) => m[1]!);
+  const importsOf = (source: string) =>
+    [...source.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)['"]([^'"]+)['"]/g)].map((m) => m[1]!);
 
   // Tests beside the server's code may use the fake (that is what it is for); the server may not,
   // neither directly nor through tests/ or bench/, which use it.
   it('no server source imports anything from demo/ (nor from tests/ or bench/)', async () => {
-    const files = (await readdir(path.join(root, 'server'), { recursive: true })).filter((f) => /\.(ts|tsx|js|mjs)$/.test(f) && !/\.test\.ts$/.test(f));
+    const files = (await readdir(path.join(root, 'server'), { recursive: true })).filter(
+      (f) => /\.(ts|tsx|js|mjs)$/.test(f) && !/\.test\.ts$/.test(f),
+    );
     expect(files.length).toBeGreaterThan(20);
     const offenders: string[] = [];
     for (const file of files) {
       const absolute = path.join(root, 'server', file);
       for (const specifier of importsOf(await readFile(absolute, 'utf8'))) {
-        const target = specifier.startsWith('.') ? path.relative(root, path.resolve(path.dirname(absolute), specifier)) : specifier;
-        if (['demo', 'tests', 'bench'].includes(target.split(path.sep)[0]!)) offenders.push(`server/${file} imports ${specifier}`);
+        const target = specifier.startsWith('.')
+          ? path.relative(root, path.resolve(path.dirname(absolute), specifier))
+          : specifier;
+        if (['demo', 'tests', 'bench'].includes(target.split(path.sep)[0]!))
+          offenders.push(`server/${file} imports ${specifier}`);
       }
     }
     expect(offenders).toEqual([]);
   });
 
   it('the scan would catch such an import', () => {
-    expect(importsOf(`import { startFakeUpstream } from '../../demo/fake-provider.js';\nconst m = await import("../demo/run.js");`)).toEqual([
-      '../../demo/fake-provider.js',
-      '../demo/run.js',
-    ]);
+    expect(
+      importsOf(
+        `import { startFakeUpstream } from '../../demo/fake-provider.js';\nconst m = await import("../demo/run.js");`,
+      ),
+    ).toEqual(['../../demo/fake-provider.js', '../demo/run.js']);
   });
 });

@@ -1,8 +1,8 @@
 // There is no Docker engine on these machines, so the compose file is checked by reading it:
 // the services, the wiring between them, and every variable the server needs.
 import { readFile } from 'node:fs/promises';
-import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { parseEnv } from '../server/config.js';
 
 const read = (file: string) => readFile(new URL(`../${file}`, import.meta.url), 'utf8');
@@ -23,7 +23,8 @@ describe('docker-compose.yml', () => {
     expect(Object.keys(mpk.depends_on)).toContain('redis');
 
     const env = mpk.environment;
-    for (const name of ['DATABASE_URL', 'REDIS_URL', 'HOST', 'PORT', 'MPK_JWT_SECRET', 'MPK_MASTER_KEYS']) expect(env).toHaveProperty(name);
+    for (const name of ['DATABASE_URL', 'REDIS_URL', 'HOST', 'PORT', 'MPK_JWT_SECRET', 'MPK_MASTER_KEYS'])
+      expect(env).toHaveProperty(name);
     const db = new URL(env.DATABASE_URL);
     expect(db.hostname).toBe('postgres');
     expect(db.pathname.slice(1)).toBe(postgres.environment.POSTGRES_DB);
@@ -37,7 +38,10 @@ describe('docker-compose.yml', () => {
     expect(env.MPK_MASTER_KEYS).toMatch(/^\$\{MPK_MASTER_KEYS:\?/);
 
     // The literal values must be ones the server's own config parser accepts.
-    const literal = Object.fromEntries(Object.entries(env).filter(([, v]) => !String(v).startsWith('${'))) as Record<string, string>;
+    const literal = Object.fromEntries(Object.entries(env).filter(([, v]) => !String(v).startsWith('${'))) as Record<
+      string,
+      string
+    >;
     expect(() => parseEnv(literal)).not.toThrow();
   });
 

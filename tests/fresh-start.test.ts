@@ -37,14 +37,24 @@ describe('fresh start', () => {
     const health = await fetch(`${first.url}/readyz`);
     expect(await health.json()).toMatchObject({ status: 'ready' });
     const admin = await mintToken({ secret: jwtSecret, sub: 'root', role: 'ADMIN' });
-    const created = await postGraphQL(first.url, `mutation { createManagedKey(input: { provider: OPENROUTER, label: "survives", apiKey: "sk-or-v1-restart-check-0001" }) { id } }`, {}, admin);
+    const created = await postGraphQL(
+      first.url,
+      `mutation { createManagedKey(input: { provider: OPENROUTER, label: "survives", apiKey: "sk-or-v1-restart-check-0001" }) { id } }`,
+      {},
+      admin,
+    );
     expect(created.errors).toBeUndefined();
     const graphiql = await fetch(`${first.url}/graphql`, { headers: { accept: 'text/html' } });
     expect(graphiql.status).toBe(200);
     expect(await first.stop()).toBe(0);
 
     const second = await spawnServer({ MPK_DATA_DIR: dataDir });
-    const listed = await postGraphQL(second.url, `{ managedKeys { totalCount edges { node { id label maskedKey } } } }`, {}, admin);
+    const listed = await postGraphQL(
+      second.url,
+      `{ managedKeys { totalCount edges { node { id label maskedKey } } } }`,
+      {},
+      admin,
+    );
     expect(listed.data.managedKeys.edges).toEqual([
       { node: { id: created.data.createManagedKey.id, label: 'survives', maskedKey: 'sk-or-...0001' } },
     ]);
@@ -59,7 +69,12 @@ describe('fresh start', () => {
     const k2 = `k2:${Buffer.alloc(32, 2).toString('base64')}`;
     const first = await spawnServer({ ...env, MPK_MASTER_KEYS: k1 });
     const admin = await mintToken({ secret: env.MPK_JWT_SECRET, sub: 'root', role: 'ADMIN' });
-    const created = await postGraphQL(first.url, `mutation { createManagedKey(input: { provider: VENICE, label: "k1 key", apiKey: "venice-key-000000001" }) { id } }`, {}, admin);
+    const created = await postGraphQL(
+      first.url,
+      `mutation { createManagedKey(input: { provider: VENICE, label: "k1 key", apiKey: "venice-key-000000001" }) { id } }`,
+      {},
+      admin,
+    );
     expect(created.errors).toBeUndefined();
     expect(await first.stop()).toBe(0);
 

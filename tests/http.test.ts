@@ -1,12 +1,12 @@
 // The HTTP surface: health, error masking, limits on depth, cost and body size, CSRF prevention.
 import { getIntrospectionQuery } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { useTestServer, type TestServer } from './support/server.js';
+import { type TestServer, withTestServer } from './support/server.js';
 
 let server: TestServer;
 let admin: string;
 
-useTestServer({}, (s) => ({ server, admin } = s));
+withTestServer({}, (s) => ({ server, admin } = s));
 
 describe('health', () => {
   it('/healthz says the process is up, /readyz that the database is reachable and migrated', async () => {
@@ -34,7 +34,10 @@ describe('errors', () => {
     };
     try {
       const res = await server.gql('{ me { id } }', {}, admin);
-      expect(res.errors?.[0]).toMatchObject({ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+      expect(res.errors?.[0]).toMatchObject({
+        message: 'Unexpected error.',
+        extensions: { code: 'INTERNAL_SERVER_ERROR' },
+      });
       expect(res.raw).not.toContain('hunter2');
       expect(server.logs.some((l) => l.includes('hunter2'))).toBe(true);
     } finally {
@@ -52,7 +55,7 @@ describe('errors', () => {
 
 describe('limits', () => {
   it('refuses queries deeper than the limit', async () => {
-    const ofTypes = (n: number) => 'ofType { '.repeat(n) + 'name' + ' }'.repeat(n);
+    const ofTypes = (n: number) => `${'ofType { '.repeat(n)}name${' }'.repeat(n)}`;
     const tooDeep = await server.gql(`{ __schema { types { fields { type { ${ofTypes(14)} } } } } }`, {}, admin);
     expect(tooDeep.errors?.[0]?.message).toMatch(/depth/i);
     const full = await server.gql(getIntrospectionQuery(), {}, admin);

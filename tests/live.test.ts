@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKey, newUser, ok, Q, requestLease } from './support/fixtures.js';
-import { startTestServer, useTestServer, type TestServer } from './support/server.js';
+import { startTestServer, type TestServer, withTestServer } from './support/server.js';
 import { collect, settle, wsClient } from './support/ws.js';
 
 const EVENTS = `subscription($after: String, $keyId: ID, $userId: ID, $types: [LeaseEventType!]) {
@@ -25,7 +25,7 @@ const client = (token: string | null, onClose?: (e: { code: number }) => void) =
   return c;
 };
 
-useTestServer({ roles: 'live' }, (s) => ({ server, admin } = s));
+withTestServer({ roles: 'live' }, (s) => ({ server, admin } = s));
 beforeAll(async () => {
   keyId = (await createKey(server, admin)).id;
 });
@@ -40,7 +40,14 @@ describe('leaseEvents', () => {
     await settle();
     const lease = await grant(a.token, 'replay-agent');
     const [granted] = await first.waitFor(1);
-    expect(granted.leaseEvents).toMatchObject({ type: 'GRANTED', leaseId: lease.id, userId: a.sub, agentId: 'replay-agent', stopAgent: false, lease: { status: 'ACTIVE' } });
+    expect(granted.leaseEvents).toMatchObject({
+      type: 'GRANTED',
+      leaseId: lease.id,
+      userId: a.sub,
+      agentId: 'replay-agent',
+      stopAgent: false,
+      lease: { status: 'ACTIVE' },
+    });
     first.dispose();
 
     // While disconnected: three more events.
@@ -79,7 +86,7 @@ describe('leaseEvents', () => {
     expect(mine.items.map((e) => e.leaseEvents.leaseId)).toEqual([own.id]);
     expect(observer.items.map((e) => e.leaseEvents.leaseId)).toEqual([theirs.id, own.id]);
     expect(worker.items.map((e) => e.leaseEvents.leaseId)).toEqual([theirs.id, own.id]);
-    [mine, observer, worker].forEach((c) => c.dispose());
+    for (const c of [mine, observer, worker]) c.dispose();
   });
 
   it('refuses a user asking for someone else, an anonymous caller, and a bad token', async () => {
@@ -90,46 +97,53 @@ describe('leaseEvents', () => {
     expect(JSON.stringify(sneaky.errors)).toContain('BAD_USER_INPUT');
     expect(JSON.stringify(anonymous.errors)).toContain('UNAUTHENTICATED');
     let closed: number | undefined;
-    const bad = collect(client('not-a-token', (e) => (closed = e.code)), EVENTS);
+    const bad = collect(
+      client('not-a-token', (e) => (closed = e.code)),
+      EVENTS,
+    );
     await settle(500);
     expect(closed).toBe(4403);
     expect(bad.items).toEqual([]);
   });
 
-  it.skipIf(!process.env.TEST_DATABASE_URL)('holds back a later event until an older transaction commits, then delivers both in order', async () => {
-    const a = await user();
-    const b = await user();
-    const lease = await grant(a.token);
-    const stream = collect(client(admin), EVENTS, { keyId, types: ['EXTENDED', 'GRANTED'] });
-    await settle();
-    // A live subscription starts where this instance's log reader is, which may be just before
-    // a's grant: that event may arrive, and is not what this test is about.
-    const relevant = () => stream.items.filter((e) => !(e.leaseEvents.type === 'GRANTED' && e.leaseEvents.leaseId === lease.id));
-    const other = new pg.Client({ connectionString: server.database.url });
-    await other.connect();
-    try {
-      // An older transaction writes an event and stays open...
-      await other.query('BEGIN');
-      await other.query(
-        `INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "stopAgent") VALUES ('EXTENDED', now(), $1, $2, $3, false)`,
-        [lease.id, a.sub, keyId],
-      );
-      // ...while a newer one, another user's grant, commits.
-      const later = await grant(b.token);
-      await settle(400);
-      expect(relevant()).toEqual([]);
-      await other.query('COMMIT');
-      const started = Date.now();
-      while (relevant().length < 2 && Date.now() - started < 10_000) await settle(20);
-      expect(relevant().map((e) => [e.leaseEvents.type, e.leaseEvents.leaseId])).toEqual([
-        ['EXTENDED', lease.id],
-        ['GRANTED', later.id],
-      ]);
-    } finally {
-      await other.end();
-      stream.dispose();
-    }
-  });
+  it.skipIf(!process.env.TEST_DATABASE_URL)(
+    'holds back a later event until an older transaction commits, then delivers both in order',
+    async () => {
+      const a = await user();
+      const b = await user();
+      const lease = await grant(a.token);
+      const stream = collect(client(admin), EVENTS, { keyId, types: ['EXTENDED', 'GRANTED'] });
+      await settle();
+      // A live subscription starts where this instance's log reader is, which may be just before
+      // a's grant: that event may arrive, and is not what this test is about.
+      const relevant = () =>
+        stream.items.filter((e) => !(e.leaseEvents.type === 'GRANTED' && e.leaseEvents.leaseId === lease.id));
+      const other = new pg.Client({ connectionString: server.database.url });
+      await other.connect();
+      try {
+        // An older transaction writes an event and stays open...
+        await other.query('BEGIN');
+        await other.query(
+          `INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "stopAgent") VALUES ('EXTENDED', now(), $1, $2, $3, false)`,
+          [lease.id, a.sub, keyId],
+        );
+        // ...while a newer one, another user's grant, commits.
+        const later = await grant(b.token);
+        await settle(400);
+        expect(relevant()).toEqual([]);
+        await other.query('COMMIT');
+        const started = Date.now();
+        while (relevant().length < 2 && Date.now() - started < 10_000) await settle(20);
+        expect(relevant().map((e) => [e.leaseEvents.type, e.leaseEvents.leaseId])).toEqual([
+          ['EXTENDED', lease.id],
+          ['GRANTED', later.id],
+        ]);
+      } finally {
+        await other.end();
+        stream.dispose();
+      }
+    },
+  );
 });
 
 describe('keyUsage', () => {

@@ -1,12 +1,12 @@
 // Two real server processes on one PostgreSQL and one Redis: events cross instances, exactly one
 // instance runs the scheduler, and when it is killed (-9) the other takes over.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb, type Db } from '../server/db/client.js';
 import { startFakeUpstream } from '../demo/fake-provider.js';
+import { createDb, type Db } from '../server/db/client.js';
 import { testSecrets } from './support/config.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { completionStatus, createKey, ok, Q, reportUsage, requestLease, resolvedLease } from './support/fixtures.js';
-import { killServers, startServerProcess, type ServerProcess } from './support/process.js';
+import { killServers, type ServerProcess, startServerProcess } from './support/process.js';
 import { collect, settle, wsClient } from './support/ws.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -18,11 +18,15 @@ let db: Db;
 const instances: ServerProcess[] = [];
 
 const start = async (name: string) => {
-  const instance = await startServerProcess({ DATABASE_URL: database.url, DATABASE_POOL_SIZE: '5', REDIS_URL }, { name, secrets });
+  const instance = await startServerProcess(
+    { DATABASE_URL: database.url, DATABASE_POOL_SIZE: '5', REDIS_URL },
+    { name, secrets },
+  );
   instances.push(instance);
   return instance;
 };
-const role = async (i: ServerProcess) => ((await (await fetch(`${i.url}/healthz`)).json()) as { scheduler: string }).scheduler;
+const role = async (i: ServerProcess) =>
+  ((await (await fetch(`${i.url}/healthz`)).json()) as { scheduler: string }).scheduler;
 const grant = async (i: ServerProcess, sub: string) => (await requestLease(i, await i.token('USER', sub))).id as string;
 
 async function until(check: () => Promise<boolean>, ms: number): Promise<number> {
@@ -40,7 +44,10 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('two instances', () => {
     db = createDb(database.url, { maxConnections: 2 });
     await start('a');
     await start('b');
-    await createKey(instances[0]!, await instances[0]!.token('ADMIN', 'multi-admin'), { label: 'shared', apiKey: 'sk-or-v1-multi-instance-0001' });
+    await createKey(instances[0]!, await instances[0]!.token('ADMIN', 'multi-admin'), {
+      label: 'shared',
+      apiKey: 'sk-or-v1-multi-instance-0001',
+    });
   });
   afterAll(async () => {
     await killServers();
@@ -65,7 +72,14 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('two instances', () => {
     const upstream = await startFakeUpstream();
     try {
       const admin = await a.token('ADMIN', 'multi-admin');
-      await createKey(a, admin, { provider: 'OPENAI_COMPATIBLE', label: 'proxied', apiKey: 'sk-multi-proxied-0001', baseUrl: upstream.url, defaultModel: 'fake-model', dailyLimitUsd: '1' });
+      await createKey(a, admin, {
+        provider: 'OPENAI_COMPATIBLE',
+        label: 'proxied',
+        apiKey: 'sk-multi-proxied-0001',
+        baseUrl: upstream.url,
+        defaultModel: 'fake-model',
+        dailyLimitUsd: '1',
+      });
       const worker = await a.token('WORKER', 'multi-worker');
       const lease = () => resolvedLease(a, worker, { provider: 'OPENAI_COMPATIBLE' }, { prefix: 'proxy' });
       // Through B, whatever instance resolved the lease.

@@ -3,7 +3,7 @@
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createKey, ok, reportUsage, requestLease } from './support/fixtures.js';
-import { useTestServer, type TestServer } from './support/server.js';
+import { type TestServer, withTestServer } from './support/server.js';
 
 // What the dashboard's Leases and Users pages ask for, relations included.
 const LEASES_PAGE = `query($first: Int) { leases(first: $first) { totalCount pageInfo { hasNextPage hasPreviousPage endCursor }
@@ -36,7 +36,7 @@ async function statements(work: () => Promise<unknown>): Promise<number> {
   return count;
 }
 
-useTestServer({ scheduler: false, roles: 'q' }, (s) => ({ server, admin, worker } = s));
+withTestServer({ scheduler: false, roles: 'q' }, (s) => ({ server, admin, worker } = s));
 beforeAll(async () => {
   for (let k = 0; k < 4; k++) await createKey(server, admin, { label: `q-${k}` });
   for (let i = 0; i < 40; i++) {
@@ -49,8 +49,12 @@ beforeAll(async () => {
 describe('page queries', () => {
   it('cost the same number of statements for 5 rows as for 40', async () => {
     for (const query of [LEASES_PAGE, USERS_PAGE]) {
-      const small = await statements(async () => ok(await server.gql(query, { first: 5 }, admin), query.includes('leases(') ? 'leases' : 'users'));
-      const large = await statements(async () => ok(await server.gql(query, { first: 40 }, admin), query.includes('leases(') ? 'leases' : 'users'));
+      const small = await statements(async () =>
+        ok(await server.gql(query, { first: 5 }, admin), query.includes('leases(') ? 'leases' : 'users'),
+      );
+      const large = await statements(async () =>
+        ok(await server.gql(query, { first: 40 }, admin), query.includes('leases(') ? 'leases' : 'users'),
+      );
       expect(large, query.slice(0, 40)).toBe(small);
       // The counter counts: a page needs its rows, its relations and the count.
       expect(small).toBeGreaterThanOrEqual(3);

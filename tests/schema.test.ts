@@ -15,12 +15,24 @@ describe('schema.graphql', () => {
     const fields = (type: string) => Object.keys((schema.getType(type) as any).getFields());
     expect(fields('Query')).toEqual(expect.arrayContaining(['me', 'managedKeys', 'managedKey', 'auditLog']));
     expect(fields('Mutation')).toEqual(
-      expect.arrayContaining(['createManagedKey', 'updateManagedKey', 'disableManagedKey', 'enableManagedKey', 'rotateManagedKeySecret']),
+      expect.arrayContaining([
+        'createManagedKey',
+        'updateManagedKey',
+        'disableManagedKey',
+        'enableManagedKey',
+        'rotateManagedKeySecret',
+      ]),
     );
     expect(fields('ManagedKey')).toEqual(
-      expect.arrayContaining('id provider label maskedKey baseUrl defaultModel fallbackModels config dailyLimitUsd monthlyLimitUsd maxActiveLeases status activeLeaseCount spendTodayUsd spendThisMonthUsd lastUsedAt createdAt updatedAt'.split(' ')),
+      expect.arrayContaining(
+        'id provider label maskedKey baseUrl defaultModel fallbackModels config dailyLimitUsd monthlyLimitUsd maxActiveLeases status activeLeaseCount spendTodayUsd spendThisMonthUsd lastUsedAt createdAt updatedAt'.split(
+          ' ',
+        ),
+      ),
     );
     expect(fields('User')).toEqual(expect.arrayContaining(['id', 'email', 'role', 'tier', 'activeLeaseCount']));
-    expect(fields('AuditEntry')).toEqual(expect.arrayContaining('id at actorId actorRole action targetType targetId details'.split(' ')));
+    expect(fields('AuditEntry')).toEqual(
+      expect.arrayContaining('id at actorId actorRole action targetType targetId details'.split(' ')),
+    );
   });
 });

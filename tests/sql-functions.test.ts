@@ -32,7 +32,9 @@ describe('SQL rule functions', () => {
   });
 
   it('notices a function changed in the database but not in its file', async () => {
-    const { rows } = await client.query<{ def: string }>(`SELECT pg_get_functiondef('mpk_lease_over_cap'::regproc) AS def`);
+    const { rows } = await client.query<{ def: string }>(
+      `SELECT pg_get_functiondef('mpk_lease_over_cap'::regproc) AS def`,
+    );
     const original = rows[0]!.def;
     await client.query(original.replace('>=', '>'));
     try {
@@ -47,16 +49,27 @@ describe('SQL rule functions', () => {
     // The heart of each rule, as SQL would spell it anywhere.
     const rules: { file: string; pattern: RegExp }[] = [
       // (a comparison, not the ledger's assignment `"spendDay" = p_day`)
-      { file: 'mpk_window_spend.sql', pattern: /WHEN\s+\S*window\S*\s*=\s*\S*current\S*\s+THEN|(WHEN|WHERE|AND|OR|\()\s*\S*"spend(Day|Month)"\s*(=|IS DISTINCT FROM)/i },
-      { file: 'mpk_key_under_limits.sql', pattern: /<\s*k\."(daily|monthly)LimitUsd"|"spend(Today|ThisMonth)Usd"\s*<\s*\S*"(daily|monthly)LimitUsd"/ },
+      {
+        file: 'mpk_window_spend.sql',
+        pattern:
+          /WHEN\s+\S*window\S*\s*=\s*\S*current\S*\s+THEN|(WHEN|WHERE|AND|OR|\()\s*\S*"spend(Day|Month)"\s*(=|IS DISTINCT FROM)/i,
+      },
+      {
+        file: 'mpk_key_under_limits.sql',
+        pattern: /<\s*k\."(daily|monthly)LimitUsd"|"spend(Today|ThisMonth)Usd"\s*<\s*\S*"(daily|monthly)LimitUsd"/,
+      },
       { file: 'mpk_key_has_room.sql', pattern: /k\."activeLeaseCount"\s*<\s*k\."maxActiveLeases"/ },
-      { file: 'mpk_user_has_room.sql', pattern: /\."activeLeaseCount"\s*(<|>=)\s*(p|v_policy|limits)\."maxActiveLeases"|active\s*>=\s*\S*max\b/ },
+      {
+        file: 'mpk_user_has_room.sql',
+        pattern: /\."activeLeaseCount"\s*(<|>=)\s*(p|v_policy|limits)\."maxActiveLeases"|active\s*>=\s*\S*max\b/,
+      },
       { file: 'mpk_lease_over_cap.sql', pattern: /"usageUsd"\s*>=?\s*\S*"spendCapUsd"/ },
       { file: 'mpk_audit.sql', pattern: /INSERT\s+INTO\s+"AuditEntry"/i },
       { file: 'mpk_see_user.sql', pattern: /INSERT\s+INTO\s+"User"/i },
     ];
     const sources: { name: string; text: string }[] = [];
-    for (const file of await readdir(sqlDir)) sources.push({ name: file, text: await readFile(path.join(sqlDir, file), 'utf8') });
+    for (const file of await readdir(sqlDir))
+      sources.push({ name: file, text: await readFile(path.join(sqlDir, file), 'utf8') });
     const serverDir = path.resolve(import.meta.dirname, '../server');
     for (const file of await readdir(serverDir, { recursive: true })) {
       if (!file.endsWith('.ts') || file.endsWith('.test.ts') || file.includes('generated')) continue;

@@ -31,10 +31,14 @@ builder.queryFields((t) => ({
     args: {
       ...pageArgs,
       targetId: t.arg.id({ description: 'Only entries about this target.' }),
-      targetType: t.arg.string({ description: 'Only entries about this kind of target: ManagedKey, Lease, User, TierPolicy.' }),
-      actorId: t.arg.string({ description: 'Only entries by this actor (a user id, or system:scheduler / system:metering).' }),
+      targetType: t.arg.string({
+        description: 'Only entries about this kind of target: ManagedKey, Lease, User, TierPolicy.',
+      }),
+      actorId: t.arg.string({
+        description: 'Only entries by this actor (a user id, or system:scheduler / system:metering).',
+      }),
       action: t.arg.string({ description: 'Only this action, such as managedKey.disable or lease.revoke.' }),
     },
-    resolve: (_, args, ctx) => ctx.services.audit.list(ctx.identity, { ...args, targetId: args.targetId == null ? null : String(args.targetId) }),
+    resolve: (_, args, ctx) => ctx.services.audit.list(ctx.identity, args),
   }),
 }));

@@ -1,10 +1,11 @@
 // The audit trail: who did what to which target, written in the same transaction as the change by
 // one writer, the SQL function mpk_audit (prisma/sql/mpk_audit.sql), which the lease statements
 // call too. Details hold changed fields only, never secrets (callers pass masked values).
-import type { Identity } from '../core/identity.js';
+
 import { authorize } from '../auth/permissions.js';
 import type { Clock } from '../core/clock.js';
-import { pageOf, serialKeyset, type PageRequest } from '../core/paging.js';
+import type { Identity } from '../core/identity.js';
+import { type PageRequest, pageOfModel, serialKeyset } from '../core/paging.js';
 import { filterText } from '../core/text.js';
 import type { AuditEntry, Db, Prisma, Tx } from '../db/client.js';
 
@@ -24,11 +25,30 @@ export interface AuditFilter extends PageRequest {
 
 export function createAuditService(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
-  return {
-    /** Writes an entry inside the caller's transaction, through the one writer (mpk_audit). */
-    async record(tx: Tx, actor: Pick<Identity, 'userId' | 'role'>, entry: AuditRecord) {
-      await tx.$queryRaw`SELECT mpk_audit(${clock.now()}::timestamp(3), ${actor.userId}, ${actor.role}::"Role", ${entry.action}, ${entry.targetType},
+  /** Writes an entry inside the caller's transaction, through the one writer (mpk_audit). */
+  async function record(tx: Tx, actor: Pick<Identity, 'userId' | 'role'>, entry: AuditRecord) {
+    await tx.$queryRaw`SELECT mpk_audit(${clock.now()}::timestamp(3), ${actor.userId}, ${actor.role}::"Role", ${entry.action}, ${entry.targetType},
         ${entry.targetId ?? null}, ${JSON.stringify(entry.details ?? {})}::jsonb)`;
+  }
+
+  return {
+    record,
+
+    /**
+     * An edit of a locked row: `write` runs and the fields that really change are audited, in the
+     * caller's transaction. An edit that changes nothing writes nothing and returns `before`.
+     */
+    async recordUpdate<T extends object>(
+      tx: Tx,
+      actor: Pick<Identity, 'userId' | 'role'>,
+      target: Omit<AuditRecord, 'details'>,
+      edit: { before: T; changes: Partial<T>; write: () => Promise<T> },
+    ): Promise<T> {
+      const diff = diffFields(edit.before as Record<string, unknown>, edit.changes as Record<string, unknown>);
+      if (Object.keys(diff).length === 0) return edit.before;
+      const updated = await edit.write();
+      await record(tx, actor, { ...target, details: { changes: diff } as Prisma.InputJsonValue });
+      return updated;
     },
 
     /** Newest first, for admins and observers; filters combine. */
@@ -40,13 +60,15 @@ export function createAuditService(deps: { db: Db; clock: Clock }) {
         actorId: filterText(request.actorId, 'actorId'),
         action: filterText(request.action, 'action'),
       };
-      const where: Prisma.AuditEntryWhereInput = Object.fromEntries(Object.entries(filters).filter(([, value]) => value !== null));
+      const where: Prisma.AuditEntryWhereInput = Object.fromEntries(
+        Object.entries(filters).filter(([, value]) => value !== null),
+      );
       // Entries are ordered by their serial id, newest first; the cursor carries it.
-      return pageOf(request, {
+      return pageOfModel(request, {
+        model: db.auditEntry,
+        where,
         keyset: serialKeyset(),
         positionOf: (r: AuditEntry) => ({ at: r.at, id: r.id.toString() }),
-        fetch: (cursor, take) => db.auditEntry.findMany({ where: { AND: [where, cursor.where ?? {}] }, orderBy: cursor.orderBy, take }),
-        count: () => db.auditEntry.count({ where }),
       });
     },
   };
@@ -54,12 +76,16 @@ export function createAuditService(deps: { db: Db; clock: Clock }) {
 export type AuditService = ReturnType<typeof createAuditService>;
 
 /** Field-by-field changes between two snapshots, for an audit entry's details. */
-export function diffFields<T extends Record<string, unknown>>(before: T, after: Partial<T>): Record<string, { from: unknown; to: unknown }> {
+export function diffFields<T extends Record<string, unknown>>(
+  before: T,
+  after: Partial<T>,
+): Record<string, { from: unknown; to: unknown }> {
   const changes: Record<string, { from: unknown; to: unknown }> = {};
   for (const [field, to] of Object.entries(after)) {
     if (to === undefined) continue;
     const from = before[field];
-    if (JSON.stringify(normalize(from)) !== JSON.stringify(normalize(to))) changes[field] = { from: normalize(from), to: normalize(to) };
+    if (JSON.stringify(normalize(from)) !== JSON.stringify(normalize(to)))
+      changes[field] = { from: normalize(from), to: normalize(to) };
   }
   return changes;
 }

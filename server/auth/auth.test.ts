@@ -12,7 +12,11 @@ let jwks: http.Server;
 let jwksUrl: string;
 let rsa: Awaited<ReturnType<typeof generateKeyPair>>;
 
-const sign = (claims: Record<string, unknown>, secret: string, exp: number | null = Math.floor(Date.now() / 1000) + 600) => {
+const sign = (
+  claims: Record<string, unknown>,
+  secret: string,
+  exp: number | null = Math.floor(Date.now() / 1000) + 600,
+) => {
   const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject('someone');
   if (exp !== null) jwt.setExpirationTime(exp);
   return jwt.sign(new TextEncoder().encode(secret));
@@ -21,7 +25,9 @@ const sign = (claims: Record<string, unknown>, secret: string, exp: number | nul
 beforeAll(async () => {
   rsa = await generateKeyPair('RS256');
   const jwk = { ...(await exportJWK(rsa.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
-  jwks = http.createServer((_, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })));
+  jwks = http.createServer((_, res) =>
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })),
+  );
   await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', r));
   jwksUrl = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`;
   server = await startTestServer({ config: { jwksUrl } });
@@ -34,7 +40,13 @@ afterAll(async () => {
 describe('accepted tokens', () => {
   it('creates the user on first sight with tier FREE, role from mpk_role', async () => {
     const res = await server.gql(ME, {}, await server.token('ADMIN', 'alice', { email: 'alice@example.com' }));
-    expect(res.data.me).toEqual({ id: 'alice', email: 'alice@example.com', role: 'ADMIN', tier: 'FREE', activeLeaseCount: 0 });
+    expect(res.data.me).toEqual({
+      id: 'alice',
+      email: 'alice@example.com',
+      role: 'ADMIN',
+      tier: 'FREE',
+      activeLeaseCount: 0,
+    });
   });
 
   it('reads the role from app_metadata.mpk_role (Supabase) and defaults to USER', async () => {
@@ -74,7 +86,11 @@ describe('refused tokens get UNAUTHENTICATED', () => {
       'RS256 not from the JWKS',
       async () => {
         const other = await generateKeyPair('RS256');
-        return new SignJWT({ mpk_role: 'admin' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject('x').setExpirationTime('10m').sign(other.privateKey);
+        return new SignJWT({ mpk_role: 'admin' })
+          .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+          .setSubject('x')
+          .setExpirationTime('10m')
+          .sign(other.privateKey);
       },
     ],
   ];

@@ -1,7 +1,14 @@
 // Bearer token verification. HS256 with MPK_JWT_SECRET, and optionally asymmetric tokens from a
 // JWKS (MPK_JWKS_URL). Only listed algorithms are accepted, so `alg: none` and algorithm
 // confusion (an HS256 token "signed" with a public key) are refused by construction.
-import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import {
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  type JWTPayload,
+  errors as joseErrors,
+  jwtVerify,
+  SignJWT,
+} from 'jose';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { MpkError } from '../core/errors.js';
@@ -23,9 +30,16 @@ const MAX_TOKEN_LENGTH = 8192;
  * Why a token was refused, as `extensions.reason`: clients tell their users ("token rejected:
  * expired") without parsing messages.
  */
-export type TokenRejection = 'MALFORMED' | 'EXPIRED' | 'BAD_SIGNATURE' | 'INVALID_CLAIMS' | 'ALGORITHM' | 'UNKNOWN_ROLE';
+export type TokenRejection =
+  | 'MALFORMED'
+  | 'EXPIRED'
+  | 'BAD_SIGNATURE'
+  | 'INVALID_CLAIMS'
+  | 'ALGORITHM'
+  | 'UNKNOWN_ROLE';
 
-const unauthenticated = (message: string, reason?: TokenRejection) => new MpkError('UNAUTHENTICATED', message, { reason });
+const unauthenticated = (message: string, reason?: TokenRejection) =>
+  new MpkError('UNAUTHENTICATED', message, { reason });
 
 /** The role claim: `mpk_role`, or `app_metadata.mpk_role` as Supabase puts custom claims. */
 function roleOf(payload: JWTPayload): Role {
@@ -57,8 +71,10 @@ export function createAuthenticator(options: AuthenticatorOptions) {
       }
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) throw unauthenticated('Token has expired', 'EXPIRED');
-      if (error instanceof joseErrors.JWSSignatureVerificationFailed) throw unauthenticated('Token signature is wrong', 'BAD_SIGNATURE');
-      if (error instanceof joseErrors.JWTClaimValidationFailed) throw unauthenticated(`Token claim ${error.claim} is missing or invalid`, 'INVALID_CLAIMS');
+      if (error instanceof joseErrors.JWSSignatureVerificationFailed)
+        throw unauthenticated('Token signature is wrong', 'BAD_SIGNATURE');
+      if (error instanceof joseErrors.JWTClaimValidationFailed)
+        throw unauthenticated(`Token claim ${error.claim} is missing or invalid`, 'INVALID_CLAIMS');
       if (error instanceof joseErrors.JOSEError) throw unauthenticated('Token is malformed', 'MALFORMED');
       throw error;
     }
@@ -70,7 +86,8 @@ export function createAuthenticator(options: AuthenticatorOptions) {
     async authenticate(authorization: string | null | undefined): Promise<Identity | null> {
       if (authorization === undefined || authorization === null || authorization === '') return null;
       const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
-      if (!match?.[1] || match[1].length > MAX_TOKEN_LENGTH) throw unauthenticated('Expected "Authorization: Bearer <token>"', 'MALFORMED');
+      if (!match?.[1] || match[1].length > MAX_TOKEN_LENGTH)
+        throw unauthenticated('Expected "Authorization: Bearer <token>"', 'MALFORMED');
       const payload = await verify(match[1]);
       if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256) {
         throw unauthenticated('Token subject is missing or too long', 'INVALID_CLAIMS');

@@ -55,9 +55,11 @@ export const unauthenticated = (message = 'Authentication required') => new MpkE
 /** The caller, if their role may do `operation`: UNAUTHENTICATED without one, FORBIDDEN for another role. */
 export function authorize(actor: Identity | null, operation: Operation): Identity {
   if (!actor) throw unauthenticated();
-  if (!(PERMISSIONS[operation] as readonly Role[]).includes(actor.role)) throw new MpkError('FORBIDDEN', `Role ${actor.role} may not do this`);
+  if (!(PERMISSIONS[operation] as readonly Role[]).includes(actor.role))
+    throw new MpkError('FORBIDDEN', `Role ${actor.role} may not do this`);
   return actor;
 }
 
 /** Whether the role may do `operation` (for fields that answer null rather than refuse). */
-export const allows = (actor: Identity | null, operation: Operation) => actor !== null && (PERMISSIONS[operation] as readonly Role[]).includes(actor.role);
+export const allows = (actor: Identity | null, operation: Operation) =>
+  actor !== null && (PERMISSIONS[operation] as readonly Role[]).includes(actor.role);

@@ -1,10 +1,11 @@
 // Users are known by their token's subject and get a row (tier FREE) on first sight.
-import { pageOf, timeKeyset, type PageRequest } from '../core/paging.js';
+
+import type { Clock } from '../core/clock.js';
+import type { Identity, Role } from '../core/identity.js';
+import { type PageRequest, pageOfModel, timeKeyset } from '../core/paging.js';
 import { filterText } from '../core/text.js';
 import type { Db, Prisma, User } from '../db/client.js';
-import type { Identity, Role } from '../core/identity.js';
 import { authorize } from './permissions.js';
-import type { Clock } from '../core/clock.js';
 
 export interface UserFilter extends PageRequest {
   /** Part of a user id or email, any case. */
@@ -22,7 +23,9 @@ export function createUserService(deps: { db: Db; clock: Clock }) {
      */
     async me(actor: Identity | null) {
       const identity = authorize(actor, 'me');
-      const [user] = await db.$queryRaw<User[]>`SELECT * FROM mpk_see_user(${identity.userId}, ${identity.email ?? null}, ${identity.role}::"Role", ${clock.now()}::timestamp(3))`;
+      const [user] = await db.$queryRaw<
+        User[]
+      >`SELECT * FROM mpk_see_user(${identity.userId}, ${identity.email ?? null}, ${identity.role}::"Role", ${clock.now()}::timestamp(3))`;
       return user!;
     },
 
@@ -31,15 +34,23 @@ export function createUserService(deps: { db: Db; clock: Clock }) {
       authorize(actor, 'users');
       const search = filterText(filter.search, 'search', 200);
       const where: Prisma.UserWhereInput = {
-        ...(search ? { OR: [{ id: { contains: search, mode: 'insensitive' } }, { email: { contains: search, mode: 'insensitive' } }] } : {}),
-        ...(filter.tier ? { tier: filter.tier } : {}),
-        ...(filter.role ? { role: filter.role } : {}),
+        ...(search
+          ? {
+              OR: [
+                { id: { contains: search, mode: 'insensitive' } },
+                { email: { contains: search, mode: 'insensitive' } },
+              ],
+            }
+          : {}),
+        // Prisma leaves out a field whose filter is undefined.
+        tier: filter.tier ?? undefined,
+        role: filter.role ?? undefined,
       };
-      return pageOf(filter, {
+      return pageOfModel(filter, {
+        model: db.user,
+        where,
         keyset: timeKeyset('createdAt'),
         positionOf: (u: User) => ({ at: u.createdAt, id: u.id }),
-        fetch: (cursor, take) => db.user.findMany({ where: { AND: [where, cursor.where ?? {}] }, orderBy: cursor.orderBy, take }),
-        count: () => db.user.count({ where }),
       });
     },
   };

@@ -13,7 +13,8 @@ if (!name || !/^[a-z0-9_]+$/i.test(name)) {
   console.error('usage: npm run db:migration -- <name>   (letters, digits and underscores)');
   process.exit(2);
 }
-const url = process.env.SHADOW_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const url =
+  process.env.SHADOW_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 {
   const { sql, functions } = await diffMigrationsToSchema(url);
   if (!sql.trim()) {

@@ -5,7 +5,11 @@ import { openDatabase } from '../db/open.js';
 
 const config = await loadConfig();
 const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-console.log(database.appliedMigrations.length ? `Applied: ${database.appliedMigrations.join(', ')}` : 'Nothing to apply: the database is up to date.');
+console.log(
+  database.appliedMigrations.length
+    ? `Applied: ${database.appliedMigrations.join(', ')}`
+    : 'Nothing to apply: the database is up to date.',
+);
 await database.close();
 
 // PGlite and the wasm schema engine leave 10 s timers of their own behind: nothing is open by now.

@@ -10,7 +10,17 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       level,
       base: { service: 'mpk' },
       redact: {
-        paths: ['authorization', 'apiKey', 'secret', 'token', '*.authorization', '*.apiKey', '*.secret', '*.token', 'headers.authorization'],
+        paths: [
+          'authorization',
+          'apiKey',
+          'secret',
+          'token',
+          '*.authorization',
+          '*.apiKey',
+          '*.secret',
+          '*.token',
+          'headers.authorization',
+        ],
         censor: '[redacted]',
       },
     },

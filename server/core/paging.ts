@@ -47,7 +47,8 @@ export interface PageWindow {
 
 function pageSize(value: number | null | undefined, field: 'first' | 'last'): number {
   const size = value ?? DEFAULT_PAGE_SIZE;
-  if (!Number.isInteger(size) || size < 0 || size > MAX_PAGE_SIZE) throw badInput(field, `${field} must be between 0 and ${MAX_PAGE_SIZE}`);
+  if (!Number.isInteger(size) || size < 0 || size > MAX_PAGE_SIZE)
+    throw badInput(field, `${field} must be between 0 and ${MAX_PAGE_SIZE}`);
   return size;
 }
 
@@ -58,9 +59,17 @@ export function readPageRequest(request: PageRequest): PageWindow {
   const backward = request.last != null || Boolean(request.before);
   if (backward) {
     if (request.first != null) throw badInput('first', 'first pages forward: use last with before');
-    return { take: pageSize(request.last, 'last'), from: request.before ? decodeCursor(request.before, 'before') : undefined, backward };
+    return {
+      take: pageSize(request.last, 'last'),
+      from: request.before ? decodeCursor(request.before, 'before') : undefined,
+      backward,
+    };
   }
-  return { take: pageSize(request.first, 'first'), from: request.after ? decodeCursor(request.after) : undefined, backward };
+  return {
+    take: pageSize(request.first, 'first'),
+    from: request.after ? decodeCursor(request.after) : undefined,
+    backward,
+  };
 }
 
 /** Which way from a position: `older` is the list's own order (newest first), `newer` against it. */
@@ -73,12 +82,17 @@ export interface Keyset<Where, OrderBy> {
 }
 
 /** (timestamp column, id) ordering, newest first, as Prisma clauses. */
-export function timeKeyset<Id = string>(field: string, parseId: (id: string) => Id = (id) => id as unknown as Id): Keyset<Record<string, unknown>, Record<string, 'asc' | 'desc'>[]> {
+export function timeKeyset<Id = string>(
+  field: string,
+  parseId: (id: string) => Id = (id) => id as unknown as Id,
+): Keyset<Record<string, unknown>, Record<string, 'asc' | 'desc'>[]> {
   return {
     past(position, side, inclusive) {
       const beyond = side === 'older' ? 'lt' : 'gt';
       const idOp = inclusive ? `${beyond}e` : beyond;
-      return { OR: [{ [field]: { [beyond]: position.at } }, { [field]: position.at, id: { [idOp]: parseId(position.id) } }] };
+      return {
+        OR: [{ [field]: { [beyond]: position.at } }, { [field]: position.at, id: { [idOp]: parseId(position.id) } }],
+      };
     },
     orderBy: (side) => {
       const direction = side === 'older' ? 'desc' : 'asc';
@@ -98,7 +112,7 @@ export function serialKeyset(): Keyset<Record<string, unknown>, Record<string, '
   };
 }
 
-export interface PageSource<T, Where, OrderBy> {
+interface PageSource<T, Where, OrderBy> {
   keyset: Keyset<Where, OrderBy>;
   positionOf(row: T): Position;
   /** Rows matching the list's filter and `cursor`, in `orderBy` order, at most `take`. */
@@ -110,17 +124,27 @@ export interface PageSource<T, Where, OrderBy> {
  * One page of a list. The extra row fetched says whether there is more in the paging direction;
  * whether there is anything on the other side of the cursor is asked only if a client wants it.
  */
-export async function pageOf<T, W, O>(request: PageRequest, source: PageSource<T, W, O>): Promise<Page<T>> {
+async function pageOf<T, W, O>(request: PageRequest, source: PageSource<T, W, O>): Promise<Page<T>> {
   const { take, from, backward } = readPageRequest(request);
   const side: Side = backward ? 'newer' : 'older';
-  const rows = await source.fetch({ where: from && source.keyset.past(from, side, false), orderBy: source.keyset.orderBy(side) }, take + 1);
+  const rows = await source.fetch(
+    { where: from && source.keyset.past(from, side, false), orderBy: source.keyset.orderBy(side) },
+    take + 1,
+  );
   const more = rows.length > take;
   const items = rows.slice(0, take);
   if (backward) items.reverse();
   // Rows at or beyond the cursor on its other side: the cursor's own row counts.
   const behind = (position: Position | undefined, towards: Side) =>
     once(async () =>
-      position ? (await source.fetch({ where: source.keyset.past(position, towards, true), orderBy: source.keyset.orderBy(towards) }, 1)).length > 0 : false,
+      position
+        ? (
+            await source.fetch(
+              { where: source.keyset.past(position, towards, true), orderBy: source.keyset.orderBy(towards) },
+              1,
+            )
+          ).length > 0
+        : false,
     );
   return {
     edges: items.map((node) => ({ cursor: encodeCursor(source.positionOf(node)), node })),
@@ -139,4 +163,35 @@ export function emptyPage<T>(request: PageRequest): Page<T> {
 function once<T>(work: () => Promise<T>): () => Promise<T> {
   let result: Promise<T> | undefined;
   return () => (result ??= work());
+}
+
+/** The two reads of a Prisma model that paging needs (a model delegate such as `db.lease` is one). */
+export interface ModelReads<T, W> {
+  findMany(args: { where: { AND: NonNullable<W>[] }; orderBy: never; take: number }): Promise<T[]>;
+  count(args: { where: W }): Promise<number>;
+}
+
+/** A page of a model's rows that match `where`, in `keyset` order. */
+export function pageOfModel<T, W>(
+  request: PageRequest,
+  list: {
+    model: ModelReads<T, W>;
+    where: NoInfer<NonNullable<W>>;
+    keyset: Keyset<unknown, unknown>;
+    positionOf(row: T): Position;
+  },
+): Promise<Page<T>> {
+  const { model, where } = list;
+  return pageOf(request, {
+    keyset: list.keyset,
+    positionOf: list.positionOf,
+    // The keyset's clauses are written for the same model, so they are `W` too.
+    fetch: (cursor, take) =>
+      model.findMany({
+        where: { AND: [where, (cursor.where ?? {}) as NonNullable<W>] },
+        orderBy: cursor.orderBy as never,
+        take,
+      }),
+    count: () => model.count({ where }),
+  });
 }

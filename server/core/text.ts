@@ -2,6 +2,7 @@
 // reach SQL, so that a NUL byte or a megabyte of text is a BAD_USER_INPUT, not a database error.
 import { badInput } from './errors.js';
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** A trimmed filter string, null when absent or blank; refused when too long or holding control characters. */

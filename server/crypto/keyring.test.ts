@@ -130,7 +130,14 @@ describe('keyring', () => {
   it('refuses to build from no keys, duplicate ids or keys of the wrong length', () => {
     const key = randomBytes(32);
     expect(keyringError(() => createKeyring([]))).toMatch(/at least one/);
-    expect(keyringError(() => createKeyring([{ id: 'a', key }, { id: 'a', key }]))).toMatch(/distinct ids/);
+    expect(
+      keyringError(() =>
+        createKeyring([
+          { id: 'a', key },
+          { id: 'a', key },
+        ]),
+      ),
+    ).toMatch(/distinct ids/);
     expect(keyringError(() => createKeyring([{ id: 'a', key: randomBytes(16) }]))).toMatch(/32-byte/);
   });
 });
@@ -159,6 +166,7 @@ describe('parseMasterKeys', () => {
     const text = keyringError(() => parseMasterKeys(spec));
     expect(text).toMatch(message);
     // Every base64 part of the spec, and any long run of it, stays out of the message.
-    for (const part of spec.split(/[,:]/).filter((p) => p.trim().length > 8)) expect(text).not.toContain(part.trim().slice(0, 12));
+    for (const part of spec.split(/[,:]/).filter((p) => p.trim().length > 8))
+      expect(text).not.toContain(part.trim().slice(0, 12));
   });
 });

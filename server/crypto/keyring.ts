@@ -30,13 +30,20 @@ const TAG_BYTES = 16;
 
 /** `id:base64,id:base64`; the first key seals. Messages never include key material. */
 export function parseMasterKeys(spec: string): MasterKey[] {
-  const entries = spec.split(',').map((e) => e.trim()).filter(Boolean);
-  if (entries.length === 0) throw new KeyringError('MPK_MASTER_KEYS is empty: expected "id:base64key[,id:base64key...]"');
+  const entries = spec
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
+  if (entries.length === 0)
+    throw new KeyringError('MPK_MASTER_KEYS is empty: expected "id:base64key[,id:base64key...]"');
   const seen = new Set<string>();
   return entries.map((entry, index) => {
     const colon = entry.indexOf(':');
     const id = colon > 0 ? entry.slice(0, colon) : '';
-    if (!KEY_ID.test(id)) throw new KeyringError(`MPK_MASTER_KEYS entry ${index + 1} needs an id of 1-32 letters, digits, "-" or "_" before ":"`);
+    if (!KEY_ID.test(id))
+      throw new KeyringError(
+        `MPK_MASTER_KEYS entry ${index + 1} needs an id of 1-32 letters, digits, "-" or "_" before ":"`,
+      );
     if (seen.has(id)) throw new KeyringError(`MPK_MASTER_KEYS lists key id "${id}" twice`);
     seen.add(id);
     const encoded = entry.slice(colon + 1);
@@ -52,7 +59,13 @@ export function parseMasterKeys(spec: string): MasterKey[] {
 function split(envelope: string) {
   const parts = typeof envelope === 'string' ? envelope.split('.') : [];
   const [version, keyId = '', iv = '', sealed = ''] = parts;
-  if (parts.length !== 4 || version !== VERSION || !KEY_ID.test(keyId) || !BASE64URL.test(iv) || !BASE64URL.test(sealed)) {
+  if (
+    parts.length !== 4 ||
+    version !== VERSION ||
+    !KEY_ID.test(keyId) ||
+    !BASE64URL.test(iv) ||
+    !BASE64URL.test(sealed)
+  ) {
     throw new KeyringError('Malformed secret envelope');
   }
   return { keyId, iv: Buffer.from(iv, 'base64url'), sealed: Buffer.from(sealed, 'base64url') };
@@ -63,7 +76,9 @@ export function createKeyring(keys: MasterKey[]): Keyring {
   const byId = new Map(keys.map((k) => [k.id, k.key]));
   // Keys built by hand (not through parseMasterKeys) get the same checks, not an opaque error at first use.
   if (byId.size !== keys.length || keys.some((k) => !KEY_ID.test(k.id) || k.key.length !== KEY_BYTES)) {
-    throw new KeyringError(`Master keys need distinct ids of 1-32 letters, digits, "-" or "_" and ${KEY_BYTES}-byte keys`);
+    throw new KeyringError(
+      `Master keys need distinct ids of 1-32 letters, digits, "-" or "_" and ${KEY_BYTES}-byte keys`,
+    );
   }
   const active = keys[0]!;
   return {
@@ -90,7 +105,10 @@ export function createKeyring(keys: MasterKey[]): Keyring {
         const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
         decipher.setAAD(Buffer.from(`${keyId}|${aad}`));
         decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-        return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES)), decipher.final()]).toString('utf8');
+        return Buffer.concat([
+          decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES)),
+          decipher.final(),
+        ]).toString('utf8');
       } catch {
         throw new KeyringError('Secret envelope failed authentication (tampered, or bound to another record)');
       }

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../tests/support/db.js';
 import { createDb, type Db } from '../db/client.js';
 import { startEmbeddedPostgres } from '../db/embedded.js';
-import { createKeyring, KeyringError, parseMasterKeys, type Keyring } from './keyring.js';
+import { createKeyring, type Keyring, KeyringError, parseMasterKeys } from './keyring.js';
 import { assertKeyringCoversStoredSecrets, rotateSecrets } from './rotate.js';
 
 const K1 = `k1:${randomBytes(32).toString('base64')}`;
@@ -29,7 +29,14 @@ async function seed(target: Db, keyring: Keyring, count: number) {
     const secret = `sk-or-v1-${randomBytes(12).toString('hex')}`;
     secrets.set(id, secret);
     await target.managedKey.create({
-      data: { id, provider: 'OPENROUTER', label: `key ${i}`, secretCiphertext: keyring.encrypt(secret, id), maskedKey: 'sk-…1234', baseUrl: 'https://openrouter.ai/api/v1' },
+      data: {
+        id,
+        provider: 'OPENROUTER',
+        label: `key ${i}`,
+        secretCiphertext: keyring.encrypt(secret, id),
+        maskedKey: 'sk-…1234',
+        baseUrl: 'https://openrouter.ai/api/v1',
+      },
     });
   }
 }
@@ -89,7 +96,9 @@ describe('rotateSecrets', () => {
     await expectAllReadableWith(K2);
     // Only the envelope changed.
     const after = await db.managedKey.findMany({ orderBy: { id: 'asc' } });
-    expect(after.map(({ secretCiphertext, updatedAt, ...rest }) => rest)).toEqual(before.map(({ secretCiphertext, updatedAt, ...rest }) => rest));
+    expect(after.map(({ secretCiphertext, updatedAt, ...rest }) => rest)).toEqual(
+      before.map(({ secretCiphertext, updatedAt, ...rest }) => rest),
+    );
     expect(await rotateSecrets(db, ring(`${K2},${K1}`))).toEqual({ rotated: 0, alreadyCurrent: 25 });
   });
 
@@ -123,7 +132,10 @@ describe('rotateSecrets', () => {
       afterEach: async (keyId) => {
         if (keyId !== first) return;
         secrets.set(last, replaced);
-        await db.managedKey.update({ where: { id: last }, data: { secretCiphertext: ring(K1).encrypt(replaced, last) } });
+        await db.managedKey.update({
+          where: { id: last },
+          data: { secretCiphertext: ring(K1).encrypt(replaced, last) },
+        });
       },
     });
     expect(result).toEqual({ rotated: 24, alreadyCurrent: 0 });
@@ -138,7 +150,8 @@ describe('rotateSecrets', () => {
     const error = await rotateSecrets(db, ring(K2)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(KeyringError);
     expect((error as Error).message).toMatch(/"k1" \(25 secrets\)/);
-    for (const material of [K1, K2, ...secrets.values()]) expect((error as Error).message).not.toContain(material.split(':').pop());
+    for (const material of [K1, K2, ...secrets.values()])
+      expect((error as Error).message).not.toContain(material.split(':').pop());
     expect(await db.managedKey.findMany({ orderBy: { id: 'asc' } })).toEqual(before);
   });
 
@@ -174,9 +187,9 @@ describe('assertKeyringCoversStoredSecrets', () => {
     await expect(assertKeyringCoversStoredSecrets(db, ring(K2))).rejects.toThrow(
       'Stored secrets use master key id(s) "k1" (3 secrets) that MPK_MASTER_KEYS does not list; add them (any listed key decrypts) before starting',
     );
-    await expect(assertKeyringCoversStoredSecrets(db, ring(`k3:${randomBytes(32).toString('base64')}`))).rejects.toThrow(
-      /"k1" \(3 secrets\), "k2" \(1 secret\)|"k2" \(1 secret\), "k1" \(3 secrets\)/,
-    );
+    await expect(
+      assertKeyringCoversStoredSecrets(db, ring(`k3:${randomBytes(32).toString('base64')}`)),
+    ).rejects.toThrow(/"k1" \(3 secrets\), "k2" \(1 secret\)|"k2" \(1 secret\), "k1" \(3 secrets\)/);
   });
 });
 
@@ -191,12 +204,18 @@ describe('npm run keyring:rotate', () => {
 
   it('rotates every row to the first listed key, then reports nothing to do', async () => {
     const first = await runCli(env);
-    expect(first, first.stderr).toMatchObject({ code: 0, stdout: 'Rotated 25 secret(s) to key "k2"; 0 already current.\n' });
+    expect(first, first.stderr).toMatchObject({
+      code: 0,
+      stdout: 'Rotated 25 secret(s) to key "k2"; 0 already current.\n',
+    });
     expect(await storedKeyIds()).toEqual(Array(25).fill('k2'));
     await expectAllReadableWith(K2);
 
     const second = await runCli(env);
-    expect(second, second.stderr).toMatchObject({ code: 0, stdout: 'Rotated 0 secret(s) to key "k2"; 25 already current.\n' });
+    expect(second, second.stderr).toMatchObject({
+      code: 0,
+      stdout: 'Rotated 0 secret(s) to key "k2"; 25 already current.\n',
+    });
   });
 
   it('exits 1 with the reason when MPK_MASTER_KEYS lacks a stored key id, without leaking', async () => {
@@ -205,12 +224,17 @@ describe('npm run keyring:rotate', () => {
     expect(refused.code).toBe(1);
     expect(refused.stdout).toBe('');
     expect(refused.stderr).toContain('Cannot rotate: stored secrets use master key id(s) "k2" (25 secrets)');
-    for (const material of [K1, K2, k3, ...secrets.values()]) expect(refused.stderr).not.toContain(material.split(':').pop());
+    for (const material of [K1, K2, k3, ...secrets.values()])
+      expect(refused.stderr).not.toContain(material.split(':').pop());
     expect(await storedKeyIds()).toEqual(Array(25).fill('k2'));
   });
 
   it('exits 1 on a malformed MPK_MASTER_KEYS before touching the database', async () => {
-    const refused = await runCli({ ...env, DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/nowhere', MPK_MASTER_KEYS: 'k1:tooshort' });
+    const refused = await runCli({
+      ...env,
+      DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/nowhere',
+      MPK_MASTER_KEYS: 'k1:tooshort',
+    });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('MPK_MASTER_KEYS key "k1" must be 32 bytes');
     expect(refused.stderr).not.toContain('tooshort');
@@ -232,7 +256,10 @@ describe('npm run keyring:rotate', () => {
         await pg.stop();
       }
       const run = await runCli(embeddedEnv);
-      expect(run, run.stderr).toMatchObject({ code: 0, stdout: 'Rotated 3 secret(s) to key "k2"; 0 already current.\n' });
+      expect(run, run.stderr).toMatchObject({
+        code: 0,
+        stdout: 'Rotated 3 secret(s) to key "k2"; 0 already current.\n',
+      });
     } finally {
       await rm(embeddedDir, { recursive: true, force: true });
     }

@@ -1,7 +1,7 @@
 // Re-encryption of stored secrets under the active master key, and the start-up check that every
 // stored secret names a master key the server has.
-import { Prisma, type Db } from '../db/client.js';
-import { KeyringError, type Keyring } from './keyring.js';
+import { type Db, Prisma } from '../db/client.js';
+import { type Keyring, KeyringError } from './keyring.js';
 
 export interface RotateResult {
   rotated: number;
@@ -47,7 +47,10 @@ export async function rotateSecrets(db: Db, keyring: Keyring, options: RotateOpt
   const counts = await storedKeyIds(db);
   // Checked up front so that a keyring missing an old key fails before changing anything.
   const missing = describeMissing(counts, keyring);
-  if (missing) throw new KeyringError(`Cannot rotate: stored secrets use master key id(s) ${missing} that MPK_MASTER_KEYS does not list`);
+  if (missing)
+    throw new KeyringError(
+      `Cannot rotate: stored secrets use master key id(s) ${missing} that MPK_MASTER_KEYS does not list`,
+    );
 
   const active = keyring.activeKeyId;
   const batchSize = options.batchSize ?? 100;

@@ -3,8 +3,8 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from './generated/client.js';
 
-export { Prisma, PrismaClient } from './generated/client.js';
 export type * from './generated/client.js';
+export { Prisma, PrismaClient } from './generated/client.js';
 
 export type Db = PrismaClient;
 /** The client handed to a `$transaction` callback. */

@@ -16,10 +16,15 @@ interface DriverCause {
 
 /** The SQLSTATE of a failed statement, if the error came from PostgreSQL. */
 export function sqlState(error: unknown): SqlState | undefined {
-  const cause = (error as { meta?: { driverAdapterError?: { cause?: DriverCause } } } | null)?.meta?.driverAdapterError?.cause;
+  const cause = (error as { meta?: { driverAdapterError?: { cause?: DriverCause } } } | null)?.meta?.driverAdapterError
+    ?.cause;
   const code = cause?.originalCode ?? cause?.code;
   if (typeof code !== 'string') return undefined;
-  return { code, message: String(cause?.message ?? ''), detail: typeof cause?.detail === 'string' ? cause.detail : undefined };
+  return {
+    code,
+    message: String(cause?.message ?? ''),
+    detail: typeof cause?.detail === 'string' ? cause.detail : undefined,
+  };
 }
 
 /** PostgreSQL gave up on the transaction to let a concurrent one through: run it again. */

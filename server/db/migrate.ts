@@ -1,16 +1,16 @@
 // Migrations through Prisma's WebAssembly schema engine, because the native engine is a download
 // this environment cannot make. It keeps `_prisma_migrations` exactly as `prisma migrate deploy`
 // does, so both work on the same `prisma/migrations` folder.
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PrismaPg } from '@prisma/adapter-pg';
+import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
+import type { MigrationList, SchemaEngine } from '@prisma/schema-engine-wasm';
+import * as runtime from '@prisma/schema-engine-wasm/schema_engine_bg';
 import pg from 'pg';
 import { parse as parseConnectionString } from 'pg-connection-string';
-import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
-import * as runtime from '@prisma/schema-engine-wasm/schema_engine_bg';
-import type { MigrationList, SchemaEngine } from '@prisma/schema-engine-wasm';
 import { driftedFunctions, readFunctionFile, type SqlFunction } from './sql-functions.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -24,9 +24,14 @@ let wasmReady: Promise<void> | undefined;
 function loadWasm(): Promise<void> {
   wasmReady ??= (async () => {
     const require = createRequire(import.meta.url);
-    const wasmPath = path.join(path.dirname(require.resolve('@prisma/schema-engine-wasm/schema_engine_bg')), 'schema_engine_bg.wasm');
+    const wasmPath = path.join(
+      path.dirname(require.resolve('@prisma/schema-engine-wasm/schema_engine_bg')),
+      'schema_engine_bg.wasm',
+    );
     const module = await WebAssembly.compile(await readFile(wasmPath));
-    const instance = new WebAssembly.Instance(module, { './schema_engine_bg.js': runtime as unknown as WebAssembly.ModuleImports });
+    const instance = new WebAssembly.Instance(module, {
+      './schema_engine_bg.js': runtime as unknown as WebAssembly.ModuleImports,
+    });
     runtime.__wbg_set_wasm(instance.exports);
     (instance.exports as { __wbindgen_start: () => void }).__wbindgen_start();
   })();
@@ -41,6 +46,7 @@ const PG_TEXT_OID = 25;
  * one-byte "char" type, which the pg adapter does not map; reporting it as text is exact.
  */
 class CatalogCharAsTextClient extends pg.Client {
+  // biome-ignore lint/suspicious/noExplicitAny: overrides every overload of pg.Client#query at once
   override query(...args: unknown[]): any {
     const patch = (r: pg.QueryResult | undefined) => {
       for (const field of r?.fields ?? []) if (field.dataTypeID === PG_CHAR_OID) field.dataTypeID = PG_TEXT_OID;
@@ -71,7 +77,11 @@ class WholeScriptPrismaPg extends PrismaPg {
 }
 
 function wholeScripts<A extends object>(adapter: A): A {
-  const raw = adapter as unknown as { client: pg.Pool; onError(error: unknown): never; executeScript(script: string): Promise<void> };
+  const raw = adapter as unknown as {
+    client: pg.Pool;
+    onError(error: unknown): never;
+    executeScript(script: string): Promise<void>;
+  };
   raw.executeScript = async (script) => {
     try {
       await raw.client.query(script);
@@ -99,7 +109,11 @@ async function withEngine<T>(connectionString: string, use: (engine: SchemaEngin
   const adapter = bindMigrationAwareSqlAdapterFactory(new WholeScriptPrismaPg(pool, { disposeExternalPool: true }));
   const datamodel = await readFile(schemaPath, 'utf8');
   const log = () => {};
-  const engine = (await runtime.SchemaEngine.new({ datamodels: [[schemaPath, datamodel]] }, log, adapter)) as SchemaEngine;
+  const engine = (await runtime.SchemaEngine.new(
+    { datamodels: [[schemaPath, datamodel]] },
+    log,
+    adapter,
+  )) as SchemaEngine;
   try {
     return await use(engine);
   } finally {
@@ -112,7 +126,10 @@ async function withEngine<T>(connectionString: string, use: (engine: SchemaEngin
 
 export async function readMigrationsList(dir = migrationsDir): Promise<MigrationList> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  const names = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const names = entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
   const migrationDirectories = await Promise.all(
     names.map(async (name) => ({
       path: name,
@@ -149,7 +166,9 @@ export async function applyMigrations(connectionString: string): Promise<string[
  * from its last migrated copy. Instead of the engine's shadow database, a scratch database is
  * created beside `adminUrl`, migrated, described, and dropped once every connection to it is closed.
  */
-export async function diffMigrationsToSchema(adminUrl: string): Promise<{ schema: string; functions: SqlFunction[]; sql: string }> {
+export async function diffMigrationsToSchema(
+  adminUrl: string,
+): Promise<{ schema: string; functions: SqlFunction[]; sql: string }> {
   const name = `mpk_diff_${process.pid}_${Date.now()}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -176,8 +195,16 @@ export async function diffMigrationsToSchema(adminUrl: string): Promise<{ schema
         return result.stdout ?? '';
       });
       const empty = !schema.trim() || /^-- This is an empty migration\.?\s*$/.test(schema.trim());
-      const copies = await Promise.all(functions.map(async (name) => `-- ${name}: copied from prisma/sql/${name}.sql\n${await readFunctionFile(name)}`));
-      return { schema: empty ? '' : schema, functions, sql: [empty ? '' : schema, ...copies].filter(Boolean).join('\n') };
+      const copies = await Promise.all(
+        functions.map(
+          async (name) => `-- ${name}: copied from prisma/sql/${name}.sql\n${await readFunctionFile(name)}`,
+        ),
+      );
+      return {
+        schema: empty ? '' : schema,
+        functions,
+        sql: [empty ? '' : schema, ...copies].filter(Boolean).join('\n'),
+      };
     } finally {
       await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     }
@@ -187,7 +214,9 @@ export async function diffMigrationsToSchema(adminUrl: string): Promise<{ schema
 }
 
 /** Names of migrations in the folder that the database has not applied (for /readyz). */
-export async function pendingMigrations(query: (sql: string) => Promise<{ migration_name: string }[]>): Promise<string[]> {
+export async function pendingMigrations(
+  query: (sql: string) => Promise<{ migration_name: string }[]>,
+): Promise<string[]> {
   const { migrationDirectories } = await readMigrationsList();
   const rows = await query(
     `SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,

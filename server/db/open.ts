@@ -11,7 +11,11 @@ export interface OpenDatabase {
   close(): Promise<void>;
 }
 
-export async function openDatabase(options: { databaseUrl: string | undefined; dataDir: string; poolSize?: number }): Promise<OpenDatabase> {
+export async function openDatabase(options: {
+  databaseUrl: string | undefined;
+  dataDir: string;
+  poolSize?: number;
+}): Promise<OpenDatabase> {
   if (options.databaseUrl) {
     return {
       url: options.databaseUrl,

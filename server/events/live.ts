@@ -1,12 +1,21 @@
 // Lease event streams for subscribers: replay from a cursor out of the durable log, then live
 // from this instance's pump, with no gap and no duplicate across the switch.
-import type { Identity } from '../core/identity.js';
+
 import { authorize } from '../auth/permissions.js';
 import { badInput, MpkError } from '../core/errors.js';
+import type { Identity } from '../core/identity.js';
 import { isUuid } from '../core/ids.js';
 import type { Db } from '../db/client.js';
 import { LEASE_EVENT_TYPES, type LeaseEventType } from '../db/enums.js';
-import { compareCursors, decodeEventCursor, readEvents, readLeaseHistories, readRecentEvents, type EventCursor, type LoggedEvent } from './log.js';
+import {
+  compareCursors,
+  decodeEventCursor,
+  type EventCursor,
+  type LoggedEvent,
+  readEvents,
+  readLeaseHistories,
+  readRecentEvents,
+} from './log.js';
 import type { EventPump } from './pump.js';
 
 export interface LeaseEventFilter {
@@ -22,12 +31,22 @@ const REPLAY_PAGE = 500;
 const MAX_HISTORY = 200;
 
 /** Who may follow which events: a user hears only about their own leases, whatever filter they pass. */
-function scope(actor: Identity | null, operation: 'leaseEvents' | 'recentLeaseEvents', filter: Omit<LeaseEventFilter, 'after'>) {
+function scope(
+  actor: Identity | null,
+  operation: 'leaseEvents' | 'recentLeaseEvents',
+  filter: Omit<LeaseEventFilter, 'after'>,
+) {
   const caller = authorize(actor, operation);
-  if (caller.role === 'USER' && filter.userId && filter.userId !== caller.userId) throw badInput('userId', 'Users can only follow their own leases');
+  if (caller.role === 'USER' && filter.userId && filter.userId !== caller.userId)
+    throw badInput('userId', 'Users can only follow their own leases');
   const types = filter.types?.length ? new Set(filter.types) : null;
-  if (types) for (const t of types) if (!LEASE_EVENT_TYPES.includes(t)) throw badInput('types', `Unknown event type ${t}`);
-  return { userId: caller.role === 'USER' ? caller.userId : (filter.userId ?? null), keyId: filter.keyId ?? null, types };
+  if (types)
+    for (const t of types) if (!LEASE_EVENT_TYPES.includes(t)) throw badInput('types', `Unknown event type ${t}`);
+  return {
+    userId: caller.role === 'USER' ? caller.userId : (filter.userId ?? null),
+    keyId: filter.keyId ?? null,
+    types,
+  };
 }
 
 export function createLiveEvents(deps: { db: Db; pump: EventPump }) {
@@ -38,15 +57,20 @@ export function createLiveEvents(deps: { db: Db; pump: EventPump }) {
     leaseEvents(actor: Identity | null, filter: LeaseEventFilter): AsyncIterable<LoggedEvent> {
       const { userId, keyId, types } = scope(actor, 'leaseEvents', filter);
       const after = filter.after ? decodeEventCursor(filter.after) : null;
-      const matches = (e: LoggedEvent) => (!userId || e.userId === userId) && (!keyId || e.keyId === keyId) && (!types || types.has(e.type));
+      const matches = (e: LoggedEvent) =>
+        (!userId || e.userId === userId) && (!keyId || e.keyId === keyId) && (!types || types.has(e.type));
       return stream(after, matches);
     },
 
     /** The newest events, newest first, under the same rules as the live stream (a feed's start). */
-    async recent(actor: Identity | null, filter: Omit<LeaseEventFilter, 'after'> & { first?: number | null }): Promise<LoggedEvent[]> {
+    async recent(
+      actor: Identity | null,
+      filter: Omit<LeaseEventFilter, 'after'> & { first?: number | null },
+    ): Promise<LoggedEvent[]> {
       const { userId, keyId, types } = scope(actor, 'recentLeaseEvents', filter);
       const limit = filter.first ?? 20;
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY) throw badInput('first', `first must be between 1 and ${MAX_HISTORY}`);
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY)
+        throw badInput('first', `first must be between 1 and ${MAX_HISTORY}`);
       if (keyId && !isUuid(keyId)) return [];
       return readRecentEvents(db, { limit, userId, keyId, types: types ? [...types] : null });
     },
@@ -55,10 +79,17 @@ export function createLiveEvents(deps: { db: Db; pump: EventPump }) {
      * The newest events of each lease, for leases the caller was already allowed to see (ids of
      * rows read from the database): one query for a whole page of leases.
      */
-    async histories(leaseIds: readonly string[], options: { first?: number | null; types?: readonly LeaseEventType[] | null }) {
+    async histories(
+      leaseIds: readonly string[],
+      options: { first?: number | null; types?: readonly LeaseEventType[] | null },
+    ) {
       const limit = options.first ?? 50;
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY) throw badInput('first', `first must be between 1 and ${MAX_HISTORY}`);
-      const found = await readLeaseHistories(db, leaseIds, { limit, types: options.types?.length ? options.types : null });
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY)
+        throw badInput('first', `first must be between 1 and ${MAX_HISTORY}`);
+      const found = await readLeaseHistories(db, leaseIds, {
+        limit,
+        types: options.types?.length ? options.types : null,
+      });
       return leaseIds.map((id) => found.get(id) ?? []);
     },
   };
@@ -87,7 +118,11 @@ export function createLiveEvents(deps: { db: Db; pump: EventPump }) {
         }
       }
       for (;;) {
-        if (overflow) throw new MpkError('CONFLICT', 'Subscriber fell too far behind the event stream; reconnect with the last cursor');
+        if (overflow)
+          throw new MpkError(
+            'CONFLICT',
+            'Subscriber fell too far behind the event stream; reconnect with the last cursor',
+          );
         const e = backlog.shift();
         if (!e) {
           await new Promise<void>((resolve) => (wakeUp = resolve));

@@ -23,7 +23,8 @@ export const compareCursors = (a: EventCursor, b: EventCursor) =>
 export const encodeEventCursor = (c: EventCursor) => Buffer.from(`${c.txId}.${c.id}`).toString('base64url');
 
 export function decodeEventCursor(cursor: string): EventCursor {
-  const match = cursor.length <= 64 ? /^(\d{1,19})\.(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString()) : null;
+  const match =
+    cursor.length <= 64 ? /^(\d{1,19})\.(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString()) : null;
   if (!match) throw badInput('after', 'Invalid event cursor');
   const decoded = { txId: BigInt(match[1]!), id: BigInt(match[2]!) };
   if (encodeEventCursor(decoded) !== cursor) throw badInput('after', 'Invalid event cursor');

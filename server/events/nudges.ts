@@ -9,9 +9,13 @@ import type { Nudges } from './pump.js';
 const TOPIC = 'mpk:lease-events';
 
 export function createNudges(redisUrl?: string): Nudges & { close(): Promise<void> } {
-  const clients = redisUrl ? [new Redis(redisUrl, { lazyConnect: false }), new Redis(redisUrl, { lazyConnect: false })] : [];
+  const clients = redisUrl
+    ? [new Redis(redisUrl, { lazyConnect: false }), new Redis(redisUrl, { lazyConnect: false })]
+    : [];
   const pubsub = createPubSub<{ [TOPIC]: [payload: { at: number }] }>(
-    clients.length ? { eventTarget: createRedisEventTarget({ publishClient: clients[0]!, subscribeClient: clients[1]! }) } : {},
+    clients.length
+      ? { eventTarget: createRedisEventTarget({ publishClient: clients[0]!, subscribeClient: clients[1]! }) }
+      : {},
   );
   const iterators = new Set<AsyncIterator<unknown>>();
   return {

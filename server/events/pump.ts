@@ -4,7 +4,7 @@
 // A slow poll covers lost nudges; a quick retry covers events held back behind an older
 // transaction still running.
 import type { Db } from '../db/client.js';
-import { headCursor, readEvents, type EventCursor, type LoggedEvent } from './log.js';
+import { type EventCursor, headCursor, type LoggedEvent, readEvents } from './log.js';
 
 export type PumpListener = (events: readonly LoggedEvent[]) => void;
 
@@ -40,7 +40,12 @@ export function createEventPump(deps: { db: Db; nudges: Nudges; pollMs?: number;
           }
         }
       }
-      if (page.heldBack && !retry && !stopped) retry = setTimeout(() => ((retry = undefined), wake()), HELD_BACK_RETRY_MS);
+      if (page.heldBack && !retry && !stopped) {
+        retry = setTimeout(() => {
+          retry = undefined;
+          wake();
+        }, HELD_BACK_RETRY_MS);
+      }
       if (page.events.length < PAGE) return;
     }
   }

@@ -4,11 +4,11 @@ import DataloaderPlugin from '@pothos/plugin-dataloader';
 import PrismaPlugin from '@pothos/plugin-prisma';
 import { GraphQLError, Kind } from 'graphql';
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
+import { type Decimal, formatUsd } from '../core/money.js';
 import type { PrismaClient } from '../db/client.js';
+import { FRAMEWORKS, KEY_STATUSES, LEASE_EVENT_TYPES, LEASE_STATUSES, PROVIDERS, ROLES, TIERS } from '../db/enums.js';
 import type PrismaTypes from '../db/generated/pothos-types.js';
 import { getDatamodel } from '../db/generated/pothos-types.js';
-import { Decimal, formatUsd } from '../core/money.js';
-import { FRAMEWORKS, KEY_STATUSES, LEASE_EVENT_TYPES, LEASE_STATUSES, PROVIDERS, ROLES, TIERS } from '../db/enums.js';
 import type { GraphQLContext } from './context.js';
 
 export const builder = new SchemaBuilder<{
@@ -16,6 +16,8 @@ export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
   DefaultFieldNullability: false;
   Scalars: {
+    // graphql-js hands resolvers every ID argument as a string, whether the client sent 7 or "7".
+    ID: { Input: string; Output: string | number | bigint };
     DateTime: { Input: Date; Output: Date };
     Decimal: { Input: string; Output: Decimal | string | number };
     JSON: { Input: unknown; Output: unknown };
@@ -37,9 +39,12 @@ builder.addScalarType('JSON', JSONResolver);
 
 const DECIMAL_TEXT = /^-?\d{1,30}(\.\d{1,30})?$/;
 const decimalError = (value: unknown) =>
-  new GraphQLError(`Decimal must be a number written as a string like "12.50", got ${JSON.stringify(value)?.slice(0, 40)}`, {
-    extensions: { code: 'BAD_USER_INPUT' },
-  });
+  new GraphQLError(
+    `Decimal must be a number written as a string like "12.50", got ${JSON.stringify(value)?.slice(0, 40)}`,
+    {
+      extensions: { code: 'BAD_USER_INPUT' },
+    },
+  );
 
 // Amounts travel as strings so that no client rounds them through a float. Input accepts a
 // decimal string (or a JSON number, converted exactly as written); range and precision are the
@@ -53,7 +58,10 @@ builder.scalarType('Decimal', {
     return text.trim();
   },
   parseLiteral: (node) => {
-    if ((node.kind === Kind.STRING || node.kind === Kind.INT || node.kind === Kind.FLOAT) && DECIMAL_TEXT.test(node.value)) {
+    if (
+      (node.kind === Kind.STRING || node.kind === Kind.INT || node.kind === Kind.FLOAT) &&
+      DECIMAL_TEXT.test(node.value)
+    ) {
       return node.value;
     }
     throw decimalError('value' in node ? node.value : node.kind);

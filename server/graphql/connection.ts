@@ -12,7 +12,9 @@ export const PageInfo = builder.objectRef<Page<unknown>>('PageInfo').implement({
   }),
 });
 
-export function connectionOf<T>(name: string, node: ObjectRef<any, T>) {
+type BuilderTypes = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer Types> ? Types : never;
+
+export function connectionOf<T>(name: string, node: ObjectRef<BuilderTypes, T>) {
   const Edge = builder.objectRef<{ cursor: string; node: T }>(`${name}Edge`).implement({
     fields: (t) => ({
       cursor: t.exposeString('cursor'),

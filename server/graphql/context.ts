@@ -2,7 +2,8 @@
 // augmentation in their own *.graphql.ts, so this floor never imports a domain.
 import type { Identity } from '../core/identity.js';
 
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+// An interface, empty here: each domain's *.graphql.ts merges its service into it.
+// biome-ignore lint/suspicious/noEmptyInterface: declaration merging needs an interface
 export interface ServiceRegistry {}
 
 export interface GraphQLContext {

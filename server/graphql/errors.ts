@@ -22,7 +22,8 @@ export interface MaskResult {
 // By name, not `instanceof`: a bundler or test runner can load graphql-js twice (ESM and CJS),
 // and an error from the other copy is still a GraphQL error.
 const isGraphQLError = (e: unknown): e is GraphQLError => e instanceof Error && e.name === 'GraphQLError';
-const isMpkError = (e: unknown): e is MpkError => e instanceof MpkError || (e instanceof Error && e.name === 'MpkError');
+const isMpkError = (e: unknown): e is MpkError =>
+  e instanceof MpkError || (e instanceof Error && e.name === 'MpkError');
 
 export function maskError(error: unknown): MaskResult {
   const graphqlError = isGraphQLError(error) ? error : undefined;
@@ -40,13 +41,19 @@ export function maskError(error: unknown): MaskResult {
     const field = fieldOfVariableError(graphqlError.message);
     if (field !== undefined) {
       return {
-        error: new GraphQLError(graphqlError.message, { ...location, extensions: { ...graphqlError.extensions, code: 'BAD_USER_INPUT', field } }),
+        error: new GraphQLError(graphqlError.message, {
+          ...location,
+          extensions: { ...graphqlError.extensions, code: 'BAD_USER_INPUT', field },
+        }),
         unexpected: undefined,
       };
     }
     if (graphqlError.extensions.code) return { error: graphqlError, unexpected: undefined };
     return {
-      error: new GraphQLError(graphqlError.message, { ...location, extensions: { ...graphqlError.extensions, code: 'GRAPHQL_VALIDATION_FAILED' } }),
+      error: new GraphQLError(graphqlError.message, {
+        ...location,
+        extensions: { ...graphqlError.extensions, code: 'GRAPHQL_VALIDATION_FAILED' },
+      }),
       unexpected: undefined,
     };
   }

@@ -1,7 +1,7 @@
 // Whether an operation asks only for the schema (`__schema`, `__type`, `__typename`): such a
 // request needs no identity, so a bad token on it (a placeholder left in GraphiQL's header
 // editor, say) does not stop the schema from loading.
-import { Kind, parse, type DocumentNode, type SelectionSetNode } from 'graphql';
+import { type DocumentNode, Kind, parse, type SelectionSetNode } from 'graphql';
 
 export function isIntrospectionOnly(query: string | undefined): boolean {
   if (!query || query.length > 100_000) return false;
@@ -12,7 +12,9 @@ export function isIntrospectionOnly(query: string | undefined): boolean {
     return false;
   }
   const fragments = new Map(
-    document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d.selectionSet] as const] : [])),
+    document.definitions.flatMap((d) =>
+      d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d.selectionSet] as const] : [],
+    ),
   );
   const seen = new Set<string>();
   const onlyMeta = (set: SelectionSetNode): boolean =>
@@ -26,5 +28,10 @@ export function isIntrospectionOnly(query: string | undefined): boolean {
       return fragment !== undefined && onlyMeta(fragment);
     });
   const operations = document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
-  return operations.length > 0 && operations.every((op) => op.kind === Kind.OPERATION_DEFINITION && op.operation === 'query' && onlyMeta(op.selectionSet));
+  return (
+    operations.length > 0 &&
+    operations.every(
+      (op) => op.kind === Kind.OPERATION_DEFINITION && op.operation === 'query' && onlyMeta(op.selectionSet),
+    )
+  );
 }

@@ -8,9 +8,9 @@
 import type http from 'node:http';
 import { z } from 'zod';
 import { mintToken } from '../auth/authenticator.js';
-import { ROLES } from '../db/enums.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
+import { ROLES } from '../db/enums.js';
 
 export const DEV_SIGN_IN_PATH = '/api/dev-sign-in';
 export const DEV_TOKEN_TTL_SECONDS = 3600;
@@ -19,7 +19,12 @@ const MAX_BODY = 4096;
 const request = z.object({
   // Any case: 'admin' or 'ADMIN', as the token CLI and the claims spell roles in lower case.
   role: z.preprocess((value) => (typeof value === 'string' ? value.toUpperCase() : value), z.enum(ROLES)),
-  sub: z.string().trim().min(1).max(128).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+  sub: z
+    .string()
+    .trim()
+    .min(1)
+    .max(128)
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
 });
 
 const SUGGESTIONS = [
@@ -48,7 +53,11 @@ export function isLoopbackRequest(req: http.IncomingMessage): boolean {
 
 function send(res: http.ServerResponse, status: number, body: unknown) {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   res.end(text);
 }
 
@@ -84,13 +93,25 @@ export function createDevSignIn(deps: { jwtSecret: string; clock: Clock; logger:
       const parsed = request.safeParse(await readJson(req).catch(() => undefined));
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;
-        send(res, 400, { error: `${issue.path.join('.') || 'body'}: ${issue.message}`, field: issue.path.join('.') || undefined });
+        send(res, 400, {
+          error: `${issue.path.join('.') || 'body'}: ${issue.message}`,
+          field: issue.path.join('.') || undefined,
+        });
         return true;
       }
       const now = clock.now();
-      const token = await mintToken({ secret: jwtSecret, sub: parsed.data.sub, role: parsed.data.role, now, expiresInSeconds: DEV_TOKEN_TTL_SECONDS });
+      const token = await mintToken({
+        secret: jwtSecret,
+        sub: parsed.data.sub,
+        role: parsed.data.role,
+        now,
+        expiresInSeconds: DEV_TOKEN_TTL_SECONDS,
+      });
       logger.info({ role: parsed.data.role, sub: parsed.data.sub }, 'development sign-in: minted a token');
-      send(res, 200, { token, expiresAt: new Date(Math.floor(now.getTime() / 1000) * 1000 + DEV_TOKEN_TTL_SECONDS * 1000).toISOString() });
+      send(res, 200, {
+        token,
+        expiresAt: new Date(Math.floor(now.getTime() / 1000) * 1000 + DEV_TOKEN_TTL_SECONDS * 1000).toISOString(),
+      });
       return true;
     },
   };

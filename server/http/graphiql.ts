@@ -35,7 +35,12 @@ let rendered: Promise<Rendered> | undefined;
 
 async function render(): Promise<Rendered> {
   const html = Buffer.from(
-    renderGraphiQL({ title: 'MPK GraphQL', headers: HEADERS_EXAMPLE, defaultQuery: DEFAULT_QUERY, shouldPersistHeaders: false }),
+    renderGraphiQL({
+      title: 'MPK GraphQL',
+      headers: HEADERS_EXAMPLE,
+      defaultQuery: DEFAULT_QUERY,
+      shouldPersistHeaders: false,
+    }),
   );
   const [gzipped, brotli] = await Promise.all([
     promisify(gzip)(html),
@@ -45,7 +50,8 @@ async function render(): Promise<Rendered> {
 }
 
 /** Whether a request to /graphql is a browser asking for the page rather than an operation. */
-export const wantsGraphiQL = (req: http.IncomingMessage) => req.method === 'GET' && Boolean(req.headers.accept?.includes('text/html'));
+export const wantsGraphiQL = (req: http.IncomingMessage) =>
+  req.method === 'GET' && Boolean(req.headers.accept?.includes('text/html'));
 
 export async function serveGraphiQL(req: http.IncomingMessage, res: http.ServerResponse) {
   rendered ??= render();

@@ -22,7 +22,9 @@ export interface HttpDeps {
   logger: Logger;
   readiness: () => Promise<Readiness>;
   /** The metering proxy, serving /v1/*. */
-  proxy?: { handle(req: http.IncomingMessage, res: http.ServerResponse, pathname: string, search: string): Promise<void> };
+  proxy?: {
+    handle(req: http.IncomingMessage, res: http.ServerResponse, pathname: string, search: string): Promise<void>;
+  };
   /** Extra fields for /healthz, such as whether this instance runs the scheduler. */
   health?: () => Record<string, unknown>;
   /** The built dashboard (web/dist); absent files answer 404. */
@@ -36,7 +38,8 @@ export interface HttpDeps {
  * answers is a JSON 404, not the app's HTML.
  */
 const API_PREFIXES = ['/api', '/v1', '/graphql', '/healthz', '/readyz', '/metrics', '/.well-known'];
-const isApiPath = (pathname: string) => API_PREFIXES.some((prefix) => pathname === prefix || pathname.startsWith(`${prefix}/`));
+const isApiPath = (pathname: string) =>
+  API_PREFIXES.some((prefix) => pathname === prefix || pathname.startsWith(`${prefix}/`));
 
 // The dashboard's page: its scripts and styles come from this server only; Mantine and the charts
 // set inline styles. Everything else it talks to is this origin (HTTP and WebSocket).
@@ -61,7 +64,10 @@ const CONTENT_TYPES: Record<string, string> = {
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown) {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
@@ -74,7 +80,8 @@ export function createHttpServer(deps: HttpDeps): http.Server {
   async function serveStatic(req: http.IncomingMessage, res: http.ServerResponse, pathname: string) {
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'Method not allowed' });
     let file = path.resolve(staticRoot, `.${decodeURIComponent(pathname)}`);
-    if (!file.startsWith(staticRoot + path.sep) && file !== staticRoot) return sendJson(res, 404, { error: 'Not found' });
+    if (!file.startsWith(staticRoot + path.sep) && file !== staticRoot)
+      return sendJson(res, 404, { error: 'Not found' });
     let info = await stat(file).catch(() => undefined);
     // The dashboard routes on the client (/keys/<id>, /leases?status=...): paths without an
     // extension get index.html, so that a reload or a shared link opens the right page.
@@ -107,7 +114,11 @@ export function createHttpServer(deps: HttpDeps): http.Server {
         // a client must not reuse a socket with half a body still in it.
         res.setHeader('connection', 'close');
         res.once('finish', () => req.socket.destroy());
-        sendJson(res, 413, { errors: [{ message: `Request body exceeds ${MAX_BODY_BYTES} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+        sendJson(res, 413, {
+          errors: [
+            { message: `Request body exceeds ${MAX_BODY_BYTES} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } },
+          ],
+        });
         req.pause();
         resolve(undefined);
       };
@@ -143,13 +154,25 @@ export function createHttpServer(deps: HttpDeps): http.Server {
       // is debug-level, so that the proxy's hot path does not pay a log write per request.
       const level = proxied && res.statusCode < 400 ? 'debug' : 'info';
       if (!logger.isLevelEnabled(level)) return;
-      logger[level]({ requestId, method: req.method, path: pathname, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'request');
+      logger[level](
+        {
+          requestId,
+          method: req.method,
+          path: pathname,
+          status: res.statusCode,
+          ms: Math.round(performance.now() - started),
+        },
+        'request',
+      );
     });
     try {
       if (pathname === '/healthz') return sendJson(res, 200, { status: 'ok', ...deps.health?.() });
       if (pathname === '/readyz') {
         const result = await readiness();
-        return sendJson(res, result.ready ? 200 : 503, { status: result.ready ? 'ready' : 'not ready', checks: result.checks });
+        return sendJson(res, result.ready ? 200 : 503, {
+          status: result.ready ? 'ready' : 'not ready',
+          checks: result.checks,
+        });
       }
       if (proxied && deps.proxy) return await deps.proxy.handle(req, res, pathname, search);
       if (pathname === '/graphql' && wantsGraphiQL(req)) return await serveGraphiQL(req, res);

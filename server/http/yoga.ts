@@ -55,7 +55,10 @@ export function createGraphQLHandler(deps: YogaDeps) {
       },
     },
     context: async ({ request, params, requestId, connectionIdentity }): Promise<GraphQLContext> => ({
-      identity: connectionIdentity !== undefined ? connectionIdentity : await identify(request.headers.get('authorization'), params?.query),
+      identity:
+        connectionIdentity !== undefined
+          ? connectionIdentity
+          : await identify(request.headers.get('authorization'), params?.query),
       requestId: requestId ?? randomUUID(),
       services,
       prisma,

@@ -2,9 +2,8 @@
 import { z } from 'zod';
 import { badInput } from '../core/errors.js';
 import { parseUsd } from '../core/money.js';
-import { FRAMEWORKS, PROVIDERS, type Provider } from '../db/enums.js';
 import type { Prisma } from '../db/client.js';
-
+import { FRAMEWORKS, PROVIDERS, type Provider } from '../db/enums.js';
 
 /** What a provider implies when the admin leaves base URL or model out. */
 export const PROVIDER_DEFAULTS: Record<Provider, { baseUrl?: string; defaultModel?: string }> = {
@@ -39,7 +38,11 @@ const fallbackModels = z
   .array(model)
   .max(20, 'must list at most 20 models')
   .refine((list) => new Set(list).size === list.length, 'must not repeat a model');
-const maxActiveLeases = z.number().int('must be a whole number').min(1, 'must be at least 1').max(1_000_000, 'is too large');
+const maxActiveLeases = z
+  .number()
+  .int('must be a whole number')
+  .min(1, 'must be at least 1')
+  .max(1_000_000, 'is too large');
 
 const plainObject = z.custom<Record<string, unknown>>(
   (v) => v !== null && typeof v === 'object' && !Array.isArray(v),
@@ -62,6 +65,11 @@ const config = z
 
 const usd = (field: string) => (value: string | null | undefined) =>
   value === undefined ? undefined : value === null ? null : parseUsd(value, field);
+
+/** For an update: undefined leaves the field as it is, null clears it, a value is validated. */
+function clearable<T>(schema: z.ZodType<T>, value: unknown, field: string): T | null | undefined {
+  return value === undefined ? undefined : value === null ? null : parse(schema, value, field);
+}
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, field: string): T {
   const result = schema.safeParse(value);
@@ -105,12 +113,14 @@ export function validateCreate(input: CreateKeyInput) {
     label: parse(label, input.label, 'label'),
     apiKey: parse(apiKey, input.apiKey, 'apiKey'),
     baseUrl: parse(baseUrl, url, 'baseUrl'),
-    defaultModel: input.defaultModel != null ? parse(model, input.defaultModel, 'defaultModel') : (defaults.defaultModel ?? null),
+    defaultModel:
+      input.defaultModel != null ? parse(model, input.defaultModel, 'defaultModel') : (defaults.defaultModel ?? null),
     fallbackModels: parse(fallbackModels, input.fallbackModels ?? [], 'fallbackModels'),
     config: validateConfig(input.config ?? {}),
     dailyLimitUsd: usd('dailyLimitUsd')(input.dailyLimitUsd) ?? null,
     monthlyLimitUsd: usd('monthlyLimitUsd')(input.monthlyLimitUsd) ?? null,
-    maxActiveLeases: input.maxActiveLeases != null ? parse(maxActiveLeases, input.maxActiveLeases, 'maxActiveLeases') : null,
+    maxActiveLeases:
+      input.maxActiveLeases != null ? parse(maxActiveLeases, input.maxActiveLeases, 'maxActiveLeases') : null,
   };
 }
 
@@ -123,13 +133,13 @@ export function validateUpdate(input: UpdateKeyInput) {
   return {
     label: input.label != null ? parse(label, input.label, 'label') : undefined,
     baseUrl: input.baseUrl != null ? parse(baseUrl, input.baseUrl, 'baseUrl') : undefined,
-    defaultModel: input.defaultModel === undefined ? undefined : input.defaultModel === null ? null : parse(model, input.defaultModel, 'defaultModel'),
-    fallbackModels: input.fallbackModels != null ? parse(fallbackModels, input.fallbackModels, 'fallbackModels') : undefined,
+    defaultModel: clearable(model, input.defaultModel, 'defaultModel'),
+    fallbackModels:
+      input.fallbackModels != null ? parse(fallbackModels, input.fallbackModels, 'fallbackModels') : undefined,
     config: input.config !== undefined ? validateConfig(input.config) : undefined,
     dailyLimitUsd: usd('dailyLimitUsd')(input.dailyLimitUsd),
     monthlyLimitUsd: usd('monthlyLimitUsd')(input.monthlyLimitUsd),
-    maxActiveLeases:
-      input.maxActiveLeases === undefined ? undefined : input.maxActiveLeases === null ? null : parse(maxActiveLeases, input.maxActiveLeases, 'maxActiveLeases'),
+    maxActiveLeases: clearable(maxActiveLeases, input.maxActiveLeases, 'maxActiveLeases'),
   };
 }
 

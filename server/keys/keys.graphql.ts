@@ -56,7 +56,11 @@ const CreateManagedKeyInput = builder.inputType('CreateManagedKeyInput', {
     baseUrl: t.string(),
     defaultModel: t.string(),
     fallbackModels: t.stringList(),
-    config: t.field({ type: 'JSON', description: '{ frameworks?: { OPENCLAW|ELIZA|GENERIC: object }, prices?: { model: { prompt, completion } }, delivery?: PROXY|DIRECT }' }),
+    config: t.field({
+      type: 'JSON',
+      description:
+        '{ frameworks?: { OPENCLAW|ELIZA|GENERIC: object }, prices?: { model: { prompt, completion } }, delivery?: PROXY|DIRECT }',
+    }),
     dailyLimitUsd: t.field({ type: 'Decimal' }),
     monthlyLimitUsd: t.field({ type: 'Decimal' }),
     maxActiveLeases: t.int(),
@@ -87,10 +91,9 @@ builder.queryFields((t) => ({
     type: ManagedKey,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_, { id }, ctx) => ctx.services.keys.get(ctx.identity, String(id)),
+    resolve: (_, { id }, ctx) => ctx.services.keys.get(ctx.identity, id),
   }),
 }));
-
 
 builder.mutationFields((t) => ({
   createManagedKey: t.field({
@@ -101,23 +104,24 @@ builder.mutationFields((t) => ({
   updateManagedKey: t.field({
     type: ManagedKey,
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateManagedKeyInput, required: true }) },
-    resolve: (_, { id, input }, ctx) => ctx.services.keys.update(ctx.identity, String(id), input),
+    resolve: (_, { id, input }, ctx) => ctx.services.keys.update(ctx.identity, id, input),
   }),
   enableManagedKey: t.field({
     type: ManagedKey,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_, { id }, ctx) => ctx.services.keys.enable(ctx.identity, String(id)),
+    resolve: (_, { id }, ctx) => ctx.services.keys.enable(ctx.identity, id),
   }),
   disableManagedKey: t.field({
     type: ManagedKey,
-    description: 'Disables the key and revokes its active and suspended leases with the reason (in one transaction, by the leases).',
+    description:
+      'Disables the key and revokes its active and suspended leases with the reason (in one transaction, by the leases).',
     args: { id: t.arg.id({ required: true }), reason: t.arg.string() },
-    resolve: (_, { id, reason }, ctx) => ctx.services.leases.disableKey(ctx.identity, String(id), reason),
+    resolve: (_, { id, reason }, ctx) => ctx.services.leases.disableKey(ctx.identity, id, reason),
   }),
   rotateManagedKeySecret: t.field({
     type: ManagedKey,
     args: { id: t.arg.id({ required: true }), apiKey: t.arg.string({ required: true }) },
-    resolve: (_, { id, apiKey }, ctx) => ctx.services.keys.rotateSecret(ctx.identity, String(id), apiKey),
+    resolve: (_, { id, apiKey }, ctx) => ctx.services.keys.rotateSecret(ctx.identity, id, apiKey),
   }),
 }));
 
@@ -142,7 +146,7 @@ builder.subscriptionFields((t) => ({
     type: KeyUsage,
     description: 'One key (its current state first, then changes), or every key that changes.',
     args: { keyId: t.arg.id() },
-    subscribe: (_, { keyId }, ctx) => ctx.services.keyUsage.keyUsage(ctx.identity, keyId == null ? null : String(keyId)),
+    subscribe: (_, { keyId }, ctx) => ctx.services.keyUsage.keyUsage(ctx.identity, keyId ?? null),
     resolve: (key) => key,
   }),
 }));
@@ -161,16 +165,23 @@ const ProviderUsage = builder.objectRef<import('../db/client.js').ManagedKey>('P
       type: 'Decimal',
       nullable: true,
       description: "The provider's figure for today minus MPK's (positive: spend MPK did not meter).",
-      resolve: (k, _, ctx) => (k.providerUsageDailyUsd === null ? null : k.providerUsageDailyUsd.minus(ctx.services.keys.spendOf(k).today)),
+      resolve: (k, _, ctx) =>
+        k.providerUsageDailyUsd === null ? null : k.providerUsageDailyUsd.minus(ctx.services.keys.spendOf(k).today),
     }),
     driftThisMonthUsd: t.field({
       type: 'Decimal',
       nullable: true,
-      resolve: (k, _, ctx) => (k.providerUsageMonthlyUsd === null ? null : k.providerUsageMonthlyUsd.minus(ctx.services.keys.spendOf(k).month)),
+      resolve: (k, _, ctx) =>
+        k.providerUsageMonthlyUsd === null ? null : k.providerUsageMonthlyUsd.minus(ctx.services.keys.spendOf(k).month),
     }),
   }),
 });
 
 builder.objectField(ManagedKey, 'providerUsage', (t) =>
-  t.field({ type: ProviderUsage, nullable: true, description: 'Null until the provider has been asked.', resolve: (k) => (k.providerCheckedAt ? k : null) }),
+  t.field({
+    type: ProviderUsage,
+    nullable: true,
+    description: 'Null until the provider has been asked.',
+    resolve: (k) => (k.providerCheckedAt ? k : null),
+  }),
 );

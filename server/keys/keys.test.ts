@@ -33,7 +33,9 @@ async function gql(query: string, variables: Record<string, unknown> = {}, token
 }
 
 async function createKey(input: Record<string, unknown> = {}) {
-  const res = await gql(CREATE, { input: { provider: 'OPENROUTER', label: 'pool key', apiKey: secret('k'), ...input } });
+  const res = await gql(CREATE, {
+    input: { provider: 'OPENROUTER', label: 'pool key', apiKey: secret('k'), ...input },
+  });
   expect(res.errors).toBeUndefined();
   return res.data.createManagedKey;
 }
@@ -93,7 +95,10 @@ describe('createManagedKey', () => {
       baseUrl: 'http://127.0.0.1:9999/v1/',
       defaultModel: 'gpt-4o-mini',
       fallbackModels: ['gpt-4o', 'gpt-3.5-turbo'],
-      config: { frameworks: { OPENCLAW: { agents: { defaults: { timeout: 30 } } }, ELIZA: { temperature: 0.2 } }, delivery: 'DIRECT' },
+      config: {
+        frameworks: { OPENCLAW: { agents: { defaults: { timeout: 30 } } }, ELIZA: { temperature: 0.2 } },
+        delivery: 'DIRECT',
+      },
       dailyLimitUsd: '12.5',
       monthlyLimitUsd: '100.123456',
       maxActiveLeases: 5,
@@ -135,7 +140,11 @@ describe('bad input is refused with BAD_USER_INPUT naming the field, and changes
     ['api key with spaces', { apiKey: 'sk with spaces inside' }, 'apiKey'],
     ['config that is a string', { config: 'frameworks' }, 'config'],
     ['config that is an array', { config: [{ a: 1 }] }, 'config'],
-    ['framework override that is not an object', { config: { frameworks: { OPENCLAW: 5 } } }, 'config.frameworks.OPENCLAW'],
+    [
+      'framework override that is not an object',
+      { config: { frameworks: { OPENCLAW: 5 } } },
+      'config.frameworks.OPENCLAW',
+    ],
     ['frameworks that is an array', { config: { frameworks: [{}] } }, 'config.frameworks'],
     ['unknown framework', { config: { frameworks: { LANGCHAIN: {} } } }, 'config.frameworks'],
     ['unknown config key', { config: { colour: {} } }, 'config'],
@@ -153,13 +162,16 @@ describe('bad input is refused with BAD_USER_INPUT naming the field, and changes
     expect(await snapshot()).toBe(before);
   });
 
-  it.each(cases.filter(([, patch]) => !('provider' in patch) && !('apiKey' in patch)))('update: %s', async (_name, patch, field) => {
-    const key = await createKey();
-    const before = await snapshot();
-    const res = await gql(UPDATE, { id: key.id, input: patch });
-    expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field });
-    expect(await snapshot()).toBe(before);
-  });
+  it.each(cases.filter(([, patch]) => !('provider' in patch) && !('apiKey' in patch)))(
+    'update: %s',
+    async (_name, patch, field) => {
+      const key = await createKey();
+      const before = await snapshot();
+      const res = await gql(UPDATE, { id: key.id, input: patch });
+      expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field });
+      expect(await snapshot()).toBe(before);
+    },
+  );
 
   it('rotate: a 100 KB or empty api key', async () => {
     const key = await createKey();
@@ -183,15 +195,27 @@ describe('bad input is refused with BAD_USER_INPUT naming the field, and changes
 describe('update, disable, enable, rotate', () => {
   it('updates only the given fields and clears with null', async () => {
     const key = await createKey({ dailyLimitUsd: '5', maxActiveLeases: 3 });
-    const res = await gql(UPDATE, { id: key.id, input: { label: 'renamed', dailyLimitUsd: null, monthlyLimitUsd: '20.10' } });
+    const res = await gql(UPDATE, {
+      id: key.id,
+      input: { label: 'renamed', dailyLimitUsd: null, monthlyLimitUsd: '20.10' },
+    });
     expect(res.errors).toBeUndefined();
-    expect(res.data.updateManagedKey).toMatchObject({ label: 'renamed', dailyLimitUsd: null, monthlyLimitUsd: '20.10', maxActiveLeases: 3 });
+    expect(res.data.updateManagedKey).toMatchObject({
+      label: 'renamed',
+      dailyLimitUsd: null,
+      monthlyLimitUsd: '20.10',
+      maxActiveLeases: 3,
+    });
   });
 
   it('disables with a reason and enables again', async () => {
     const key = await createKey();
     const disabled = await gql(DISABLE, { id: key.id, reason: 'provider suspended us' });
-    expect(disabled.data.disableManagedKey).toEqual({ id: key.id, status: 'DISABLED', disabledReason: 'provider suspended us' });
+    expect(disabled.data.disableManagedKey).toEqual({
+      id: key.id,
+      status: 'DISABLED',
+      disabledReason: 'provider suspended us',
+    });
     const enabled = await gql(ENABLE, { id: key.id });
     expect(enabled.data.enableManagedKey).toEqual({ id: key.id, status: 'ACTIVE', disabledReason: null });
   });
@@ -209,7 +233,9 @@ describe('update, disable, enable, rotate', () => {
 
 describe('listing', () => {
   it('filters by provider and status and pages without gaps or repeats', async () => {
-    const own = await Promise.all(Array.from({ length: 7 }, (_, i) => createKey({ provider: 'VENICE', label: `page-${i}` })));
+    const own = await Promise.all(
+      Array.from({ length: 7 }, (_, i) => createKey({ provider: 'VENICE', label: `page-${i}` })),
+    );
     await gql(DISABLE, { id: own[0].id });
     const seen: string[] = [];
     let after: string | null = null;
@@ -233,8 +259,14 @@ describe('listing', () => {
   });
 
   it('caps first at 200 and refuses a forged cursor', async () => {
-    expect((await gql(LIST, { first: 201 })).errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'first' });
-    expect((await gql(LIST, { after: 'bm90LWEtY3Vyc29y' })).errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' });
+    expect((await gql(LIST, { first: 201 })).errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'first',
+    });
+    expect((await gql(LIST, { after: 'bm90LWEtY3Vyc29y' })).errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'after',
+    });
   });
 });
 
@@ -254,13 +286,17 @@ describe('audit', () => {
       'managedKey.update',
       'managedKey.create',
     ]);
-    for (const e of entries) expect(e).toMatchObject({ actorId: 'admin-1', actorRole: 'ADMIN', targetType: 'ManagedKey' });
+    for (const e of entries)
+      expect(e).toMatchObject({ actorId: 'admin-1', actorRole: 'ADMIN', targetType: 'ManagedKey' });
     const update = entries.find((e: any) => e.action === 'managedKey.update');
     expect(update.details.changes).toEqual({
       label: { from: 'audited', to: 'audited-2' },
       dailyLimitUsd: { from: '1', to: '2.5' },
     });
-    expect(entries.find((e: any) => e.action === 'managedKey.disable').details.changes.disabledReason).toEqual({ from: null, to: 'why not' });
+    expect(entries.find((e: any) => e.action === 'managedKey.disable').details.changes.disabledReason).toEqual({
+      from: null,
+      to: 'why not',
+    });
   });
 });
 
@@ -279,7 +315,9 @@ describe('the secret stays secret', () => {
 
     const client = new pg.Client({ connectionString: server.database.url });
     await client.connect();
-    const tables = await client.query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`);
+    const tables = await client.query<{ tablename: string }>(
+      `SELECT tablename FROM pg_tables WHERE schemaname = 'public'`,
+    );
     const dump: string[] = [];
     for (const { tablename } of tables.rows) {
       const rows = await client.query(`SELECT row_to_json(t)::text AS row FROM "${tablename}" t`);
@@ -288,9 +326,16 @@ describe('the secret stays secret', () => {
     await client.end();
     expect(dump.some((row) => row.includes(key.id))).toBe(true);
 
-    for (const [where, texts] of [['responses', responses], ['logs', server.logs], ['database', dump]] as const) {
+    for (const [where, texts] of [
+      ['responses', responses],
+      ['logs', server.logs],
+      ['database', dump],
+    ] as const) {
       for (const canary of [first, second, first.slice(9, -4), second.slice(9, -4)]) {
-        expect(texts.filter((t) => t.includes(canary)), `${where} contain the secret`).toEqual([]);
+        expect(
+          texts.filter((t) => t.includes(canary)),
+          `${where} contain the secret`,
+        ).toEqual([]);
       }
     }
     expect(server.logs.length).toBeGreaterThan(0);

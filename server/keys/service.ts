@@ -3,26 +3,25 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditService } from '../audit/service.js';
 import { diffFields } from '../audit/service.js';
-import type { Identity } from '../core/identity.js';
 import { authorize } from '../auth/permissions.js';
 import type { Clock } from '../core/clock.js';
 import { notFound } from '../core/errors.js';
+import type { Identity } from '../core/identity.js';
 import { isUuid } from '../core/ids.js';
-import { pageOf, timeKeyset, type PageRequest } from '../core/paging.js';
+import { type PageRequest, pageOfModel, timeKeyset } from '../core/paging.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db, ManagedKey, Tx } from '../db/client.js';
+import type { Provider } from '../db/enums.js';
 import {
+  type CreateKeyInput,
   maskKey,
+  type UpdateKeyInput,
   validateApiKey,
   validateCreate,
   validateReason,
   validateUpdate,
-  type CreateKeyInput,
-  type UpdateKeyInput,
 } from './input.js';
 import { currentSpend } from './spend.js';
-import type { Provider } from '../db/enums.js';
-
 
 export interface KeyFilter extends PageRequest {
   provider?: Provider | null;
@@ -38,7 +37,10 @@ export function createKeyService(deps: {
   onChanged?: (keyId: string) => void;
 }) {
   const { db, keyring, clock, audit } = deps;
-  const changed = <T>(id: string, result: T): T => (deps.onChanged?.(id), result);
+  const changed = <T>(id: string, result: T): T => {
+    deps.onChanged?.(id);
+    return result;
+  };
 
   /** Locks the key's row for the rest of the transaction; NOT_FOUND when there is none. */
   async function lockKey(tx: Tx, id: string): Promise<ManagedKey> {
@@ -50,7 +52,13 @@ export function createKeyService(deps: {
   }
 
   /** Sets the key's status inside the caller's transaction (which also ends its leases). */
-  async function setStatusInTx(tx: Tx, admin: Identity, id: string, status: 'ACTIVE' | 'DISABLED', reason: string | null) {
+  async function setStatusInTx(
+    tx: Tx,
+    admin: Identity,
+    id: string,
+    status: 'ACTIVE' | 'DISABLED',
+    reason: string | null,
+  ) {
     const key = await lockKey(tx, id);
     const disabledReason = status === 'DISABLED' ? reason : null;
     const updated = await tx.managedKey.update({ where: { id }, data: { status, disabledReason } });
@@ -73,7 +81,13 @@ export function createKeyService(deps: {
       return db.$transaction(async (tx) => {
         const key = await tx.managedKey.create({
           // The clock's time, not the database's: the same clock stamps everything else about the key.
-          data: { id, ...fields, secretCiphertext: keyring.encrypt(apiKey, id), maskedKey: maskKey(apiKey), createdAt: clock.now() },
+          data: {
+            id,
+            ...fields,
+            secretCiphertext: keyring.encrypt(apiKey, id),
+            maskedKey: maskKey(apiKey),
+            createdAt: clock.now(),
+          },
         });
         await audit.record(tx, admin, {
           action: 'managedKey.create',
@@ -98,11 +112,16 @@ export function createKeyService(deps: {
       const changes = validateUpdate(input);
       const updated = await db.$transaction(async (tx) => {
         const key = await lockKey(tx, id);
-        const diff = diffFields(key, changes as Partial<ManagedKey>);
-        if (Object.keys(diff).length === 0) return key;
-        const updated = await tx.managedKey.update({ where: { id }, data: changes });
-        await audit.record(tx, admin, { action: 'managedKey.update', targetType: 'ManagedKey', targetId: id, details: { changes: diff } as never });
-        return updated;
+        return audit.recordUpdate(
+          tx,
+          admin,
+          { action: 'managedKey.update', targetType: 'ManagedKey', targetId: id },
+          {
+            before: key,
+            changes: changes as Partial<ManagedKey>,
+            write: () => tx.managedKey.update({ where: { id }, data: changes }),
+          },
+        );
       });
       return changed(id, updated);
     },
@@ -144,15 +163,13 @@ export function createKeyService(deps: {
 
     async list(actor: Identity | null, filter: KeyFilter) {
       authorize(actor, 'managedKeys');
-      const where = {
-        ...(filter.provider ? { provider: filter.provider } : {}),
-        ...(filter.status ? { status: filter.status } : {}),
-      };
-      return pageOf(filter, {
+      // Prisma leaves out a field whose filter is undefined.
+      const where = { provider: filter.provider ?? undefined, status: filter.status ?? undefined };
+      return pageOfModel(filter, {
+        model: db.managedKey,
+        where,
         keyset: timeKeyset('createdAt'),
         positionOf: (k: ManagedKey) => ({ at: k.createdAt, id: k.id }),
-        fetch: (cursor, take) => db.managedKey.findMany({ where: { AND: [where, cursor.where ?? {}] }, orderBy: cursor.orderBy, take }),
-        count: () => db.managedKey.count({ where }),
       });
     },
 
@@ -162,7 +179,8 @@ export function createKeyService(deps: {
     /** The plaintext provider key: only for the lease resolution path, never for a response. */
     // A failure here is an operator's problem (a missing master key): it stays unexpected, so the
     // client sees INTERNAL_SERVER_ERROR and the log says why.
-    revealSecret: (key: Pick<ManagedKey, 'id' | 'secretCiphertext'>): string => keyring.decrypt(key.secretCiphertext, key.id),
+    revealSecret: (key: Pick<ManagedKey, 'id' | 'secretCiphertext'>): string =>
+      keyring.decrypt(key.secretCiphertext, key.id),
   };
 }
 export type KeyService = ReturnType<typeof createKeyService>;

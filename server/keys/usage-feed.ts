@@ -1,11 +1,12 @@
 // keyUsage: a key's active lease count and spend, pushed when a lease event touches the key, at
 // most four times a second per key. One read of the key serves every subscriber of this instance.
-import type { Identity } from '../core/identity.js';
+
 import { authorize } from '../auth/permissions.js';
 import { notFound } from '../core/errors.js';
+import type { Identity } from '../core/identity.js';
+import { isUuid } from '../core/ids.js';
 import type { Db, ManagedKey } from '../db/client.js';
 import type { EventPump } from '../events/pump.js';
-import { isUuid } from '../core/ids.js';
 
 export const KEY_USAGE_INTERVAL_MS = 250;
 
@@ -30,7 +31,10 @@ export function createKeyUsageFeed(deps: { db: Db; pump: EventPump }) {
   function changed(keyId: string) {
     if (pending.has(keyId) || (!byKey.has(keyId) && everyKey.size === 0)) return;
     const wait = Math.max(0, (lastSent.get(keyId) ?? 0) + KEY_USAGE_INTERVAL_MS - Date.now());
-    pending.set(keyId, setTimeout(() => void send(keyId), wait));
+    pending.set(
+      keyId,
+      setTimeout(() => void send(keyId), wait),
+    );
   }
 
   pump.listen((events) => {

@@ -12,9 +12,13 @@ let admin: string;
 beforeAll(async () => {
   a = await startTestServer();
   // The second instance shares the database and the secrets, as a second replica would.
-  b = a.database.kind === 'postgres'
-    ? await startTestServer({ database: a.database, config: { jwtSecret: a.config.jwtSecret, masterKeys: a.config.masterKeys } })
-    : a;
+  b =
+    a.database.kind === 'postgres'
+      ? await startTestServer({
+          database: a.database,
+          config: { jwtSecret: a.config.jwtSecret, masterKeys: a.config.masterKeys },
+        })
+      : a;
   admin = await a.token('ADMIN', 'admin-c');
 });
 afterAll(async () => {
@@ -54,7 +58,10 @@ describe('concurrent grants', () => {
   it('200 simultaneous requests for one agent all get the same lease', async () => {
     await createKey(a, admin);
     const token = await a.token('USER', 'one-agent-user');
-    const results = await all(Array.from({ length: 200 }, () => token), { agentId: 'the-agent' });
+    const results = await all(
+      Array.from({ length: 200 }, () => token),
+      { agentId: 'the-agent' },
+    );
     expect(results.filter((r) => r.errors)).toEqual([]);
     expect(new Set(results.map((r) => r.data.requestLease.id)).size).toBe(1);
     expect(await a.app.db.lease.count({ where: { userId: 'one-agent-user' } })).toBe(1);
@@ -66,7 +73,11 @@ describe('concurrent grants', () => {
     const tokens = await Promise.all(Array.from({ length: 1000 }, (_, i) => a.token('USER', `balance-user-${i}`)));
     const results = await all(tokens, { provider: 'VENICE' });
     expect(results.filter((r) => r.errors).map((r) => r.errors)).toEqual([]);
-    const perKey = await a.app.db.lease.groupBy({ by: ['keyId'], where: { provider: 'VENICE', status: 'ACTIVE' }, _count: true });
+    const perKey = await a.app.db.lease.groupBy({
+      by: ['keyId'],
+      where: { provider: 'VENICE', status: 'ACTIVE' },
+      _count: true,
+    });
     expect(perKey).toHaveLength(10);
     for (const group of perKey) expect(Math.abs(group._count - 100)).toBeLessThanOrEqual(1);
     await countsMatchRows(keys.map((k) => k.id));
@@ -74,7 +85,15 @@ describe('concurrent grants', () => {
 
   it('no key ever exceeds its cap: 400 users for 10 keys of 30 slots', async () => {
     const keys = [];
-    for (let i = 0; i < 10; i++) keys.push(await createKey(a, admin, { provider: 'OPENAI_COMPATIBLE', baseUrl: 'http://127.0.0.1:1/v1', defaultModel: 'm', maxActiveLeases: 30 }));
+    for (let i = 0; i < 10; i++)
+      keys.push(
+        await createKey(a, admin, {
+          provider: 'OPENAI_COMPATIBLE',
+          baseUrl: 'http://127.0.0.1:1/v1',
+          defaultModel: 'm',
+          maxActiveLeases: 30,
+        }),
+      );
     const tokens = await Promise.all(Array.from({ length: 400 }, (_, i) => a.token('USER', `cap-user-${i}`)));
     const results = await all(tokens, { provider: 'OPENAI_COMPATIBLE' });
     expect(results.filter((r) => !r.errors)).toHaveLength(300);
@@ -86,13 +105,23 @@ describe('concurrent grants', () => {
   it('counters stay exact while grants, releases and revokes race', async () => {
     const keys = [];
     for (let i = 0; i < 3; i++) keys.push(await createKey(a, admin, { provider: 'VENICE', label: `race-${i}` }));
-    const users = await Promise.all(Array.from({ length: 120 }, (_, i) => a.token('USER', `race-user-${i}`).then((t) => ({ id: `race-user-${i}`, t }))));
-    const first = await all(users.slice(0, 60).map((u) => u.t), { provider: 'VENICE' });
+    const users = await Promise.all(
+      Array.from({ length: 120 }, (_, i) =>
+        a.token('USER', `race-user-${i}`).then((t) => ({ id: `race-user-${i}`, t })),
+      ),
+    );
+    const first = await all(
+      users.slice(0, 60).map((u) => u.t),
+      { provider: 'VENICE' },
+    );
     const leases = first.map((r) => r.data.requestLease);
     await Promise.all([
       ...leases.slice(0, 30).map((l, i) => servers()[i % 2]!.gql(Q.release, { id: l.id }, users[i]!.t)),
       ...leases.slice(30, 45).map((l, i) => servers()[i % 2]!.gql(Q.revoke, { id: l.id }, admin)),
-      all(users.slice(60).map((u) => u.t), { provider: 'VENICE' }),
+      all(
+        users.slice(60).map((u) => u.t),
+        { provider: 'VENICE' },
+      ),
     ]);
     await countsMatchRows(keys.map((k) => k.id));
     for (const u of users.slice(0, 45)) {

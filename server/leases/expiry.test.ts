@@ -3,7 +3,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createManualClock } from '../../tests/support/clock.js';
 import { createKey, disableKeys, leaseForNewUser, ok, Q, reportUsage } from '../../tests/support/fixtures.js';
-import { useTestServer, type TestServer } from '../../tests/support/server.js';
+import { type TestServer, withTestServer } from '../../tests/support/server.js';
 
 const clock = createManualClock('2026-07-01T00:00:00.000Z');
 let server: TestServer;
@@ -12,7 +12,7 @@ let worker: string;
 
 const grant = (agentId?: string) => leaseForNewUser(server, { agentId });
 
-useTestServer({ clock, roles: 'x' }, (s) => ({ server, admin, worker } = s));
+withTestServer({ clock, roles: 'x' }, (s) => ({ server, admin, worker } = s));
 beforeEach(async () => {
   await disableKeys(server);
   await createKey(server, admin);
@@ -37,7 +37,10 @@ describe('expiry', () => {
 
   it('expires a suspended lease once it is due: it cannot come back after its expiry', async () => {
     const lease = await grant('capped');
-    ok(await reportUsage(server, worker, { leaseId: lease.id, requestId: 'r1', costUsd: lease.spendCapUsd }), 'reportUsage');
+    ok(
+      await reportUsage(server, worker, { leaseId: lease.id, requestId: 'r1', costUsd: lease.spendCapUsd }),
+      'reportUsage',
+    );
     expect((await server.app.db.lease.findUniqueOrThrow({ where: { id: lease.id } })).status).toBe('SUSPENDED');
     clock.set(lease.expiresAt);
     expect(await server.app.expiry.expireAll()).toBe(1);
@@ -64,8 +67,12 @@ describe('expiry', () => {
     expect(await server.app.expiry.expireAll()).toBe(2500);
     expect(await server.app.db.lease.count({ where: { userId: { startsWith: 'bulk-' }, status: 'ACTIVE' } })).toBe(0);
     expect((await server.app.db.managedKey.findUniqueOrThrow({ where: { id: key.id } })).activeLeaseCount).toBe(0);
-    expect(await server.app.db.user.count({ where: { id: { startsWith: 'bulk-' }, activeLeaseCount: { not: 0 } } })).toBe(0);
-    expect(await server.app.db.leaseEvent.count({ where: { userId: { startsWith: 'bulk-' }, type: 'EXPIRED' } })).toBe(2500);
+    expect(
+      await server.app.db.user.count({ where: { id: { startsWith: 'bulk-' }, activeLeaseCount: { not: 0 } } }),
+    ).toBe(0);
+    expect(await server.app.db.leaseEvent.count({ where: { userId: { startsWith: 'bulk-' }, type: 'EXPIRED' } })).toBe(
+      2500,
+    );
   });
 
   it('leaves a lease extended just before its time alone', async () => {
@@ -83,7 +90,10 @@ describe('expiry', () => {
     const leases = [];
     for (let i = 0; i < 20; i++) leases.push(await grant());
     clock.advance(3 * 86400_000);
-    const [a, b] = await Promise.all([server.app.expiry.expireAll(), server.app.services.leases.expireDueBatch(1000).then((e) => e.length)]);
+    const [a, b] = await Promise.all([
+      server.app.expiry.expireAll(),
+      server.app.services.leases.expireDueBatch(1000).then((e) => e.length),
+    ]);
     expect(a + b).toBe(20);
     for (const lease of leases) {
       expect(await server.app.db.leaseEvent.count({ where: { leaseId: lease.id, type: 'EXPIRED' } })).toBe(1);

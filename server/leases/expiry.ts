@@ -8,7 +8,13 @@ import type { LeaseService } from './service.js';
 
 const BATCH = 1000;
 
-export function createExpiryJob(deps: { clock: Clock; leases: Pick<LeaseService, 'expireDueBatch' | 'nextExpiry'>; pump: EventPump; logger: Logger; sweepMs?: number }) {
+export function createExpiryJob(deps: {
+  clock: Clock;
+  leases: Pick<LeaseService, 'expireDueBatch' | 'nextExpiry'>;
+  pump: EventPump;
+  logger: Logger;
+  sweepMs?: number;
+}) {
   const { clock, leases, pump, logger } = deps;
   const sweepMs = deps.sweepMs ?? 5000;
   let timer: NodeJS.Timeout | undefined;

@@ -20,7 +20,8 @@ export const Lease = builder.prismaObject('Lease', {
   fields: (t) => ({
     id: t.exposeID('id'),
     cursor: t.string({
-      description: "The lease's edge cursor in `leases` lists: a live client that hears of a new lease puts it in place with it.",
+      description:
+        "The lease's edge cursor in `leases` lists: a live client that hears of a new lease puts it in place with it.",
       resolve: (l) => encodeCursor({ at: l.grantedAt, id: l.id }),
     }),
     status: t.field({ type: LeaseStatus, resolve: (l) => l.status }),
@@ -67,8 +68,16 @@ const ResolvedLease = builder.objectRef<Resolved>('ResolvedLease').implement({
     baseUrl: t.exposeString('baseUrl'),
     model: t.exposeString('model'),
     fallbackModels: t.exposeStringList('fallbackModels'),
-    agentConfig: t.field({ type: 'JSON', description: "The framework's config, with the key's overrides merged in.", resolve: (r) => r.agentConfig }),
-    env: t.field({ type: 'JSON', description: 'Environment variables to inject into the agent.', resolve: (r) => r.env }),
+    agentConfig: t.field({
+      type: 'JSON',
+      description: "The framework's config, with the key's overrides merged in.",
+      resolve: (r) => r.agentConfig,
+    }),
+    env: t.field({
+      type: 'JSON',
+      description: 'Environment variables to inject into the agent.',
+      resolve: (r) => r.env,
+    }),
   }),
 });
 
@@ -102,26 +111,20 @@ builder.queryFields((t) => ({
       provider: t.arg({ type: Provider }),
       framework: t.arg({ type: Framework }),
     },
-    resolve: (_, args, ctx) =>
-      ctx.services.leases.list(ctx.identity, {
-        ...args,
-        keyId: args.keyId == null ? null : String(args.keyId),
-        userId: args.userId == null ? null : String(args.userId),
-      }),
+    resolve: (_, args, ctx) => ctx.services.leases.list(ctx.identity, args),
   }),
   lease: t.field({
     type: Lease,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_, { id }, ctx) => ctx.services.leases.get(ctx.identity, String(id)),
+    resolve: (_, { id }, ctx) => ctx.services.leases.get(ctx.identity, id),
   }),
   tierPolicies: t.field({ type: [TierPolicy], resolve: (_, __, ctx) => ctx.services.tierPolicies.list(ctx.identity) }),
   resolveLease: t.field({
     type: ResolvedLease,
     description: 'For workers, before every agent start: by lease id, or by the agent id of an active lease.',
     args: { leaseId: t.arg.id(), agentId: t.arg.string() },
-    resolve: (_, args, ctx) =>
-      ctx.services.leases.resolve(ctx.identity, { leaseId: args.leaseId == null ? null : String(args.leaseId), agentId: args.agentId }),
+    resolve: (_, args, ctx) => ctx.services.leases.resolve(ctx.identity, args),
   }),
 }));
 
@@ -134,23 +137,24 @@ builder.mutationFields((t) => ({
   releaseLease: t.field({
     type: Lease,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_, { id }, ctx) => ctx.services.leases.release(ctx.identity, String(id)),
+    resolve: (_, { id }, ctx) => ctx.services.leases.release(ctx.identity, id),
   }),
   extendLease: t.field({
     type: Lease,
     args: { id: t.arg.id({ required: true }), bySeconds: t.arg.int({ required: true }), reactivate: t.arg.boolean() },
-    resolve: (_, { id, bySeconds, reactivate }, ctx) => ctx.services.leases.extend(ctx.identity, String(id), bySeconds, reactivate ?? false),
+    resolve: (_, { id, bySeconds, reactivate }, ctx) =>
+      ctx.services.leases.extend(ctx.identity, id, bySeconds, reactivate ?? false),
   }),
   revokeLease: t.field({
     type: Lease,
     args: { id: t.arg.id({ required: true }), reason: t.arg.string() },
-    resolve: (_, { id, reason }, ctx) => ctx.services.leases.revoke(ctx.identity, String(id), reason),
+    resolve: (_, { id, reason }, ctx) => ctx.services.leases.revoke(ctx.identity, id, reason),
   }),
   updateLeaseCap: t.field({
     type: Lease,
     description: 'Sets the lease’s spend cap; a suspended lease under its new cap becomes ACTIVE again.',
     args: { id: t.arg.id({ required: true }), spendCapUsd: t.arg({ type: 'Decimal', required: true }) },
-    resolve: (_, { id, spendCapUsd }, ctx) => ctx.services.leases.updateCap(ctx.identity, String(id), spendCapUsd),
+    resolve: (_, { id, spendCapUsd }, ctx) => ctx.services.leases.updateCap(ctx.identity, id, spendCapUsd),
   }),
   setUserTier: t.field({
     type: User,
@@ -183,17 +187,36 @@ const LeaseCount = builder.objectRef<{ tier: string; status: string; count: numb
 const PoolSummary = builder.objectRef<import('./summary.js').PoolSummary>('PoolSummary').implement({
   description: 'The pool at a glance. Spend windows are the current UTC day and month.',
   fields: (t) => ({
-    keyCounts: t.field({ type: [KeyCount], description: 'Keys by provider and status (combinations with none left out).', resolve: (s) => s.keyCounts }),
-    leaseCounts: t.field({ type: [LeaseCount], description: 'ACTIVE and SUSPENDED leases by tier.', resolve: (s) => s.leaseCounts }),
+    keyCounts: t.field({
+      type: [KeyCount],
+      description: 'Keys by provider and status (combinations with none left out).',
+      resolve: (s) => s.keyCounts,
+    }),
+    leaseCounts: t.field({
+      type: [LeaseCount],
+      description: 'ACTIVE and SUSPENDED leases by tier.',
+      resolve: (s) => s.leaseCounts,
+    }),
     spendTodayUsd: t.field({ type: 'Decimal', resolve: (s) => s.spendTodayUsd }),
     spendThisMonthUsd: t.field({ type: 'Decimal', resolve: (s) => s.spendThisMonthUsd }),
-    dailyLimitUsd: t.field({ type: 'Decimal', nullable: true, description: 'Summed over ACTIVE keys with a daily limit; null when none has one.', resolve: (s) => s.dailyLimitUsd }),
-    monthlyLimitUsd: t.field({ type: 'Decimal', nullable: true, description: 'Summed over ACTIVE keys with a monthly limit.', resolve: (s) => s.monthlyLimitUsd }),
+    dailyLimitUsd: t.field({
+      type: 'Decimal',
+      nullable: true,
+      description: 'Summed over ACTIVE keys with a daily limit; null when none has one.',
+      resolve: (s) => s.dailyLimitUsd,
+    }),
+    monthlyLimitUsd: t.field({
+      type: 'Decimal',
+      nullable: true,
+      description: 'Summed over ACTIVE keys with a monthly limit.',
+      resolve: (s) => s.monthlyLimitUsd,
+    }),
     keysWithoutDailyLimit: t.exposeInt('keysWithoutDailyLimit', { description: 'ACTIVE keys with no daily limit.' }),
     keysWithoutMonthlyLimit: t.exposeInt('keysWithoutMonthlyLimit'),
     keysNearLimit: t.field({
       type: [ManagedKey],
-      description: 'ACTIVE keys at or above `nearLimitShare` of their daily or monthly limit, fullest first (50 at most).',
+      description:
+        'ACTIVE keys at or above `nearLimitShare` of their daily or monthly limit, fullest first (50 at most).',
       resolve: (s) => s.keysNearLimit,
     }),
     nearLimitShare: t.exposeFloat('nearLimitShare'),

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createManualClock } from '../../tests/support/clock.js';
 import { codeOf, createKey, disableKeys, newUser, ok, Q } from '../../tests/support/fixtures.js';
-import { useTestServer, type TestServer } from '../../tests/support/server.js';
+import { type TestServer, withTestServer } from '../../tests/support/server.js';
 
 const clock = createManualClock('2026-03-10T12:00:00.000Z');
 let server: TestServer;
@@ -34,7 +34,7 @@ async function expectRefused(promise: Promise<{ errors?: any[]; data: any }>, co
   expect(await state()).toBe(before);
 }
 
-useTestServer({ clock, roles: '1' }, (s) => ({ server, admin, worker } = s));
+withTestServer({ clock, roles: '1' }, (s) => ({ server, admin, worker } = s));
 beforeEach(async () => {
   // Each test builds its own pool: keys from earlier tests step aside.
   await disableKeys(server);
@@ -55,7 +55,14 @@ describe('tier policies', () => {
     await createKey(server, admin);
     const a = await user();
     const first = ok(await request(a.token), 'requestLease');
-    ok(await server.gql(Q.updatePolicy, { tier: 'FREE', input: { leaseDurationSeconds: 3600, spendCapUsd: '2.5' } }, admin), 'updateTierPolicy');
+    ok(
+      await server.gql(
+        Q.updatePolicy,
+        { tier: 'FREE', input: { leaseDurationSeconds: 3600, spendCapUsd: '2.5' } },
+        admin,
+      ),
+      'updateTierPolicy',
+    );
     try {
       const b = await user();
       const second = ok(await request(b.token), 'requestLease');
@@ -65,7 +72,11 @@ describe('tier policies', () => {
       expect(again.spendCapUsd).toBe('5.00');
       expect(again.expiresAt).toBe(first.expiresAt);
     } finally {
-      await server.gql(Q.updatePolicy, { tier: 'FREE', input: { leaseDurationSeconds: 172800, spendCapUsd: '5' } }, admin);
+      await server.gql(
+        Q.updatePolicy,
+        { tier: 'FREE', input: { leaseDurationSeconds: 172800, spendCapUsd: '5' } },
+        admin,
+      );
     }
   });
 
@@ -123,7 +134,8 @@ describe('requestLease', () => {
     const k3 = await createKey(server, admin, { label: 'k3' });
     const pro = await user();
     ok(await server.gql(Q.setTier, { userId: pro.sub, tier: 'PRO' }, admin), 'setUserTier');
-    const keyOf = async (leaseId: string) => (await server.app.db.lease.findUniqueOrThrow({ where: { id: leaseId } })).keyId;
+    const keyOf = async (leaseId: string) =>
+      (await server.app.db.lease.findUniqueOrThrow({ where: { id: leaseId } })).keyId;
     const got: string[] = [];
     for (let i = 0; i < 3; i++) {
       clock.advance(1000);
@@ -182,7 +194,11 @@ describe('transitions', () => {
     const lease = ok(await request(a.token), 'requestLease');
     await expectRefused(server.gql(Q.release, { id: lease.id }, b.token), 'NOT_FOUND');
     const released = ok(await server.gql(Q.release, { id: lease.id }, a.token), 'releaseLease');
-    expect(released).toMatchObject({ status: 'RELEASED', endReason: 'released by user', user: { activeLeaseCount: 0 } });
+    expect(released).toMatchObject({
+      status: 'RELEASED',
+      endReason: 'released by user',
+      user: { activeLeaseCount: 0 },
+    });
     expect(released.endedAt).toBe(clock.now().toISOString());
     expect(ok(await server.gql(Q.key, { id: key.id }, admin), 'managedKey').activeLeaseCount).toBe(0);
     await expectRefused(server.gql(Q.release, { id: lease.id }, a.token), 'LEASE_NOT_ACTIVE');
@@ -251,11 +267,22 @@ describe('transitions', () => {
     const holders = await Promise.all([user(), user(), user()]);
     const leases = [];
     for (const h of holders) leases.push(ok(await request(h.token), 'requestLease'));
-    const disabled = ok(await server.gql(Q.disableKey, { id: key.id, reason: 'provider suspended the account' }, admin), 'disableManagedKey');
-    expect(disabled).toMatchObject({ status: 'DISABLED', disabledReason: 'provider suspended the account', activeLeaseCount: 0 });
+    const disabled = ok(
+      await server.gql(Q.disableKey, { id: key.id, reason: 'provider suspended the account' }, admin),
+      'disableManagedKey',
+    );
+    expect(disabled).toMatchObject({
+      status: 'DISABLED',
+      disabledReason: 'provider suspended the account',
+      activeLeaseCount: 0,
+    });
     for (const [i, l] of leases.entries()) {
       const after = ok(await server.gql(Q.lease, { id: l.id }, admin), 'lease');
-      expect(after).toMatchObject({ status: 'REVOKED', endReason: 'provider suspended the account', user: { id: holders[i]!.sub, activeLeaseCount: 0 } });
+      expect(after).toMatchObject({
+        status: 'REVOKED',
+        endReason: 'provider suspended the account',
+        user: { id: holders[i]!.sub, activeLeaseCount: 0 },
+      });
     }
   });
 
@@ -316,4 +343,3 @@ describe('queries', () => {
     expect(released.edges.map((e: any) => e.node.id)).toEqual([mine[0].id]);
   });
 });
-

@@ -2,15 +2,13 @@
 // A change applies to new leases only: a lease keeps the tier, expiry and cap it was granted with.
 import { z } from 'zod';
 import type { AuditService } from '../audit/service.js';
-import { diffFields } from '../audit/service.js';
-import type { Identity } from '../core/identity.js';
 import { authorize } from '../auth/permissions.js';
 import { badInput } from '../core/errors.js';
+import type { Identity } from '../core/identity.js';
 import { parseUsd } from '../core/money.js';
 import type { Db } from '../db/client.js';
 import { TIERS, type Tier } from '../db/enums.js';
 import { inTransaction } from '../db/transaction.js';
-
 
 export interface TierPolicyInput {
   leaseDurationSeconds?: number | null;
@@ -50,14 +48,20 @@ export function createTierPolicyService(deps: { db: Db; audit: AuditService }) {
       const admin = authorize(actor, 'updateTierPolicy');
       const changes = validate(input);
       return inTransaction(db, async (tx) => {
-        const [current] = await tx.$queryRaw<{ tier: string }[]>`SELECT tier FROM "TierPolicy" WHERE tier = ${tier}::"Tier" FOR UPDATE`;
+        const [current] = await tx.$queryRaw<
+          { tier: string }[]
+        >`SELECT tier FROM "TierPolicy" WHERE tier = ${tier}::"Tier" FOR UPDATE`;
         if (!current) throw badInput('tier', `Unknown tier ${tier}`);
-        const before = await tx.tierPolicy.findUniqueOrThrow({ where: { tier } });
-        const diff = diffFields(before, changes);
-        if (Object.keys(diff).length === 0) return before;
-        const updated = await tx.tierPolicy.update({ where: { tier }, data: changes });
-        await audit.record(tx, admin, { action: 'tierPolicy.update', targetType: 'TierPolicy', targetId: tier, details: { changes: diff } as never });
-        return updated;
+        return audit.recordUpdate(
+          tx,
+          admin,
+          { action: 'tierPolicy.update', targetType: 'TierPolicy', targetId: tier },
+          {
+            before: await tx.tierPolicy.findUniqueOrThrow({ where: { tier } }),
+            changes,
+            write: () => tx.tierPolicy.update({ where: { tier }, data: changes }),
+          },
+        );
       });
     },
 

@@ -25,10 +25,14 @@ const PROVIDER_IDS: Record<Provider, { id: string; env: string }> = {
 };
 
 const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** Objects merge key by key; arrays and scalars in `override` replace what `base` had. */
-export function deepMerge(base: Record<string, unknown>, override: Record<string, unknown> | undefined): Record<string, unknown> {
+export function deepMerge(
+  base: Record<string, unknown>,
+  override: Record<string, unknown> | undefined,
+): Record<string, unknown> {
   if (!override) return base;
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(override)) {
@@ -109,7 +113,11 @@ function generic(input: RenderInput): Rendered {
   };
 }
 
-const RENDERERS: Record<Framework, (input: RenderInput) => Rendered> = { OPENCLAW: openclaw, ELIZA: eliza, GENERIC: generic };
+const RENDERERS: Record<Framework, (input: RenderInput) => Rendered> = {
+  OPENCLAW: openclaw,
+  ELIZA: eliza,
+  GENERIC: generic,
+};
 
 export function renderAgentConfig(input: RenderInput): Rendered {
   const rendered = RENDERERS[input.framework](input);

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createManualClock } from '../../tests/support/clock.js';
 import { codeOf, createKey, disableKeys, leaseForNewUser, ok, Q } from '../../tests/support/fixtures.js';
-import { useTestServer, type TestServer } from '../../tests/support/server.js';
+import { type TestServer, withTestServer } from '../../tests/support/server.js';
 import { deepMerge } from './renderers.js';
 
 const clock = createManualClock('2026-05-01T08:00:00.000Z');
@@ -22,14 +22,21 @@ async function leaseFor(framework: string, keyInput: Record<string, unknown> = {
 /** The response with the secret replaced, so the expected shapes can be written down. */
 const redact = (value: unknown) => JSON.parse(JSON.stringify(value).replaceAll(SECRET, '<API_KEY>'));
 
-useTestServer({ clock, roles: 'r' }, (s) => ({ server, admin, worker } = s));
+withTestServer({ clock, roles: 'r' }, (s) => ({ server, admin, worker } = s));
 beforeEach(() => clock.advance(1000));
 
 describe('resolveLease renders each framework', () => {
   it('OPENCLAW: auth profile, models.providers entry and the primary model, with overrides merged', async () => {
     const { lease } = await leaseFor('OPENCLAW', {
       fallbackModels: ['anthropic/claude-3.5-haiku', 'openai/gpt-4o-mini'],
-      config: { delivery: 'DIRECT', frameworks: { OPENCLAW: { agents: { defaults: { timeoutSeconds: 600, model: { fallbacks: ['openrouter/openai/gpt-4o-mini'] } } } } } },
+      config: {
+        delivery: 'DIRECT',
+        frameworks: {
+          OPENCLAW: {
+            agents: { defaults: { timeoutSeconds: 600, model: { fallbacks: ['openrouter/openai/gpt-4o-mini'] } } },
+          },
+        },
+      },
     });
     const resolved = ok(await server.gql(Q.resolve, { leaseId: lease.id }, worker), 'resolveLease');
     expect(resolved.apiKey).toBe(SECRET);
@@ -145,7 +152,10 @@ describe('resolveLease renders each framework', () => {
   });
 
   it('deep merge replaces arrays and scalars, merges objects, and ignores prototype keys', () => {
-    const merged = deepMerge({ a: { b: 1, c: [1, 2] }, d: 'x' }, JSON.parse('{"a":{"c":[3],"e":2},"d":null,"__proto__":{"polluted":true}}'));
+    const merged = deepMerge(
+      { a: { b: 1, c: [1, 2] }, d: 'x' },
+      JSON.parse('{"a":{"c":[3],"e":2},"d":null,"__proto__":{"polluted":true}}'),
+    );
     expect(merged).toEqual({ a: { b: 1, c: [3], e: 2 }, d: null });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
@@ -180,6 +190,9 @@ describe('resolveLease refuses', () => {
     expect(codeOf(await server.gql(Q.resolve, { leaseId: lease.id }, worker))).toBe('LEASE_NOT_ACTIVE');
     expect(codeOf(await server.gql(Q.resolve, { leaseId: randomUUID() }, worker))).toBe('NOT_FOUND');
     expect(codeOf(await server.gql(Q.resolve, { agentId: 'nobody' }, worker))).toBe('NOT_FOUND');
-    expect((await server.gql(Q.resolve, {}, worker)).errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'leaseId' });
+    expect((await server.gql(Q.resolve, {}, worker)).errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'leaseId',
+    });
   });
 });

@@ -10,10 +10,10 @@ import { badInput, MpkError, notFound } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
 import { isUuid } from '../core/ids.js';
 import { parseUsd } from '../core/money.js';
-import { emptyPage, pageOf, timeKeyset, type PageRequest } from '../core/paging.js';
+import { emptyPage, type PageRequest, pageOfModel, timeKeyset } from '../core/paging.js';
 import { filterText } from '../core/text.js';
-import { Prisma, type Db, type Lease, type ManagedKey, type Tx } from '../db/client.js';
-import { FRAMEWORKS, PROVIDERS, type Framework, type LeaseStatus, type Provider, type Tier } from '../db/enums.js';
+import { type Db, type Lease, type ManagedKey, Prisma, type Tx } from '../db/client.js';
+import { FRAMEWORKS, type Framework, type LeaseStatus, PROVIDERS, type Provider, type Tier } from '../db/enums.js';
 import { inTransaction } from '../db/transaction.js';
 import type { EventBus, LeaseEventRecord } from '../events/bus.js';
 import type { KeyService } from '../keys/service.js';
@@ -39,7 +39,12 @@ export interface LeaseFilter extends PageRequest {
   framework?: Framework | null;
 }
 
-const agentIdSchema = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters').regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+const agentIdSchema = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(200, 'must be at most 200 characters')
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
 
 function parseAgentId(value: string | null | undefined): string | null {
   if (value == null) return null;
@@ -89,8 +94,24 @@ export function createLeaseService(deps: {
     return lease;
   }
 
+  /** The lease goes on: with more time, back from expiry or suspension, or under a new cap. */
+  function extended(
+    tx: Tx,
+    leaseId: string,
+    event: { now: Date; actor: Identity; action: string | null; details: Record<string, unknown> },
+  ) {
+    return store.recordLeaseEvent(tx, { type: 'EXTENDED', leaseId, ...event });
+  }
+
   /** Ends one lease; LEASE_NOT_ACTIVE unless its status is one of `from`. */
-  function endOne(actor: Identity, id: string, to: 'RELEASED' | 'REVOKED', reason: string, from: LeaseStatus[], ownerOnly: boolean) {
+  function endOne(
+    actor: Identity,
+    id: string,
+    to: 'RELEASED' | 'REVOKED',
+    reason: string,
+    from: LeaseStatus[],
+    ownerOnly: boolean,
+  ) {
     return change(async (tx, written) => {
       const lease = await locked(tx, id);
       if (ownerOnly && lease.userId !== actor.userId) throw notFound('Lease');
@@ -101,19 +122,36 @@ export function createLeaseService(deps: {
         return new Refused(notActive('Lease is EXPIRED'));
       }
       if (!from.includes(lease.status)) throw notActive(`Lease is ${lease.status}`);
-      written.push(...(await store.endLeases(tx, { where: Prisma.sql`l.id = ${id}::uuid`, from, to, reason, actor, now })));
+      written.push(
+        ...(await store.endLeases(tx, { where: Prisma.sql`l.id = ${id}::uuid`, from, to, reason, actor, now })),
+      );
       return tx.lease.findUniqueOrThrow({ where: { id } });
     });
   }
 
-  async function grant(actor: Identity, provider: Provider, framework: Framework, agentId: string | null): Promise<Lease> {
+  async function grant(
+    actor: Identity,
+    provider: Provider,
+    framework: Framework,
+    agentId: string | null,
+  ): Promise<Lease> {
     for (;;) {
       const now = clock.now();
       const result = await store.grant(db, { leaseId: randomUUID(), actor, provider, framework, agentId, now });
       switch (result.outcome) {
         case 'GRANTED':
           events.committed([
-            { id: result.eventId, type: 'GRANTED', at: now, leaseId: result.leaseId, userId: actor.userId, keyId: String(result.details.keyId), agentId, stopAgent: false, details: result.details },
+            {
+              id: result.eventId,
+              type: 'GRANTED',
+              at: now,
+              leaseId: result.leaseId,
+              userId: actor.userId,
+              keyId: String(result.details.keyId),
+              agentId,
+              stopAgent: false,
+              details: result.details,
+            },
           ]);
           return db.lease.findUniqueOrThrow({ where: { id: result.leaseId } });
         case 'EXISTING':
@@ -146,7 +184,14 @@ export function createLeaseService(deps: {
 
     async release(actor: Identity | null, id: string) {
       const caller = authorize(actor, 'releaseLease');
-      return endOne(caller, id, 'RELEASED', caller.role === 'ADMIN' ? 'released by admin' : 'released by user', ['ACTIVE', 'SUSPENDED'], caller.role !== 'ADMIN');
+      return endOne(
+        caller,
+        id,
+        'RELEASED',
+        caller.role === 'ADMIN' ? 'released by admin' : 'released by user',
+        ['ACTIVE', 'SUSPENDED'],
+        caller.role !== 'ADMIN',
+      );
     },
 
     async revoke(actor: Identity | null, id: string, reason?: string | null) {
@@ -168,27 +213,29 @@ export function createLeaseService(deps: {
           written.push(...(await store.expireDue(tx, now, { where: Prisma.sql`l.id = ${id}::uuid` })));
           lease = await tx.lease.findUniqueOrThrow({ where: { id } });
         }
+        const reactivated = lease.status === 'EXPIRED';
+        let expiresAt: Date;
         if (lease.status === 'ACTIVE') {
-          const expiresAt = new Date(lease.expiresAt.getTime() + bySeconds * 1000);
+          expiresAt = new Date(lease.expiresAt.getTime() + bySeconds * 1000);
           await store.setExpiry(tx, id, expiresAt);
-          written.push(
-            await store.recordLeaseEvent(tx, {
-              type: 'EXTENDED', leaseId: id, now, actor: admin, action: 'lease.extend',
-              details: { bySeconds, from: lease.expiresAt.toISOString(), expiresAt: expiresAt.toISOString(), reactivated: false },
-            }),
-          );
-          return tx.lease.findUniqueOrThrow({ where: { id } });
+        } else {
+          if (!reactivated) return new Refused(notActive(`A ${lease.status} lease cannot be extended`));
+          if (!reactivate) return new Refused(notActive('Lease is EXPIRED: pass reactivate: true to bring it back'));
+          expiresAt = new Date(now.getTime() + bySeconds * 1000);
+          const refusal = await store.bringBack(tx, lease, now, { expiresAt });
+          if (refusal) return new Refused(noRoom(refusal));
         }
-        if (lease.status !== 'EXPIRED') return new Refused(notActive(`A ${lease.status} lease cannot be extended`));
-        if (!reactivate) return new Refused(notActive('Lease is EXPIRED: pass reactivate: true to bring it back'));
-
-        const expiresAt = new Date(now.getTime() + bySeconds * 1000);
-        const refusal = await store.bringBack(tx, lease, now, { expiresAt });
-        if (refusal) return new Refused(noRoom(refusal));
         written.push(
-          await store.recordLeaseEvent(tx, {
-            type: 'EXTENDED', leaseId: id, now, actor: admin, action: 'lease.reactivate',
-            details: { bySeconds, from: lease.expiresAt.toISOString(), expiresAt: expiresAt.toISOString(), reactivated: true },
+          await extended(tx, id, {
+            now,
+            actor: admin,
+            action: reactivated ? 'lease.reactivate' : 'lease.extend',
+            details: {
+              bySeconds,
+              from: lease.expiresAt.toISOString(),
+              expiresAt: expiresAt.toISOString(),
+              reactivated,
+            },
           }),
         );
         return tx.lease.findUniqueOrThrow({ where: { id } });
@@ -207,10 +254,13 @@ export function createLeaseService(deps: {
       return change(async (tx, written) => {
         const now = clock.now();
         const current = await locked(tx, id);
-        if (current.status !== 'ACTIVE' && current.status !== 'SUSPENDED') throw notActive(`Lease is ${current.status}`);
+        if (current.status !== 'ACTIVE' && current.status !== 'SUSPENDED')
+          throw notActive(`Lease is ${current.status}`);
         const over = await store.setCap(tx, id, cap, now);
         await audit.record(tx, admin, {
-          action: 'lease.updateCap', targetType: 'Lease', targetId: id,
+          action: 'lease.updateCap',
+          targetType: 'Lease',
+          targetId: id,
           details: { changes: { spendCapUsd: { from: current.spendCapUsd.toString(), to: cap.toString() } } },
         });
         if (current.status === 'SUSPENDED' && !over) {
@@ -218,8 +268,10 @@ export function createLeaseService(deps: {
           const refusal = await store.bringBack(tx, current, now);
           if (refusal) throw noRoom(refusal);
           written.push(
-            await store.recordLeaseEvent(tx, {
-              type: 'EXTENDED', leaseId: id, now, actor: admin, action: 'lease.resume',
+            await extended(tx, id, {
+              now,
+              actor: admin,
+              action: 'lease.resume',
               details: { resumed: true, spendCapUsd: cap.toString(), expiresAt: current.expiresAt.toISOString() },
             }),
           );
@@ -229,7 +281,9 @@ export function createLeaseService(deps: {
           written.push(
             ...(suspended.length
               ? suspended
-              : [await store.recordLeaseEvent(tx, { type: 'EXTENDED', leaseId: id, now, actor: admin, action: null, details: { spendCapUsd: cap.toString() } })]),
+              : [
+                  await extended(tx, id, { now, actor: admin, action: null, details: { spendCapUsd: cap.toString() } }),
+                ]),
           );
         }
         return tx.lease.findUniqueOrThrow({ where: { id } });
@@ -253,7 +307,13 @@ export function createLeaseService(deps: {
         const key = await keys.setStatusInTx(tx, admin, keyId, 'DISABLED', why);
         written.push(
           ...(await store.endLeases(tx, {
-            where: Prisma.sql`l."keyId" = ${keyId}::uuid`, from: ['ACTIVE', 'SUSPENDED'], to: 'REVOKED', reason: why, actor: admin, now: clock.now(), limit: 1_000_000,
+            where: Prisma.sql`l."keyId" = ${keyId}::uuid`,
+            from: ['ACTIVE', 'SUSPENDED'],
+            to: 'REVOKED',
+            reason: why,
+            actor: admin,
+            now: clock.now(),
+            limit: 1_000_000,
           })),
         );
         return tx.managedKey.findUniqueOrThrow({ where: { id: key.id } });
@@ -267,21 +327,22 @@ export function createLeaseService(deps: {
       if (caller.role === 'USER' && filter.userId && filter.userId !== caller.userId) return emptyPage<Lease>(filter);
       const agentId = filterText(filter.agentId, 'agentId');
       const userId = filterText(filter.userId, 'userId');
+      // Prisma leaves out a field whose filter is undefined.
       const where: Prisma.LeaseWhereInput = {
-        ...(filter.status ? { status: filter.status } : {}),
-        ...(filter.keyId ? { keyId: filter.keyId } : {}),
-        ...(agentId ? { agentId } : {}),
-        ...(filter.tier ? { tier: filter.tier } : {}),
-        ...(filter.provider ? { provider: filter.provider } : {}),
-        ...(filter.framework ? { framework: filter.framework } : {}),
+        status: filter.status ?? undefined,
+        keyId: filter.keyId || undefined,
+        agentId: agentId ?? undefined,
+        tier: filter.tier ?? undefined,
+        provider: filter.provider ?? undefined,
+        framework: filter.framework ?? undefined,
         // A user sees only their own leases, whatever filter they pass.
-        ...(caller.role === 'USER' ? { userId: caller.userId } : userId ? { userId } : {}),
+        userId: caller.role === 'USER' ? caller.userId : (userId ?? undefined),
       };
-      return pageOf(filter, {
+      return pageOfModel(filter, {
+        model: db.lease,
+        where,
         keyset: timeKeyset('grantedAt'),
         positionOf: (l: Lease) => ({ at: l.grantedAt, id: l.id }),
-        fetch: (cursor, take) => db.lease.findMany({ where: { AND: [where, cursor.where ?? {}] }, orderBy: cursor.orderBy, take }),
-        count: () => db.lease.count({ where }),
       });
     },
 
@@ -321,10 +382,16 @@ export function createLeaseService(deps: {
       const row = await store.resolveRow(db, match, now, worker);
       if (!row) throw notFound('Lease');
       if (!row.usable) {
-        const why = row.status !== 'ACTIVE' ? `Lease is ${row.status}` : row.expiresAt <= now ? 'Lease has expired' : "The lease's key is disabled";
+        const why =
+          row.status !== 'ACTIVE'
+            ? `Lease is ${row.status}`
+            : row.expiresAt <= now
+              ? 'Lease has expired'
+              : "The lease's key is disabled";
         throw notActive(why);
       }
-      if (!row.underLimits) throw new MpkError('QUOTA_EXHAUSTED', "The lease's key has reached its daily or monthly spend limit");
+      if (!row.underLimits)
+        throw new MpkError('QUOTA_EXHAUSTED', "The lease's key has reached its daily or monthly spend limit");
       const key = row.key as unknown as ManagedKey & {
         fallbackModels: string[];
         config: { frameworks?: Record<string, Record<string, unknown>>; delivery?: 'PROXY' | 'DIRECT' };
@@ -337,7 +404,9 @@ export function createLeaseService(deps: {
       // PROXY (the default): the agent gets a lease token and MPK's metering proxy, so every
       // request is checked and metered. DIRECT: the provider key itself, metered by reportUsage.
       const direct = key.config?.delivery === 'DIRECT';
-      const apiKey = direct ? keys.revealSecret({ id: key.id, secretCiphertext: key.secretCiphertext }) : tokens.mint(lease.id);
+      const apiKey = direct
+        ? keys.revealSecret({ id: key.id, secretCiphertext: key.secretCiphertext })
+        : tokens.mint(lease.id);
       const baseUrl = direct ? key.baseUrl : deps.proxyBaseUrl();
       const rendered = renderAgentConfig({
         framework: lease.framework,
@@ -348,7 +417,15 @@ export function createLeaseService(deps: {
         fallbackModels,
         overrides: key.config?.frameworks?.[lease.framework],
       });
-      return { lease, apiKey, baseUrl, delivery: direct ? ('DIRECT' as const) : ('PROXY' as const), model, fallbackModels, ...rendered };
+      return {
+        lease,
+        apiKey,
+        baseUrl,
+        delivery: direct ? ('DIRECT' as const) : ('PROXY' as const),
+        model,
+        fallbackModels,
+        ...rendered,
+      };
     },
 
     /** When the next lease falls due (for the expiry job's timer). */

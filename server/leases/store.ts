@@ -8,7 +8,7 @@
 // too, so concurrent grants, ends and batch expiries queue instead of deadlocking.
 import { utcDate } from '../core/clock.js';
 import type { Identity } from '../core/identity.js';
-import { Prisma, type Db, type Lease, type ManagedKey, type Tx } from '../db/client.js';
+import { type Db, type Lease, type ManagedKey, Prisma, type Tx } from '../db/client.js';
 import type { Framework, LeaseEventType, LeaseStatus, Provider } from '../db/enums.js';
 import { sqlState } from '../db/errors.js';
 import type { LeaseEventRecord } from '../events/bus.js';
@@ -70,7 +70,14 @@ const NO_KEY_AVAILABLE = 'MK002';
  */
 export async function grant(
   db: Db,
-  input: { leaseId: string; actor: Identity; provider: Provider; framework: Framework; agentId: string | null; now: Date },
+  input: {
+    leaseId: string;
+    actor: Identity;
+    provider: Provider;
+    framework: Framework;
+    agentId: string | null;
+    now: Date;
+  },
 ): Promise<GrantOutcome> {
   const { leaseId, actor, provider, framework, agentId, now } = input;
   try {
@@ -78,7 +85,8 @@ export async function grant(
       SELECT outcome, lease_id, event_id, details FROM mpk_grant_lease(${leaseId}::uuid, ${actor.userId}, ${actor.email ?? null}, ${actor.role}::"Role",
         ${provider}::"Provider", ${framework}::"Framework", ${agentId}, ${now}::timestamp(3), ${windows(now)})`;
     if (!row) throw new Error('mpk_grant_lease returned no row');
-    if (row.outcome === 'GRANTED') return { outcome: 'GRANTED', leaseId: row.lease_id!, eventId: row.event_id!, details: row.details! };
+    if (row.outcome === 'GRANTED')
+      return { outcome: 'GRANTED', leaseId: row.lease_id!, eventId: row.event_id!, details: row.details! };
     if (row.outcome === 'EXISTING') return { outcome: 'EXISTING', leaseId: row.lease_id! };
     return { outcome: 'OVERDUE' };
   } catch (error) {
@@ -157,8 +165,18 @@ export async function endLeases(tx: Tx, options: EndLeasesOptions): Promise<Leas
  * it has ended, and it should not read as suspended (restorable) for ever.
  */
 export function expireDue(tx: Tx, now: Date, options: { where?: Prisma.Sql; limit?: number } = {}) {
-  const where = options.where ? Prisma.sql`l."expiresAt" <= ${now} AND ${options.where}` : Prisma.sql`l."expiresAt" <= ${now}`;
-  return endLeases(tx, { where, from: EXPIRING, to: 'EXPIRED', reason: 'expired', actor: SYSTEM_ACTOR, now, limit: options.limit });
+  const where = options.where
+    ? Prisma.sql`l."expiresAt" <= ${now} AND ${options.where}`
+    : Prisma.sql`l."expiresAt" <= ${now}`;
+  return endLeases(tx, {
+    where,
+    from: EXPIRING,
+    to: 'EXPIRED',
+    reason: 'expired',
+    actor: SYSTEM_ACTOR,
+    now,
+    limit: options.limit,
+  });
 }
 
 /** The statuses a lease expires from. */
@@ -166,7 +184,9 @@ const EXPIRING: LeaseStatus[] = ['ACTIVE', 'SUSPENDED'];
 
 /** When the next lease falls due, if any does (the expiry job arms its timer for it). */
 export async function nextExpiry(db: Db): Promise<Date | null> {
-  const [next] = await db.$queryRaw<{ at: Date | null }[]>`SELECT min("expiresAt") AS at FROM "Lease" WHERE status = ANY(${EXPIRING}::"LeaseStatus"[])`;
+  const [next] = await db.$queryRaw<
+    { at: Date | null }[]
+  >`SELECT min("expiresAt") AS at FROM "Lease" WHERE status = ANY(${EXPIRING}::"LeaseStatus"[])`;
   return next?.at ?? null;
 }
 
@@ -189,18 +209,27 @@ export function suspendOverCap(tx: Tx, leaseIds: string[], now: Date) {
  * and lease locks), if its user's tier and its key still have room: which of the two refused, or
  * null when it is back.
  */
-export async function bringBack(tx: Tx, lease: Lease, now: Date, data: { expiresAt?: Date } = {}): Promise<'TIER' | 'KEY' | null> {
+export async function bringBack(
+  tx: Tx,
+  lease: Lease,
+  now: Date,
+  data: { expiresAt?: Date } = {},
+): Promise<'TIER' | 'KEY' | null> {
   const [room] = await tx.$queryRaw<{ tier: boolean; key: boolean }[]>`
     SELECT mpk_user_has_room(${lease.userId}) AS tier, mpk_key_has_room(k, ${windows(now)}) AS key FROM "ManagedKey" k WHERE k.id = ${lease.keyId}::uuid`;
   if (!room?.tier) return 'TIER';
   if (!room.key) return 'KEY';
-  await tx.lease.update({ where: { id: lease.id }, data: { status: 'ACTIVE', endedAt: null, endReason: null, ...data } });
+  await tx.lease.update({
+    where: { id: lease.id },
+    data: { status: 'ACTIVE', endedAt: null, endReason: null, ...data },
+  });
   await tx.$executeRaw`UPDATE "ManagedKey" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${lease.keyId}::uuid`;
   await tx.$executeRaw`UPDATE "User" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${lease.userId}`;
   return null;
 }
 
-export const setExpiry = (tx: Tx, id: string, expiresAt: Date) => tx.lease.update({ where: { id }, data: { expiresAt } });
+export const setExpiry = (tx: Tx, id: string, expiresAt: Date) =>
+  tx.lease.update({ where: { id }, data: { expiresAt } });
 
 /** Sets the cap and says whether the lease has spent it (the rule is `mpk_lease_over_cap`). */
 export async function setCap(tx: Tx, id: string, cap: Prisma.Decimal, now: Date): Promise<boolean> {
@@ -213,7 +242,14 @@ export async function setCap(tx: Tx, id: string, cap: Prisma.Decimal, now: Date)
 export async function recordLeaseEvent(
   tx: Tx,
   /** `action` null: the caller has audited the change itself. */
-  event: { type: LeaseEventType; leaseId: string; now: Date; actor: Actor; action: string | null; details: Record<string, unknown> },
+  event: {
+    type: LeaseEventType;
+    leaseId: string;
+    now: Date;
+    actor: Actor;
+    action: string | null;
+    details: Record<string, unknown>;
+  },
 ): Promise<LeaseEventRecord> {
   const details = JSON.stringify(event.details);
   const [row] = await tx.$queryRaw<LeaseEventRecord[]>`
@@ -240,7 +276,12 @@ export type ResolvedRow = Lease & { usable: boolean; underLimits: boolean; key: 
  * is usable and its key under its limits; when both, the lease's and the key's lastUsedAt are
  * stamped and the resolution audited, in the same statement.
  */
-export async function resolveRow(db: Db, match: Prisma.Sql, now: Date, worker: Actor): Promise<ResolvedRow | undefined> {
+export async function resolveRow(
+  db: Db,
+  match: Prisma.Sql,
+  now: Date,
+  worker: Actor,
+): Promise<ResolvedRow | undefined> {
   const [row] = await db.$queryRaw<ResolvedRow[]>`
     WITH cur AS (
       SELECT l.*, row_to_json(k.*)::jsonb AS key,

@@ -2,8 +2,18 @@
 // and lease lists filtered by tier, provider and framework.
 import { describe, expect, it } from 'vitest';
 import { createManualClock } from '../../tests/support/clock.js';
-import { codeOf, createKey, disableKeys, leaseForNewUser, newUser, ok, Q, reportUsage, requestLease } from '../../tests/support/fixtures.js';
-import { useTestServer, type TestServer } from '../../tests/support/server.js';
+import {
+  codeOf,
+  createKey,
+  disableKeys,
+  leaseForNewUser,
+  newUser,
+  ok,
+  Q,
+  reportUsage,
+  requestLease,
+} from '../../tests/support/fixtures.js';
+import { type TestServer, withTestServer } from '../../tests/support/server.js';
 
 const SUMMARY = `{ poolSummary {
   keyCounts { provider status count } leaseCounts { tier status count }
@@ -18,14 +28,20 @@ let server: TestServer;
 let admin: string;
 let worker: string;
 
-const veniceLease = (tier: 'PRO' | 'ENTERPRISE') => leaseForNewUser(server, { provider: 'VENICE' }, { prefix: 's', tier, admin });
+const veniceLease = (tier: 'PRO' | 'ENTERPRISE') =>
+  leaseForNewUser(server, { provider: 'VENICE' }, { prefix: 's', tier, admin });
 const report = (leaseId: string, costUsd: string) => reportUsage(server, worker, { leaseId, costUsd });
 
-useTestServer({ clock, roles: 's' }, (s) => ({ server, admin, worker } = s));
+withTestServer({ clock, roles: 's' }, (s) => ({ server, admin, worker } = s));
 
 describe('poolSummary', () => {
   it('counts keys and leases, sums spend against the limits, and lists the keys near a limit', async () => {
-    const full = await createKey(server, admin, { provider: 'VENICE', label: 'nearly full', dailyLimitUsd: '10', monthlyLimitUsd: '1000' });
+    const full = await createKey(server, admin, {
+      provider: 'VENICE',
+      label: 'nearly full',
+      dailyLimitUsd: '10',
+      monthlyLimitUsd: '1000',
+    });
     const calm = await createKey(server, admin, { provider: 'VENICE', label: 'calm', dailyLimitUsd: '100' });
     const off = await createKey(server, admin, { provider: 'OPENROUTER', label: 'off', dailyLimitUsd: '50' });
     ok(await server.gql(Q.disableKey, { id: off.id, reason: 'test' }, admin), 'disableManagedKey');
@@ -48,10 +64,12 @@ describe('poolSummary', () => {
       { provider: 'OPENROUTER', status: 'DISABLED', count: 1 },
       { provider: 'VENICE', status: 'ACTIVE', count: 2 },
     ]);
-    expect(summary.leaseCounts).toEqual([
-      { tier: 'PRO', status: 'ACTIVE', count: 1 },
-      { tier: 'ENTERPRISE', status: 'ACTIVE', count: 1 },
-    ].sort((a, b) => a.tier.localeCompare(b.tier)));
+    expect(summary.leaseCounts).toEqual(
+      [
+        { tier: 'PRO', status: 'ACTIVE', count: 1 },
+        { tier: 'ENTERPRISE', status: 'ACTIVE', count: 1 },
+      ].sort((a, b) => a.tier.localeCompare(b.tier)),
+    );
     expect(summary).toMatchObject({
       spendTodayUsd: '10.00',
       spendThisMonthUsd: '12.00',
@@ -62,7 +80,9 @@ describe('poolSummary', () => {
       nearLimitShare: 0.8,
     });
     expect(summary.keysNearLimit).toEqual([{ id: full.id, label: 'nearly full' }]);
-    expect(ok(await server.gql(SUMMARY, {}, await server.token('OBSERVER', 'obs-s')), 'poolSummary').spendTodayUsd).toBe('10.00');
+    expect(
+      ok(await server.gql(SUMMARY, {}, await server.token('OBSERVER', 'obs-s')), 'poolSummary').spendTodayUsd,
+    ).toBe('10.00');
   });
 
   it('is for admins and observers only', async () => {
@@ -73,7 +93,7 @@ describe('poolSummary', () => {
 });
 
 describe('Lease.events and lease filters', () => {
-  it('gives a lease\'s history newest first, filtered by type, to whoever may see the lease', async () => {
+  it("gives a lease's history newest first, filtered by type, to whoever may see the lease", async () => {
     await disableKeys(server);
     await createKey(server, admin, { provider: 'OPENROUTER', label: 'events' });
     const { sub, token: user } = await newUser(server, { prefix: 'ev' });
@@ -87,7 +107,10 @@ describe('Lease.events and lease filters', () => {
     expect(all.events[0]).toMatchObject({ stopAgent: true, details: { reason: 'done here' } });
     const ends = ok(await server.gql(EVENTS, { id: lease.id, types: ['GRANTED', 'REVOKED'], first: 1 }, user), 'lease');
     expect(ends.events.map((e: any) => e.type)).toEqual(['REVOKED']);
-    expect((await server.gql(EVENTS, { id: lease.id, first: 500 }, admin)).errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'first' });
+    expect((await server.gql(EVENTS, { id: lease.id, first: 500 }, admin)).errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'first',
+    });
     // Another user cannot reach the lease, so not its events either.
     const stranger = await server.token('USER', 'someone-else');
     expect(codeOf(await server.gql(EVENTS, { id: lease.id }, stranger))).toBe('NOT_FOUND');
@@ -98,9 +121,14 @@ describe('Lease.events and lease filters', () => {
       { type: 'REVOKED', leaseId: lease.id },
       { type: 'EXTENDED', leaseId: lease.id },
     ]);
-    expect(ok(await server.gql(RECENT, { types: ['GRANTED'], first: 1 }, user), 'recentLeaseEvents')).toEqual([{ type: 'GRANTED', leaseId: lease.id }]);
+    expect(ok(await server.gql(RECENT, { types: ['GRANTED'], first: 1 }, user), 'recentLeaseEvents')).toEqual([
+      { type: 'GRANTED', leaseId: lease.id },
+    ]);
     expect(ok(await server.gql(RECENT, {}, stranger), 'recentLeaseEvents')).toEqual([]);
-    expect((await server.gql(RECENT, { userId: sub }, stranger)).errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'userId' });
+    expect((await server.gql(RECENT, { userId: sub }, stranger)).errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'userId',
+    });
   });
 
   it('filters leases by tier, provider and framework', async () => {

@@ -1,9 +1,10 @@
 // The pool at a glance, for the overview: keys by provider and status, leases by tier, spend in
 // the current UTC day and month against the summed limits, and the keys close to a limit.
 // Aggregated in SQL: three small queries, however large the pool.
-import type { Identity } from '../core/identity.js';
+
 import { authorize } from '../auth/permissions.js';
 import { type Clock, utcDate } from '../core/clock.js';
+import type { Identity } from '../core/identity.js';
 import { Decimal } from '../core/money.js';
 import type { Db, ManagedKey } from '../db/client.js';
 
@@ -41,7 +42,16 @@ export function createPoolSummary(deps: { db: Db; clock: Clock }) {
         db.$queryRaw<{ tier: string; status: string; count: number }[]>`
           SELECT tier::text, status::text, count(*)::int AS count FROM "Lease"
           WHERE status IN ('ACTIVE', 'SUSPENDED') AND "expiresAt" > ${now} GROUP BY 1, 2 ORDER BY 1, 2`,
-        db.$queryRaw<{ today: Decimal; month: Decimal; daily: Decimal | null; monthly: Decimal | null; noDaily: number; noMonthly: number }[]>`
+        db.$queryRaw<
+          {
+            today: Decimal;
+            month: Decimal;
+            daily: Decimal | null;
+            monthly: Decimal | null;
+            noDaily: number;
+            noMonthly: number;
+          }[]
+        >`
           SELECT coalesce(sum(mpk_window_spend("spendDay", "spendTodayUsd", ${day}::date)), 0) AS today,
                  coalesce(sum(mpk_window_spend("spendMonth", "spendThisMonthUsd", ${month}::date)), 0) AS month,
                  sum("dailyLimitUsd") FILTER (WHERE status = 'ACTIVE') AS daily,

@@ -44,7 +44,10 @@ export function advisoryLockLeader(options: {
   const setLeader = (value: boolean) => {
     if (value === leader) return;
     leader = value;
-    logger.info({ leader }, value ? 'this instance now runs the scheduler' : 'this instance no longer runs the scheduler');
+    logger.info(
+      { leader },
+      value ? 'this instance now runs the scheduler' : 'this instance no longer runs the scheduler',
+    );
     onChange(value);
   };
 

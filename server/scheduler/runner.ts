@@ -9,7 +9,11 @@ export interface Job {
   stop(): void | Promise<void>;
 }
 
-export function createScheduler(deps: { jobs: Job[]; logger: Logger; elect: (onChange: (leader: boolean) => void) => LeaderElection }) {
+export function createScheduler(deps: {
+  jobs: Job[];
+  logger: Logger;
+  elect: (onChange: (leader: boolean) => void) => LeaderElection;
+}) {
   const { jobs, logger } = deps;
   let running = Promise.resolve();
   const election = deps.elect((leader) => {

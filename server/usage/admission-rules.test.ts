@@ -4,10 +4,10 @@
 // in-memory verdict, and the key's spend as the API shows it. They must agree on every case.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../tests/support/db.js';
 import { utcDate } from '../core/clock.js';
 import { createDb, type Db } from '../db/client.js';
 import { currentSpend } from '../keys/spend.js';
-import { createTestDatabase, type TestDatabase } from '../../tests/support/db.js';
 import { admissionRefusal, readSnapshot } from './admission.js';
 
 const NOW = new Date('2026-03-31T23:59:59.000Z');
@@ -48,8 +48,14 @@ const CASES: Case[] = [
   { name: 'a daily limit of zero, spent yesterday', key: { daily: '0', spendDay: YESTERDAY, today: '3' } },
   { name: 'at the monthly limit', key: { monthly: '100', spendMonth: MONTH, month: '100' } },
   { name: 'over the monthly limit last month', key: { monthly: '100', spendMonth: LAST_MONTH, month: '500' } },
-  { name: 'under both limits', key: { daily: '10', spendDay: DAY, today: '1', monthly: '100', spendMonth: MONTH, month: '99.99' } },
-  { name: 'at the monthly limit, under the daily', key: { daily: '10', spendDay: DAY, today: '1', monthly: '100', spendMonth: MONTH, month: '100' } },
+  {
+    name: 'under both limits',
+    key: { daily: '10', spendDay: DAY, today: '1', monthly: '100', spendMonth: MONTH, month: '99.99' },
+  },
+  {
+    name: 'at the monthly limit, under the daily',
+    key: { daily: '10', spendDay: DAY, today: '1', monthly: '100', spendMonth: MONTH, month: '100' },
+  },
 ];
 
 let database: TestDatabase;
@@ -69,7 +75,16 @@ afterAll(async () => {
 async function insert(c: Case): Promise<string> {
   const keyId = randomUUID();
   const leaseId = randomUUID();
-  const k = { status: 'ACTIVE', daily: null, spendDay: null, today: '0', monthly: null, spendMonth: null, month: '0', ...c.key };
+  const k = {
+    status: 'ACTIVE',
+    daily: null,
+    spendDay: null,
+    today: '0',
+    monthly: null,
+    spendMonth: null,
+    month: '0',
+    ...c.key,
+  };
   const l = { status: 'ACTIVE', expiresInMs: 3_600_000, usage: '0', cap: '5', ...c.lease };
   await db.$executeRaw`
     INSERT INTO "ManagedKey" (id, provider, label, "secretCiphertext", "maskedKey", "baseUrl", status, "dailyLimitUsd", "spendDay", "spendTodayUsd",
@@ -86,7 +101,9 @@ async function insert(c: Case): Promise<string> {
 describe('admission rules: SQL and memory agree', () => {
   it.each(CASES)('$name', async (c) => {
     const leaseId = await insert(c);
-    const [sql] = await db.$queryRaw<{ usable: boolean; over: boolean; under: boolean; today: string; month: string }[]>`
+    const [sql] = await db.$queryRaw<
+      { usable: boolean; over: boolean; under: boolean; today: string; month: string }[]
+    >`
       SELECT (l.status = 'ACTIVE' AND l."expiresAt" > ${NOW} AND k.status = 'ACTIVE') AS usable, mpk_lease_over_cap(l) AS over,
              mpk_key_under_limits(k, ${DAY}::date, ${MONTH}::date) AS under,
              mpk_window_spend(k."spendDay", k."spendTodayUsd", ${DAY}::date)::text AS today,
@@ -98,7 +115,12 @@ describe('admission rules: SQL and memory agree', () => {
     const row = (await readSnapshot(db, leaseId, DAY, MONTH))!;
     const micros = (v: bigint | null) => (v === null ? null : Number(v));
     const inMemory = admissionRefusal(
-      { status: row.status ?? 'MISSING', expiresAt: row.expiresAt.getTime(), used: Number(row.used), cap: Number(row.cap) },
+      {
+        status: row.status ?? 'MISSING',
+        expiresAt: row.expiresAt.getTime(),
+        used: Number(row.used),
+        cap: Number(row.cap),
+      },
       {
         active: row.keyStatus === 'ACTIVE',
         dailyLimit: micros(row.dailyLimit),
@@ -111,7 +133,9 @@ describe('admission rules: SQL and memory agree', () => {
     expect(inMemory).toBe(bySql);
 
     // The API's view of the key's windows.
-    const key = await db.managedKey.findUniqueOrThrow({ where: { id: (await db.lease.findUniqueOrThrow({ where: { id: leaseId } })).keyId } });
+    const key = await db.managedKey.findUniqueOrThrow({
+      where: { id: (await db.lease.findUniqueOrThrow({ where: { id: leaseId } })).keyId },
+    });
     const spend = currentSpend(key, NOW);
     expect(spend.today.toString()).toBe(Number(sql!.today).toString());
     expect(spend.month.toString()).toBe(Number(sql!.month).toString());

@@ -2,12 +2,12 @@
 // service allows (lease ended, extended, re-capped; key limits changed; spend recorded by the
 // proxy and by reportUsage; the UTC day turning) and check the very next request sees it.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Db } from '../db/client.js';
-import { createAdmissionCache } from './admission.js';
+import { type FakeUpstream, startFakeUpstream } from '../../demo/fake-provider.js';
 import { createManualClock } from '../../tests/support/clock.js';
 import { completionStatus, ok, proxiedLease, Q, reportUsage } from '../../tests/support/fixtures.js';
-import { startFakeUpstream, type FakeUpstream } from '../../demo/fake-provider.js';
-import { useTestServer, type TestServer } from '../../tests/support/server.js';
+import { type TestServer, withTestServer } from '../../tests/support/server.js';
+import type { Db } from '../db/client.js';
+import { createAdmissionCache } from './admission.js';
 
 const clock = createManualClock('2026-03-10T22:00:00.000Z');
 let server: TestServer;
@@ -19,7 +19,10 @@ let worker: string;
 const COST = 0.001845;
 
 async function leaseWithCompletions(keyInput: Record<string, unknown> = {}) {
-  const { key, lease, token, baseUrl } = await proxiedLease(server, admin, worker, { baseUrl: upstream.url, ...keyInput });
+  const { key, lease, token, baseUrl } = await proxiedLease(server, admin, worker, {
+    baseUrl: upstream.url,
+    ...keyInput,
+  });
   const complete = () => completionStatus(baseUrl, token, [{ role: 'user', content: 'hi' }]);
   return { key, lease, complete };
 }
@@ -28,7 +31,7 @@ beforeAll(async () => {
   upstream = await startFakeUpstream();
 });
 afterAll(() => upstream?.close());
-useTestServer({ clock, roles: 'adm' }, (s) => ({ server, admin, worker } = s));
+withTestServer({ clock, roles: 'adm' }, (s) => ({ server, admin, worker } = s));
 beforeEach(() => {
   clock.set('2026-03-10T22:00:00.000Z');
   upstream.costStyle = 'openrouter';
@@ -62,9 +65,19 @@ describe('lease changes reach the proxy before the mutation answers', () => {
 
   it('a new cap applies to the next request: suspending, resuming, or just lowering it', async () => {
     const { lease, complete } = await leaseWithCompletions();
-    const written = (n: number) => expect.poll(async () => (await server.app.db.lease.findUniqueOrThrow({ where: { id: lease.id } })).requestCount).toBe(n);
+    const written = (n: number) =>
+      expect
+        .poll(async () => (await server.app.db.lease.findUniqueOrThrow({ where: { id: lease.id } })).requestCount)
+        .toBe(n);
     const setCap = async (cap: string) =>
-      ok(await server.gql(`mutation($id: ID!, $cap: Decimal!) { updateLeaseCap(id: $id, spendCapUsd: $cap) { status } }`, { id: lease.id, cap }, admin), 'updateLeaseCap').status;
+      ok(
+        await server.gql(
+          `mutation($id: ID!, $cap: Decimal!) { updateLeaseCap(id: $id, spendCapUsd: $cap) { status } }`,
+          { id: lease.id, cap },
+          admin,
+        ),
+        'updateLeaseCap',
+      ).status;
     expect(await complete()).toBe(200);
     await written(1);
     expect(await setCap('0.001')).toBe('SUSPENDED');
@@ -82,7 +95,11 @@ describe('lease changes reach the proxy before the mutation answers', () => {
 describe('spend', () => {
   it('what the proxy metered counts before its batch is written: the request after the crossing is refused', async () => {
     const { lease, complete } = await leaseWithCompletions();
-    await server.gql(`mutation($id: ID!) { updateLeaseCap(id: $id, spendCapUsd: "0.003") { status } }`, { id: lease.id }, admin);
+    await server.gql(
+      `mutation($id: ID!) { updateLeaseCap(id: $id, spendCapUsd: "0.003") { status } }`,
+      { id: lease.id },
+      admin,
+    );
     expect(await complete()).toBe(200); // $0.001845
     expect(await complete()).toBe(200); // $0.003690: over the cap once it is counted
     expect(await complete()).toBe(402);
@@ -92,7 +109,11 @@ describe('spend', () => {
     const { key, complete } = await leaseWithCompletions();
     expect(await complete()).toBe(200);
     const setLimit = (limit: string | null) =>
-      server.gql(`mutation($id: ID!, $limit: Decimal) { updateManagedKey(id: $id, input: { dailyLimitUsd: $limit }) { id } }`, { id: key.id, limit }, admin);
+      server.gql(
+        `mutation($id: ID!, $limit: Decimal) { updateManagedKey(id: $id, input: { dailyLimitUsd: $limit }) { id } }`,
+        { id: key.id, limit },
+        admin,
+      );
     ok(await setLimit('0.001'), 'updateManagedKey');
     expect(await complete()).toBe(402);
     ok(await setLimit(null), 'updateManagedKey');

@@ -97,7 +97,12 @@ const micros = (value: bigint | null) => (value === null ? null : Number(value))
  * What admission needs of a lease and its key, in whole micro-dollars; the key's spend is that of
  * the current UTC day and month (mpk_window_spend, the rule the ledger keeps the windows by).
  */
-export async function readSnapshot(db: Db, leaseId: string, day: string, month: string): Promise<SnapshotRow | undefined> {
+export async function readSnapshot(
+  db: Db,
+  leaseId: string,
+  day: string,
+  month: string,
+): Promise<SnapshotRow | undefined> {
   const [row] = await db.$queryRaw<SnapshotRow[]>`
     SELECT l.status::text AS status, l."expiresAt", (l."usageUsd" * 1000000)::bigint AS used, (l."spendCapUsd" * 1000000)::bigint AS cap,
            k.id::text AS "keyId", k.status::text AS "keyStatus", k."baseUrl", k."secretCiphertext", k.config,
@@ -116,12 +121,22 @@ export async function readSnapshot(db: Db, leaseId: string, day: string, month: 
  */
 export function admissionRefusal(
   lease: { status: string; expiresAt: number; used: number; cap: number },
-  key: { active: boolean; dailyLimit: number | null; monthlyLimit: number | null; spentToday: number; spentThisMonth: number } | undefined,
+  key:
+    | {
+        active: boolean;
+        dailyLimit: number | null;
+        monthlyLimit: number | null;
+        spentToday: number;
+        spentThisMonth: number;
+      }
+    | undefined,
   nowMs: number,
 ): 402 | 403 | null {
   if (lease.status !== 'ACTIVE' || lease.expiresAt <= nowMs || !key?.active) return 403;
   const overCap = lease.used >= lease.cap;
-  const underLimits = (key.dailyLimit === null || key.spentToday < key.dailyLimit) && (key.monthlyLimit === null || key.spentThisMonth < key.monthlyLimit);
+  const underLimits =
+    (key.dailyLimit === null || key.spentToday < key.dailyLimit) &&
+    (key.monthlyLimit === null || key.spentThisMonth < key.monthlyLimit);
   return overCap || !underLimits ? 402 : null;
 }
 
@@ -156,7 +171,21 @@ export function createAdmissionCache(deps: {
     let state = leases.get(id);
     if (!state) {
       if (leases.size >= maxLeases) evict();
-      state = { id, key: undefined, status: '', expiresAt: 0, cap: 0, used: 0, pending: 0, charged: 0, loadedAt: 0, invalid: true, stale: false, generation: 0, loading: undefined };
+      state = {
+        id,
+        key: undefined,
+        status: '',
+        expiresAt: 0,
+        cap: 0,
+        used: 0,
+        pending: 0,
+        charged: 0,
+        loadedAt: 0,
+        invalid: true,
+        stale: false,
+        generation: 0,
+        loading: undefined,
+      };
       leases.set(id, state);
     }
     return state;
@@ -193,13 +222,33 @@ export function createAdmissionCache(deps: {
     state.loadedAt = performance.now();
   }
 
-  function applyKey(row: SnapshotRow, started: number, day: string, month: string, mark: { pending: number; charged: number } | undefined): AdmittedKey {
+  function applyKey(
+    row: SnapshotRow,
+    started: number,
+    day: string,
+    month: string,
+    mark: { pending: number; charged: number } | undefined,
+  ): AdmittedKey {
     let key = keys.get(row.keyId);
     if (!key) {
       key = {
-        id: row.keyId, active: false, origin: '', basePath: '', secret: '', prices: undefined, dailyLimit: null, monthlyLimit: null,
-        day, month, spentToday: Number(row.spentToday), spentThisMonth: Number(row.spentThisMonth), pending: 0, charged: 0,
-        ciphertext: '', staticSeq: 0, spendSeq: started,
+        id: row.keyId,
+        active: false,
+        origin: '',
+        basePath: '',
+        secret: '',
+        prices: undefined,
+        dailyLimit: null,
+        monthlyLimit: null,
+        day,
+        month,
+        spentToday: Number(row.spentToday),
+        spentThisMonth: Number(row.spentThisMonth),
+        pending: 0,
+        charged: 0,
+        ciphertext: '',
+        staticSeq: 0,
+        spendSeq: started,
       };
       keys.set(row.keyId, key);
     }
@@ -245,7 +294,11 @@ export function createAdmissionCache(deps: {
 
   /** Whether the figures cannot be used as they are: invalidated, too old, or from another day. */
   function mustRead(state: LeaseState, now: Date) {
-    return state.invalid || performance.now() - state.loadedAt > maxAgeMs || (state.key !== undefined && state.key.day !== dayOf(now));
+    return (
+      state.invalid ||
+      performance.now() - state.loadedAt > maxAgeMs ||
+      (state.key !== undefined && state.key.day !== dayOf(now))
+    );
   }
 
   /**
@@ -266,7 +319,9 @@ export function createAdmissionCache(deps: {
 
   function verdict(state: LeaseState, nowMs: number): AdmissionVerdict {
     const refusal = admissionRefusal(state, state.key, nowMs);
-    return refusal ? { admitted: false, status: refusal, leaseId: state.id } : { admitted: true, leaseId: state.id, key: state.key! };
+    return refusal
+      ? { admitted: false, status: refusal, leaseId: state.id }
+      : { admitted: true, leaseId: state.id, key: state.key! };
   }
 
   return {

@@ -3,8 +3,17 @@
 // spend this month.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createManualClock } from '../../tests/support/clock.js';
-import { codeOf, createKey, disableKeys, newUser, ok, Q, reportUsage, requestLease } from '../../tests/support/fixtures.js';
-import { useTestServer, type TestServer } from '../../tests/support/server.js';
+import {
+  codeOf,
+  createKey,
+  disableKeys,
+  newUser,
+  ok,
+  Q,
+  reportUsage,
+  requestLease,
+} from '../../tests/support/fixtures.js';
+import { type TestServer, withTestServer } from '../../tests/support/server.js';
 
 const RECORDS = `query($leaseId: ID, $keyId: ID, $first: Int, $after: String, $last: Int, $before: String) {
   usageRecords(leaseId: $leaseId, keyId: $keyId, first: $first, after: $after, last: $last, before: $before) {
@@ -28,11 +37,16 @@ let lease: { id: string };
 const report = (leaseId: string, costUsd: string, model: string | null) =>
   reportUsage(server, worker, { leaseId, costUsd, model, promptTokens: 100, completionTokens: 10 });
 
-useTestServer({ clock, roles: 'h' }, (s) => ({ server, admin, observer, worker } = s));
+withTestServer({ clock, roles: 'h' }, (s) => ({ server, admin, observer, worker } = s));
 beforeAll(async () => {
   await disableKeys(server);
   key = await createKey(server, admin, { provider: 'VENICE', label: 'history' });
-  ({ sub: ownerId, token: owner } = await newUser(server, { prefix: 'owner', tier: 'ENTERPRISE', admin, withEmail: true }));
+  ({ sub: ownerId, token: owner } = await newUser(server, {
+    prefix: 'owner',
+    tier: 'ENTERPRISE',
+    admin,
+    withEmail: true,
+  }));
   lease = await requestLease(server, owner, { provider: 'VENICE', agentId: 'hist-agent' });
   // Three days of spend: two days ago, yesterday (nothing), today; two models and one unnamed.
   clock.set('2026-03-08T09:00:00.000Z');
@@ -45,23 +59,41 @@ beforeAll(async () => {
 });
 
 describe('usageRecords', () => {
-  it('pages a lease\'s records newest first, forward and backward, with complete page info', async () => {
+  it("pages a lease's records newest first, forward and backward, with complete page info", async () => {
     const first = ok(await server.gql(RECORDS, { leaseId: lease.id, first: 3 }, admin), 'usageRecords');
     expect(first.totalCount).toBe(4);
     expect(first.edges.map((e: any) => e.node.costUsd)).toEqual(['0.50', '2.50', '0.000001']);
-    expect(first.edges[0].node).toMatchObject({ leaseId: lease.id, keyId: key.id, costSource: 'REPORTED', promptTokens: 100, completionTokens: 10, model: null });
-    expect(first.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: false, startCursor: first.edges[0].cursor, endCursor: first.edges[2].cursor });
-    const second = ok(await server.gql(RECORDS, { leaseId: lease.id, first: 3, after: first.pageInfo.endCursor }, admin), 'usageRecords');
+    expect(first.edges[0].node).toMatchObject({
+      leaseId: lease.id,
+      keyId: key.id,
+      costSource: 'REPORTED',
+      promptTokens: 100,
+      completionTokens: 10,
+      model: null,
+    });
+    expect(first.pageInfo).toMatchObject({
+      hasNextPage: true,
+      hasPreviousPage: false,
+      startCursor: first.edges[0].cursor,
+      endCursor: first.edges[2].cursor,
+    });
+    const second = ok(
+      await server.gql(RECORDS, { leaseId: lease.id, first: 3, after: first.pageInfo.endCursor }, admin),
+      'usageRecords',
+    );
     expect(second.edges.map((e: any) => e.node.costUsd)).toEqual(['1.25']);
     expect(second.pageInfo).toMatchObject({ hasNextPage: false, hasPreviousPage: true });
-    const back = ok(await server.gql(RECORDS, { leaseId: lease.id, last: 2, before: second.pageInfo.startCursor }, admin), 'usageRecords');
+    const back = ok(
+      await server.gql(RECORDS, { leaseId: lease.id, last: 2, before: second.pageInfo.startCursor }, admin),
+      'usageRecords',
+    );
     expect(back.edges.map((e: any) => e.node.costUsd)).toEqual(['2.50', '0.000001']);
     expect(back.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: true });
     const byKey = ok(await server.gql(RECORDS, { keyId: key.id }, observer), 'usageRecords');
     expect(byKey.totalCount).toBe(4);
   });
 
-  it('lets a user read their own lease only, never a key or another user\'s lease', async () => {
+  it("lets a user read their own lease only, never a key or another user's lease", async () => {
     expect(ok(await server.gql(RECORDS, { leaseId: lease.id }, owner), 'usageRecords').totalCount).toBe(4);
     const stranger = await server.token('USER', 'stranger-h');
     expect(codeOf(await server.gql(RECORDS, { leaseId: lease.id }, stranger))).toBe('NOT_FOUND');
@@ -112,9 +144,15 @@ describe('spendSeries', () => {
 
   it('is for admins and observers, 1 to 90 days', async () => {
     for (const days of [0, 91, -1]) {
-      expect((await server.gql(SERIES, { days }, admin)).errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'days' });
+      expect((await server.gql(SERIES, { days }, admin)).errors?.[0]?.extensions).toMatchObject({
+        code: 'BAD_USER_INPUT',
+        field: 'days',
+      });
     }
-    expect((await server.gql(SERIES, { keyId: 'nope' }, admin)).errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'keyId' });
+    expect((await server.gql(SERIES, { keyId: 'nope' }, admin)).errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'keyId',
+    });
     expect(codeOf(await server.gql(SERIES, {}, owner))).toBe('FORBIDDEN');
     expect(codeOf(await server.gql(SERIES, {}, worker))).toBe('FORBIDDEN');
   });
@@ -126,7 +164,13 @@ describe('users', () => {
     const found = ok(await server.gql(USERS, { filter: { search: ownerId.toUpperCase() } }, admin), 'users');
     expect(found.totalCount).toBe(1);
     // The 8th and the 10th are both in March: all four reports count.
-    expect(found.edges[0].node).toMatchObject({ id: ownerId, email: `${ownerId}@example.com`, tier: 'ENTERPRISE', activeLeaseCount: 1, spendThisMonthUsd: '4.250001' });
+    expect(found.edges[0].node).toMatchObject({
+      id: ownerId,
+      email: `${ownerId}@example.com`,
+      tier: 'ENTERPRISE',
+      activeLeaseCount: 1,
+      spendThisMonthUsd: '4.250001',
+    });
     const byEmail = ok(await server.gql(USERS, { filter: { search: '@EXAMPLE.com' } }, observer), 'users');
     expect(byEmail.edges.map((e: any) => e.node.id)).toContain(ownerId);
     const free = ok(await server.gql(USERS, { filter: { tier: 'FREE' } }, admin), 'users');
@@ -143,10 +187,14 @@ describe('users', () => {
   });
 
   it('pages through many users, and refuses users and workers', async () => {
-    for (let i = 0; i < 5; i++) ok(await server.gql(Q.setTier, { userId: `pager-${i}`, tier: 'PRO' }, admin), 'setUserTier');
+    for (let i = 0; i < 5; i++)
+      ok(await server.gql(Q.setTier, { userId: `pager-${i}`, tier: 'PRO' }, admin), 'setUserTier');
     const first = ok(await server.gql(USERS, { filter: { search: 'pager-' }, first: 3 }, admin), 'users');
     expect(first.totalCount).toBe(5);
-    const rest = ok(await server.gql(USERS, { filter: { search: 'pager-' }, first: 3, after: first.pageInfo.endCursor }, admin), 'users');
+    const rest = ok(
+      await server.gql(USERS, { filter: { search: 'pager-' }, first: 3, after: first.pageInfo.endCursor }, admin),
+      'users',
+    );
     const ids = [...first.edges, ...rest.edges].map((e: any) => e.node.id);
     expect(new Set(ids).size).toBe(5);
     expect(rest.pageInfo.hasNextPage).toBe(false);

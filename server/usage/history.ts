@@ -1,13 +1,14 @@
 // Reading the spend ledger: usage records page by page, spend series aggregated in SQL, and each
 // user's spend in the current UTC month. Read-only; the ledger is written by service.ts.
-import type { Identity } from '../core/identity.js';
+
 import { authorize } from '../auth/permissions.js';
 import { type Clock, utcDate } from '../core/clock.js';
 import { badInput, MpkError, notFound } from '../core/errors.js';
-import { Decimal } from '../core/money.js';
-import { emptyPage, pageOf, timeKeyset, type PageRequest } from '../core/paging.js';
-import { Prisma, type Db, type UsageRecord } from '../db/client.js';
+import type { Identity } from '../core/identity.js';
 import { isUuid } from '../core/ids.js';
+import { Decimal } from '../core/money.js';
+import { emptyPage, type PageRequest, pageOfModel, timeKeyset } from '../core/paging.js';
+import { type Db, Prisma, type UsageRecord } from '../db/client.js';
 import type { Provider } from '../db/enums.js';
 
 export const MAX_SERIES_DAYS = 90;
@@ -67,16 +68,18 @@ export function createUsageHistory(deps: { db: Db; clock: Clock }) {
       if (!leaseId && !keyId) throw badInput('leaseId', 'Give leaseId or keyId');
       if (caller.role === 'USER') {
         if (keyId) throw new MpkError('FORBIDDEN', 'Users can only read the usage of their own leases');
-        const lease = isUuid(leaseId!) ? await db.lease.findUnique({ where: { id: leaseId! }, select: { userId: true } }) : null;
+        const lease = isUuid(leaseId!)
+          ? await db.lease.findUnique({ where: { id: leaseId! }, select: { userId: true } })
+          : null;
         if (!lease || lease.userId !== caller.userId) throw notFound('Lease');
       }
       if ((leaseId && !isUuid(leaseId)) || (keyId && !isUuid(keyId))) return emptyPage<UsageRecord>(filter);
       const where: Prisma.UsageRecordWhereInput = { ...(leaseId ? { leaseId } : {}), ...(keyId ? { keyId } : {}) };
-      return pageOf(filter, {
+      return pageOfModel(filter, {
+        model: db.usageRecord,
+        where,
         keyset: timeKeyset('at', BigInt),
         positionOf: (r: UsageRecord) => ({ at: r.at, id: r.id.toString() }),
-        fetch: (cursor, take) => db.usageRecord.findMany({ where: { AND: [where, cursor.where ?? {}] }, orderBy: cursor.orderBy, take }),
-        count: () => db.usageRecord.count({ where }),
       });
     },
 
@@ -87,12 +90,16 @@ export function createUsageHistory(deps: { db: Db; clock: Clock }) {
     async spendSeries(actor: Identity | null, request: SpendSeriesRequest): Promise<SpendPoint[]> {
       authorize(actor, 'spendSeries');
       const days = request.days ?? 30;
-      if (!Number.isInteger(days) || days < 1 || days > MAX_SERIES_DAYS) throw badInput('days', `days must be a whole number from 1 to ${MAX_SERIES_DAYS}`);
+      if (!Number.isInteger(days) || days < 1 || days > MAX_SERIES_DAYS)
+        throw badInput('days', `days must be a whole number from 1 to ${MAX_SERIES_DAYS}`);
       if (request.keyId && !isUuid(request.keyId)) throw badInput('keyId', 'keyId is not a key id');
       const today = utcDate(clock.now(), 'day');
       const conditions = [Prisma.sql`u.at >= ${today}::date - ${days - 1}::int`, Prisma.sql`u.at < ${today}::date + 1`];
       if (request.keyId) conditions.push(Prisma.sql`u."keyId" = ${request.keyId}::uuid`);
-      if (request.provider) conditions.push(Prisma.sql`u."keyId" IN (SELECT id FROM "ManagedKey" WHERE provider = ${request.provider}::"Provider")`);
+      if (request.provider)
+        conditions.push(
+          Prisma.sql`u."keyId" IN (SELECT id FROM "ManagedKey" WHERE provider = ${request.provider}::"Provider")`,
+        );
       const where = Prisma.join(conditions, ' AND ');
       const sums = Prisma.sql`sum(u."costUsd") AS cost, count(*) AS requests, sum(u."promptTokens") AS prompt, sum(u."completionTokens") AS completion`;
       if (request.groupBy === 'MODEL') {

@@ -4,9 +4,16 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { callProvider as call, completionStatus, ok, proxiedLease, Q, reportUsage } from '../../tests/support/fixtures.js';
-import { startFakeUpstream, type FakeUpstream } from '../../demo/fake-provider.js';
-import { useTestServer, type TestServer } from '../../tests/support/server.js';
+import { type FakeUpstream, startFakeUpstream } from '../../demo/fake-provider.js';
+import {
+  callProvider as call,
+  completionStatus,
+  ok,
+  proxiedLease,
+  Q,
+  reportUsage,
+} from '../../tests/support/fixtures.js';
+import { type TestServer, withTestServer } from '../../tests/support/server.js';
 
 const SECRET = 'sk-real-provider-key-0123456789';
 let server: TestServer;
@@ -23,7 +30,7 @@ beforeAll(async () => {
   upstream = await startFakeUpstream();
 });
 afterAll(() => upstream?.close());
-useTestServer({ roles: 'p' }, (s) => ({ server, admin, worker } = s));
+withTestServer({ roles: 'p' }, (s) => ({ server, admin, worker } = s));
 beforeEach(() => {
   upstream.costStyle = 'openrouter';
   upstream.failWith = null;
@@ -42,7 +49,12 @@ describe('pass-through', () => {
     expect(upstream.authorizations.at(-1)).toBe(`Bearer ${SECRET}`);
     await expect.poll(() => records(lease.id)).toHaveLength(1);
     const [record] = await records(lease.id);
-    expect(record).toMatchObject({ promptTokens: 12, completionTokens: 3, costSource: 'PROVIDER', requestId: JSON.parse(text).id });
+    expect(record).toMatchObject({
+      promptTokens: 12,
+      completionTokens: 3,
+      costSource: 'PROVIDER',
+      requestId: JSON.parse(text).id,
+    });
     expect(record!.costUsd.toFixed(6)).toBe('0.001845');
   });
 
@@ -55,30 +67,44 @@ describe('pass-through', () => {
     const text = await proxied.text();
     expect(text.replaceAll(/chatcmpl-fake-\d+/g, 'ID')).toBe(direct.replaceAll(/chatcmpl-fake-\d+/g, 'ID'));
     await expect.poll(() => records(lease.id)).toHaveLength(1);
-    expect((await records(lease.id))[0]).toMatchObject({ promptTokens: 12, completionTokens: 4, costSource: 'PROVIDER' });
+    expect((await records(lease.id))[0]).toMatchObject({
+      promptTokens: 12,
+      completionTokens: 4,
+      costSource: 'PROVIDER',
+    });
     const row = await server.app.db.lease.findUniqueOrThrow({ where: { id: lease.id } });
     expect(row.requestCount).toBe(1);
   });
 
-  it('cost from Venice\'s cost.usd, from the admin\'s price table, or none (flagged)', async () => {
+  it("cost from Venice's cost.usd, from the admin's price table, or none (flagged)", async () => {
     upstream.costStyle = 'venice';
     const venice = await leaseWithToken();
-    await call(venice.baseUrl, venice.token, '/chat/completions', { model: 'fake-model', messages: [] }).then((r) => r.text());
+    await call(venice.baseUrl, venice.token, '/chat/completions', { model: 'fake-model', messages: [] }).then((r) =>
+      r.text(),
+    );
     await expect.poll(() => records(venice.lease.id)).toHaveLength(1);
     expect((await records(venice.lease.id))[0]!.costUsd.toFixed(6)).toBe('0.004200');
 
     upstream.costStyle = 'none';
     const priced = await leaseWithToken({ config: { prices: { 'fake-model': { prompt: '2.5', completion: '10' } } } });
-    await call(priced.baseUrl, priced.token, '/chat/completions', { model: 'fake-model', messages: [] }).then((r) => r.text());
+    await call(priced.baseUrl, priced.token, '/chat/completions', { model: 'fake-model', messages: [] }).then((r) =>
+      r.text(),
+    );
     await expect.poll(() => records(priced.lease.id)).toHaveLength(1);
     // 12 x $2.50/M + 3 x $10/M = $0.00006
     expect((await records(priced.lease.id))[0]).toMatchObject({ costSource: 'PRICE' });
     expect((await records(priced.lease.id))[0]!.costUsd.toFixed(6)).toBe('0.000060');
 
     const unpriced = await leaseWithToken();
-    await call(unpriced.baseUrl, unpriced.token, '/chat/completions', { model: 'fake-model', messages: [] }).then((r) => r.text());
+    await call(unpriced.baseUrl, unpriced.token, '/chat/completions', { model: 'fake-model', messages: [] }).then((r) =>
+      r.text(),
+    );
     await expect.poll(() => records(unpriced.lease.id)).toHaveLength(1);
-    expect((await records(unpriced.lease.id))[0]).toMatchObject({ costSource: 'NONE', promptTokens: 12, completionTokens: 3 });
+    expect((await records(unpriced.lease.id))[0]).toMatchObject({
+      costSource: 'NONE',
+      promptTokens: 12,
+      completionTokens: 3,
+    });
   });
 
   it('embeddings and models', async () => {
@@ -95,7 +121,13 @@ describe('pass-through', () => {
     upstream.chunkDelayMs = 20;
     const before = upstream.aborted;
     const controller = new AbortController();
-    const res = await call(baseUrl, token, '/chat/completions', { model: 'fake-model', stream: true, messages: [{ role: 'user', content: 'long' }] }, { signal: controller.signal });
+    const res = await call(
+      baseUrl,
+      token,
+      '/chat/completions',
+      { model: 'fake-model', stream: true, messages: [{ role: 'user', content: 'long' }] },
+      { signal: controller.signal },
+    );
     const reader = res.body!.getReader();
     await reader.read();
     controller.abort();
@@ -107,7 +139,7 @@ describe('pass-through', () => {
 });
 
 describe('upstream addressing', () => {
-  it('a base URL with a path (OpenRouter\'s /api/v1) is kept, and the query string passes', async () => {
+  it("a base URL with a path (OpenRouter's /api/v1) is kept, and the query string passes", async () => {
     const { lease, token, baseUrl } = await leaseWithToken({ baseUrl: `${upstream.url}/api/v1` });
     const models = await call(baseUrl, token, '/models?supported_parameters=tools');
     expect(models.status).toBe(200);
@@ -117,7 +149,7 @@ describe('upstream addressing', () => {
     await expect.poll(() => records(lease.id)).toHaveLength(1);
   });
 
-  it('an unreachable provider is a 502 in OpenAI\'s shape, with nothing recorded and no secret in the logs', async () => {
+  it("an unreachable provider is a 502 in OpenAI's shape, with nothing recorded and no secret in the logs", async () => {
     const closed = http.createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const port = (closed.address() as AddressInfo).port;
@@ -132,7 +164,7 @@ describe('upstream addressing', () => {
   });
 });
 
-describe('refusals in OpenAI\'s error shape', () => {
+describe("refusals in OpenAI's error shape", () => {
   it('401 for anything but a lease token, 403 once the lease has ended', async () => {
     const { lease, token, baseUrl } = await leaseWithToken();
     for (const bad of [SECRET, `${token}x`, 'mpk_lt_00000000-0000-4000-8000-000000000000.abc']) {
@@ -148,15 +180,23 @@ describe('refusals in OpenAI\'s error shape', () => {
 
   it('402 when the key is at its daily limit or the lease at its cap; upstream errors pass through', async () => {
     const limited = await leaseWithToken({ dailyLimitUsd: '0.001' });
-    await call(limited.baseUrl, limited.token, '/chat/completions', { model: 'fake-model', messages: [] }).then((r) => r.text());
+    await call(limited.baseUrl, limited.token, '/chat/completions', { model: 'fake-model', messages: [] }).then((r) =>
+      r.text(),
+    );
     await expect.poll(() => records(limited.lease.id)).toHaveLength(1);
-    const refused = await call(limited.baseUrl, limited.token, '/chat/completions', { model: 'fake-model', messages: [] });
+    const refused = await call(limited.baseUrl, limited.token, '/chat/completions', {
+      model: 'fake-model',
+      messages: [],
+    });
     expect(refused.status).toBe(402);
     expect((await refused.json()).error).toMatchObject({ type: 'insufficient_quota', code: 'quota_exhausted' });
 
     const open = await leaseWithToken();
     upstream.failWith = 429;
-    const limitedUpstream = await call(open.baseUrl, open.token, '/chat/completions', { model: 'fake-model', messages: [] });
+    const limitedUpstream = await call(open.baseUrl, open.token, '/chat/completions', {
+      model: 'fake-model',
+      messages: [],
+    });
     expect(limitedUpstream.status).toBe(429);
     expect((await limitedUpstream.json()).error.code).toBe('rate_limit');
   });

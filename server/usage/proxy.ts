@@ -23,7 +23,14 @@ const ROUTES: Record<string, string> = {
 };
 const MAX_REQUEST_BYTES = 10 * 1024 * 1024;
 // content-length too: the bytes pass unchanged, and a sized answer spares the client chunked decoding.
-const PASS_HEADERS = ['content-type', 'content-length', 'cache-control', 'x-request-id', 'openai-processing-ms', 'retry-after'];
+const PASS_HEADERS = [
+  'content-type',
+  'content-length',
+  'cache-control',
+  'x-request-id',
+  'openai-processing-ms',
+  'retry-after',
+];
 
 function openAiError(res: http.ServerResponse, status: number, type: string, code: string, message: string) {
   const body = JSON.stringify({ error: { message, type, param: null, code } });
@@ -51,7 +58,8 @@ export function usageOf(body: unknown, into: Usage = {}): Usage {
     if (typeof u.completion_tokens === 'number') into.completionTokens = u.completion_tokens;
     if (typeof u.cost === 'number' || typeof u.cost === 'string') into.providerCost = String(u.cost);
   }
-  if (b.cost && (typeof b.cost.usd === 'number' || typeof b.cost.usd === 'string')) into.providerCost = String(b.cost.usd);
+  if (b.cost && (typeof b.cost.usd === 'number' || typeof b.cost.usd === 'string'))
+    into.providerCost = String(b.cost.usd);
   return into;
 }
 
@@ -103,27 +111,48 @@ const WHOLE_ANSWER_BYTES = 256 * 1024;
 const CLIENT_GONE = new Error('the client went away');
 const SERVICE_UNAVAILABLE = 'MPK cannot check the lease right now; try again shortly';
 
-export function createMeteringProxy(deps: { admission: AdmissionCache; tokens: LeaseTokens; meter: MeterBuffer; clock: Clock; logger: Logger }) {
+export function createMeteringProxy(deps: {
+  admission: AdmissionCache;
+  tokens: LeaseTokens;
+  meter: MeterBuffer;
+  clock: Clock;
+  logger: Logger;
+}) {
   const { admission, tokens, meter, clock, logger } = deps;
   // One connection pool per provider origin, kept alive between requests.
   const upstreamAgent = new Agent({ keepAliveTimeout: 30_000 });
 
-  function costOf(seen: Usage, prices: Record<string, Prices> | undefined, model: string | undefined): Pick<MeteredRequest, 'costUsd' | 'costSource'> {
+  function costOf(
+    seen: Usage,
+    prices: Record<string, Prices> | undefined,
+    model: string | undefined,
+  ): Pick<MeteredRequest, 'costUsd' | 'costSource'> {
     if (seen.providerCost !== undefined && /^\d+(\.\d+)?(e-?\d+)?$/i.test(seen.providerCost)) {
       return { costUsd: new Decimal(seen.providerCost).toDecimalPlaces(6, Decimal.ROUND_UP), costSource: 'PROVIDER' };
     }
     const price = model ? prices?.[model] : undefined;
     if (price && (seen.promptTokens !== undefined || seen.completionTokens !== undefined)) {
-      const cost = new Decimal(price.prompt).times(seen.promptTokens ?? 0).plus(new Decimal(price.completion).times(seen.completionTokens ?? 0)).dividedBy(1_000_000);
+      const cost = new Decimal(price.prompt)
+        .times(seen.promptTokens ?? 0)
+        .plus(new Decimal(price.completion).times(seen.completionTokens ?? 0))
+        .dividedBy(1_000_000);
       return { costUsd: cost.toDecimalPlaces(6, Decimal.ROUND_UP), costSource: 'PRICE' };
     }
     return { costUsd: new Decimal(0), costSource: 'NONE' };
   }
 
   /** Sends the request upstream and the answer back as it arrives; meters it once it is over. */
-  async function forward(req: http.IncomingMessage, res: http.ServerResponse, upstreamPath: string, search: string, key: AdmittedKey, leaseId: string) {
+  async function forward(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    upstreamPath: string,
+    search: string,
+    key: AdmittedKey,
+    leaseId: string,
+  ) {
     const body = req.method === 'POST' ? await readBody(req) : null;
-    if (req.method === 'POST' && !body) return openAiError(res, 413, 'invalid_request_error', 'request_too_large', 'Request body too large');
+    if (req.method === 'POST' && !body)
+      return openAiError(res, 413, 'invalid_request_error', 'request_too_large', 'Request body too large');
 
     const seen: Usage = {};
     let status = 0;
@@ -190,9 +219,11 @@ export function createMeteringProxy(deps: { admission: AdmissionCache; tokens: L
             done(true);
           },
           onResponseError(_controller, error) {
-            if (error !== CLIENT_GONE) logger.warn({ err: error, leaseId }, status ? 'upstream stream failed' : 'upstream request failed');
+            if (error !== CLIENT_GONE)
+              logger.warn({ err: error, leaseId }, status ? 'upstream stream failed' : 'upstream request failed');
             if (status) res.destroy();
-            else if (!res.destroyed) openAiError(res, 502, 'api_error', 'upstream_unreachable', 'The provider could not be reached');
+            else if (!res.destroyed)
+              openAiError(res, 502, 'api_error', 'upstream_unreachable', 'The provider could not be reached');
             done(status !== 0);
           },
         },
@@ -200,10 +231,19 @@ export function createMeteringProxy(deps: { admission: AdmissionCache; tokens: L
     });
     // What reached the client is metered, also when it left mid-stream; after this tick, so that
     // the answer's bytes leave first.
-    if (answered) setImmediate(() => meterRequest(req.method!, status, streamed ? undefined : chunks, seen, body, key, leaseId));
+    if (answered)
+      setImmediate(() => meterRequest(req.method!, status, streamed ? undefined : chunks, seen, body, key, leaseId));
   }
 
-  function meterRequest(method: string, status: number, chunks: Buffer[] | undefined, seen: Usage, body: Buffer | null, key: AdmittedKey, leaseId: string) {
+  function meterRequest(
+    method: string,
+    status: number,
+    chunks: Buffer[] | undefined,
+    seen: Usage,
+    body: Buffer | null,
+    key: AdmittedKey,
+    leaseId: string,
+  ) {
     if (chunks?.length) {
       try {
         usageOf(JSON.parse(Buffer.concat(chunks).toString('utf8')), seen);
@@ -237,10 +277,24 @@ export function createMeteringProxy(deps: { admission: AdmissionCache; tokens: L
 
     async handle(req: http.IncomingMessage, res: http.ServerResponse, pathname: string, search = '') {
       const upstreamPath = ROUTES[`${req.method} ${pathname}`];
-      if (!upstreamPath) return openAiError(res, 404, 'invalid_request_error', 'unknown_url', `Unknown endpoint ${req.method} ${pathname}`);
+      if (!upstreamPath)
+        return openAiError(
+          res,
+          404,
+          'invalid_request_error',
+          'unknown_url',
+          `Unknown endpoint ${req.method} ${pathname}`,
+        );
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
       const leaseId = bearer ? tokens.verify(bearer) : null;
-      if (!leaseId) return openAiError(res, 401, 'invalid_request_error', 'invalid_api_key', 'Use the lease token from resolveLease as the API key');
+      if (!leaseId)
+        return openAiError(
+          res,
+          401,
+          'invalid_request_error',
+          'invalid_api_key',
+          'Use the lease token from resolveLease as the API key',
+        );
 
       let verdict = admission.admit(leaseId);
       if (verdict instanceof Promise) {
@@ -253,8 +307,20 @@ export function createMeteringProxy(deps: { admission: AdmissionCache; tokens: L
       }
       if (!verdict.admitted) {
         return verdict.status === 403
-          ? openAiError(res, 403, 'invalid_request_error', 'lease_not_active', 'The lease behind this token is not active')
-          : openAiError(res, 402, 'insufficient_quota', 'quota_exhausted', "The lease's spend cap or its key's spend limit has been reached");
+          ? openAiError(
+              res,
+              403,
+              'invalid_request_error',
+              'lease_not_active',
+              'The lease behind this token is not active',
+            )
+          : openAiError(
+              res,
+              402,
+              'insufficient_quota',
+              'quota_exhausted',
+              "The lease's spend cap or its key's spend limit has been reached",
+            );
       }
       return forward(req, res, upstreamPath, search, verdict.key, leaseId);
     },

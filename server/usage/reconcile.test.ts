@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKey, disableKeys, leaseForNewUser, ok, reportUsage } from '../../tests/support/fixtures.js';
-import { useTestServer, type TestServer } from '../../tests/support/server.js';
+import { type TestServer, withTestServer } from '../../tests/support/server.js';
 
 const OPENROUTER_KEY = 'sk-or-v1-reconcile-0123456789';
 const VENICE_KEY = 'venice-reconcile-0123456789';
@@ -25,10 +25,32 @@ beforeAll(async () => {
     if (failing) return res.writeHead(500).end('upstream broke');
     res.setHeader('content-type', 'application/json');
     if (req.url === '/openrouter/api/v1/key') {
-      return res.end(JSON.stringify({ data: { label: 'sk-or-v1-rec...789', usage: 12.5, usage_daily: 1.25, usage_weekly: 4, usage_monthly: 12.5, limit: 100, limit_remaining: 87.5, is_free_tier: false } }));
+      return res.end(
+        JSON.stringify({
+          data: {
+            label: 'sk-or-v1-rec...789',
+            usage: 12.5,
+            usage_daily: 1.25,
+            usage_weekly: 4,
+            usage_monthly: 12.5,
+            limit: 100,
+            limit_remaining: 87.5,
+            is_free_tier: false,
+          },
+        }),
+      );
     }
     if (req.url === '/venice/api/v1/api_keys/rate_limits') {
-      return res.end(JSON.stringify({ data: { apiTier: { id: 'paid', isCharged: true }, balances: { USD: 42.75, DIEM: 10 }, nextEpochBegins: '2026-11-26T00:00:00.000Z', rateLimits: [] } }));
+      return res.end(
+        JSON.stringify({
+          data: {
+            apiTier: { id: 'paid', isCharged: true },
+            balances: { USD: 42.75, DIEM: 10 },
+            nextEpochBegins: '2026-11-26T00:00:00.000Z',
+            rateLimits: [],
+          },
+        }),
+      );
     }
     res.writeHead(404).end('{}');
   });
@@ -36,12 +58,21 @@ beforeAll(async () => {
   fakeUrl = `http://127.0.0.1:${(fake.address() as AddressInfo).port}`;
 });
 afterAll(() => fake?.close());
-useTestServer({ scheduler: false, roles: 'rec' }, (s) => ({ server, admin, worker } = s));
+withTestServer({ scheduler: false, roles: 'rec' }, (s) => ({ server, admin, worker } = s));
 
 describe('reconciliation', () => {
   it('stores OpenRouter and Venice figures beside the metered ones and exposes the drift', async () => {
-    const openrouter = await createKey(server, admin, { baseUrl: `${fakeUrl}/openrouter/api/v1`, apiKey: OPENROUTER_KEY, config: { delivery: 'DIRECT' } });
-    const venice = await createKey(server, admin, { provider: 'VENICE', baseUrl: `${fakeUrl}/venice/api/v1`, apiKey: VENICE_KEY, defaultModel: 'llama-3.3-70b' });
+    const openrouter = await createKey(server, admin, {
+      baseUrl: `${fakeUrl}/openrouter/api/v1`,
+      apiKey: OPENROUTER_KEY,
+      config: { delivery: 'DIRECT' },
+    });
+    const venice = await createKey(server, admin, {
+      provider: 'VENICE',
+      baseUrl: `${fakeUrl}/venice/api/v1`,
+      apiKey: VENICE_KEY,
+      defaultModel: 'llama-3.3-70b',
+    });
     expect(ok(await server.gql(PROVIDER, { id: openrouter.id }, admin), 'managedKey').providerUsage).toBeNull();
 
     // MPK metered $1.00 today on the OpenRouter key; the provider says $1.25.

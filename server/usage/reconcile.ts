@@ -19,18 +19,29 @@ export interface ProviderFigures {
 const TIMEOUT_MS = 10_000;
 
 const usd = (value: unknown): Decimal | null =>
-  typeof value === 'number' && Number.isFinite(value) ? new Decimal(value).toDecimalPlaces(6) : typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value) ? new Decimal(value).toDecimalPlaces(6) : null;
+  typeof value === 'number' && Number.isFinite(value)
+    ? new Decimal(value).toDecimalPlaces(6)
+    : typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value)
+      ? new Decimal(value).toDecimalPlaces(6)
+      : null;
 
 async function getJson(url: string, apiKey: string): Promise<{ data?: Record<string, unknown> }> {
-  const res = await fetch(url, { headers: { authorization: `Bearer ${apiKey}`, accept: 'application/json' }, signal: AbortSignal.timeout(TIMEOUT_MS) });
+  const res = await fetch(url, {
+    headers: { authorization: `Bearer ${apiKey}`, accept: 'application/json' },
+    signal: AbortSignal.timeout(TIMEOUT_MS),
+  });
   if (!res.ok) throw new Error(`${new URL(url).pathname} answered ${res.status}`);
   const body = (await res.json()) as { data?: Record<string, unknown> };
-  if (!body || typeof body !== 'object' || !body.data || typeof body.data !== 'object') throw new Error(`${new URL(url).pathname} answered without a data object`);
+  if (!body || typeof body !== 'object' || !body.data || typeof body.data !== 'object')
+    throw new Error(`${new URL(url).pathname} answered without a data object`);
   return body;
 }
 
 /** The provider's figures for one key, or null for providers without such an API. */
-export async function fetchProviderFigures(key: Pick<ManagedKey, 'provider' | 'baseUrl'>, apiKey: string): Promise<ProviderFigures | null> {
+export async function fetchProviderFigures(
+  key: Pick<ManagedKey, 'provider' | 'baseUrl'>,
+  apiKey: string,
+): Promise<ProviderFigures | null> {
   if (key.provider === 'OPENROUTER') {
     const { data } = await getJson(`${key.baseUrl}/key`, apiKey);
     return {
@@ -44,19 +55,33 @@ export async function fetchProviderFigures(key: Pick<ManagedKey, 'provider' | 'b
   if (key.provider === 'VENICE') {
     const { data } = await getJson(`${key.baseUrl}/api_keys/rate_limits`, apiKey);
     const balances = (data!.balances ?? {}) as Record<string, unknown>;
-    return { usageDailyUsd: null, usageMonthlyUsd: null, limitUsd: null, limitRemainingUsd: null, balanceUsd: usd(balances.USD) };
+    return {
+      usageDailyUsd: null,
+      usageMonthlyUsd: null,
+      limitUsd: null,
+      limitRemainingUsd: null,
+      balanceUsd: usd(balances.USD),
+    };
   }
   return null;
 }
 
-export function createReconcileJob(deps: { db: Db; keys: Pick<KeyService, 'revealSecret'>; clock: Clock; logger: Logger; intervalMs?: number }) {
+export function createReconcileJob(deps: {
+  db: Db;
+  keys: Pick<KeyService, 'revealSecret'>;
+  clock: Clock;
+  logger: Logger;
+  intervalMs?: number;
+}) {
   const { db, keys, clock, logger } = deps;
   const intervalMs = deps.intervalMs ?? 5 * 60_000;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> | undefined;
 
   async function runOnce(): Promise<number> {
-    const list = await db.managedKey.findMany({ where: { status: 'ACTIVE', provider: { in: ['OPENROUTER', 'VENICE'] } } });
+    const list = await db.managedKey.findMany({
+      where: { status: 'ACTIVE', provider: { in: ['OPENROUTER', 'VENICE'] } },
+    });
     let checked = 0;
     for (const key of list) {
       const checkedAt = clock.now();
@@ -80,7 +105,10 @@ export function createReconcileJob(deps: { db: Db; keys: Pick<KeyService, 'revea
         // The message names the endpoint and status only: never the key.
         const message = error instanceof Error ? error.message.slice(0, 300) : 'unknown error';
         logger.warn({ keyId: key.id, error: message }, 'provider reconciliation failed');
-        await db.managedKey.update({ where: { id: key.id }, data: { providerCheckedAt: checkedAt, providerError: message } });
+        await db.managedKey.update({
+          where: { id: key.id },
+          data: { providerCheckedAt: checkedAt, providerError: message },
+        });
       }
     }
     return checked;
@@ -90,7 +118,10 @@ export function createReconcileJob(deps: { db: Db; keys: Pick<KeyService, 'revea
     name: 'provider-reconciliation',
     runOnce: () => (running ??= runOnce().finally(() => (running = undefined))),
     start() {
-      timer = setInterval(() => void runOnce().catch((err) => logger.error({ err }, 'reconciliation run failed')), intervalMs);
+      timer = setInterval(
+        () => void runOnce().catch((err) => logger.error({ err }, 'reconciliation run failed')),
+        intervalMs,
+      );
       timer.unref();
     },
     async stop() {

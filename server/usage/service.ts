@@ -2,17 +2,16 @@
 // and the key's spend in the current UTC day and month are increments in the same statement,
 // never read-then-write. A lease whose usage reaches its cap is suspended, once, by the leases.
 import { z } from 'zod';
-import type { Identity } from '../core/identity.js';
 import { authorize } from '../auth/permissions.js';
 import type { Clock } from '../core/clock.js';
+import { utcDate } from '../core/clock.js';
 import { badInput, notFound } from '../core/errors.js';
+import type { Identity } from '../core/identity.js';
 import { parseUsd } from '../core/money.js';
-import type { Prisma, Db, Lease } from '../db/client.js';
+import type { Db, Lease, Prisma } from '../db/client.js';
 import { withRetry } from '../db/transaction.js';
 import type { EventBus, LeaseEventRecord } from '../events/bus.js';
-import { isUuid } from '../core/ids.js';
 import type { LeaseService } from '../leases/service.js';
-import { utcDate } from '../core/clock.js';
 
 export interface MeteredRequest {
   requestId: string;
@@ -39,7 +38,11 @@ export interface ReportUsageInput {
 }
 
 const requestIdSchema = z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
-const tokens = z.number().int('must be a whole number').min(0, 'must not be negative').max(1_000_000_000, 'is too large');
+const tokens = z
+  .number()
+  .int('must be a whole number')
+  .min(0, 'must not be negative')
+  .max(1_000_000_000, 'is too large');
 
 function field<T>(schema: z.ZodType<T>, value: unknown, name: string): T {
   const parsed = schema.safeParse(value);
@@ -47,26 +50,41 @@ function field<T>(schema: z.ZodType<T>, value: unknown, name: string): T {
   return parsed.data;
 }
 
-export function createUsageService(deps: { db: Db; clock: Clock; events: EventBus; leases: Pick<LeaseService, 'leaseById' | 'suspendOverCap'> }) {
+export function createUsageService(deps: {
+  db: Db;
+  clock: Clock;
+  events: EventBus;
+  leases: Pick<LeaseService, 'leaseById' | 'suspendOverCap'>;
+}) {
   const { db, clock, events, leases } = deps;
 
   /**
    * The ledger's one write path: records many requests in one statement, each counted once per
    * (lease, requestId), with per-lease and per-key sums as increments. Returns how many counted.
    */
-  async function recordBatch(batch: readonly (MeteredRequest & { leaseId: string })[], reportedBy: string): Promise<number> {
+  async function recordBatch(
+    batch: readonly (MeteredRequest & { leaseId: string })[],
+    reportedBy: string,
+  ): Promise<number> {
     if (batch.length === 0) return 0;
     const rows = JSON.stringify(
       batch.map((b) => ({
-        leaseId: b.leaseId, requestId: b.requestId, model: b.model, promptTokens: b.promptTokens,
-        completionTokens: b.completionTokens, costUsd: b.costUsd.toString(), costSource: b.costSource, at: b.at?.toISOString() ?? null,
+        leaseId: b.leaseId,
+        requestId: b.requestId,
+        model: b.model,
+        promptTokens: b.promptTokens,
+        completionTokens: b.completionTokens,
+        costUsd: b.costUsd.toString(),
+        costSource: b.costSource,
+        at: b.at?.toISOString() ?? null,
       })),
     );
     const now = clock.now();
     // One statement (prisma/sql/mpk_record_usage.sql): atomic on its own, and the rows it locks
     // are held for its body only. Retried like a transaction if picked as a deadlock victim.
-    const logged = await withRetry(() =>
-      db.$queryRaw<(LeaseEventRecord & { capped: string[] })[]>`
+    const logged = await withRetry(
+      () =>
+        db.$queryRaw<(LeaseEventRecord & { capped: string[] })[]>`
         SELECT * FROM mpk_record_usage(${rows}::jsonb, ${now}, ${utcDate(now, 'day')}::date, ${utcDate(now, 'month')}::date, ${reportedBy})`,
     );
     events.committed(logged.map(({ capped: _c, ...e }) => e));
@@ -87,7 +105,8 @@ export function createUsageService(deps: { db: Db; clock: Clock; events: EventBu
         costUsd: parseUsd(input.costUsd, 'costUsd'),
         model: input.model == null ? null : field(z.string().min(1).max(200), input.model, 'model'),
         promptTokens: input.promptTokens == null ? null : field(tokens, input.promptTokens, 'promptTokens'),
-        completionTokens: input.completionTokens == null ? null : field(tokens, input.completionTokens, 'completionTokens'),
+        completionTokens:
+          input.completionTokens == null ? null : field(tokens, input.completionTokens, 'completionTokens'),
         costSource: 'REPORTED',
       };
       const leaseId = input.leaseId;

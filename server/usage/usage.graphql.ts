@@ -15,17 +15,24 @@ declare module '../graphql/context.js' {
   }
 }
 
-const UsageReport = builder.objectRef<{ lease: import('../db/client.js').Lease; duplicate: boolean }>('UsageReport').implement({
-  fields: (t) => ({
-    lease: t.field({ type: Lease, resolve: (r) => r.lease }),
-    duplicate: t.exposeBoolean('duplicate', { description: 'This requestId was already reported for the lease: counted once.' }),
-  }),
-});
+const UsageReport = builder
+  .objectRef<{ lease: import('../db/client.js').Lease; duplicate: boolean }>('UsageReport')
+  .implement({
+    fields: (t) => ({
+      lease: t.field({ type: Lease, resolve: (r) => r.lease }),
+      duplicate: t.exposeBoolean('duplicate', {
+        description: 'This requestId was already reported for the lease: counted once.',
+      }),
+    }),
+  });
 
 const ReportUsageInput = builder.inputType('ReportUsageInput', {
   fields: (t) => ({
     leaseId: t.id({ required: true }),
-    requestId: t.string({ required: true, description: 'Unique per lease: a report repeated with the same id counts once.' }),
+    requestId: t.string({
+      required: true,
+      description: 'Unique per lease: a report repeated with the same id counts once.',
+    }),
     costUsd: t.field({ type: 'Decimal', required: true }),
     model: t.string(),
     promptTokens: t.int(),
@@ -53,7 +60,10 @@ const UsageRecord = builder.prismaObject('UsageRecord', {
     promptTokens: t.exposeInt('promptTokens', { nullable: true }),
     completionTokens: t.exposeInt('completionTokens', { nullable: true }),
     costUsd: t.expose('costUsd', { type: 'Decimal' }),
-    costSource: t.field({ type: CostSource, resolve: (r) => r.costSource as 'REPORTED' | 'PROVIDER' | 'PRICE' | 'NONE' }),
+    costSource: t.field({
+      type: CostSource,
+      resolve: (r) => r.costSource as 'REPORTED' | 'PROVIDER' | 'PRICE' | 'NONE',
+    }),
     leaseId: t.id({ resolve: (r) => r.leaseId }),
     keyId: t.id({ resolve: (r) => r.keyId }),
   }),
@@ -67,7 +77,10 @@ const SpendPoint = builder.objectRef<import('./history.js').SpendPoint>('SpendPo
   description: 'Spend in one UTC day, or by one model, over the requested window.',
   fields: (t) => ({
     day: t.exposeString('day', { nullable: true, description: "The UTC day ('2026-11-26') of a DAY point." }),
-    model: t.exposeString('model', { nullable: true, description: 'The model of a MODEL point; null for requests that named none.' }),
+    model: t.exposeString('model', {
+      nullable: true,
+      description: 'The model of a MODEL point; null for requests that named none.',
+    }),
     costUsd: t.field({ type: 'Decimal', resolve: (p) => p.costUsd }),
     requests: t.exposeInt('requests'),
     promptTokens: t.exposeInt('promptTokens'),
@@ -78,14 +91,10 @@ const SpendPoint = builder.objectRef<import('./history.js').SpendPoint>('SpendPo
 builder.queryFields((t) => ({
   usageRecords: t.field({
     type: UsageRecordConnection,
-    description: "A lease's or a key's metered requests, newest first (admins, observers, workers). Users: their own leases only.",
+    description:
+      "A lease's or a key's metered requests, newest first (admins, observers, workers). Users: their own leases only.",
     args: { ...pageArgs, leaseId: t.arg.id(), keyId: t.arg.id() },
-    resolve: (_, args, ctx) =>
-      ctx.services.usageHistory.records(ctx.identity, {
-        ...args,
-        leaseId: args.leaseId == null ? null : String(args.leaseId),
-        keyId: args.keyId == null ? null : String(args.keyId),
-      }),
+    resolve: (_, args, ctx) => ctx.services.usageHistory.records(ctx.identity, args),
   }),
   spendSeries: t.field({
     type: [SpendPoint],
@@ -96,7 +105,7 @@ builder.queryFields((t) => ({
       days: t.arg.int({ description: '30 by default.' }),
       groupBy: t.arg({ type: SpendGrouping, description: 'DAY by default.' }),
     },
-    resolve: (_, args, ctx) => ctx.services.usageHistory.spendSeries(ctx.identity, { ...args, keyId: args.keyId == null ? null : String(args.keyId) }),
+    resolve: (_, args, ctx) => ctx.services.usageHistory.spendSeries(ctx.identity, args),
   }),
 }));
 
@@ -116,6 +125,7 @@ builder.mutationFields((t) => ({
     type: UsageReport,
     description: 'For workers whose agents call the provider directly with the resolved key.',
     args: { input: t.arg({ type: ReportUsageInput, required: true }) },
-    resolve: (_, { input }, ctx) => ctx.services.usage.report(ctx.identity, { ...input, leaseId: String(input.leaseId) }),
+    resolve: (_, { input }, ctx) =>
+      ctx.services.usage.report(ctx.identity, { ...input, leaseId: String(input.leaseId) }),
   }),
 }));

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createManualClock } from '../../tests/support/clock.js';
 import { codeOf, createKey, disableKeys, leaseForNewUser, ok, Q, reportUsage } from '../../tests/support/fixtures.js';
-import { useTestServer, type TestServer } from '../../tests/support/server.js';
+import { type TestServer, withTestServer } from '../../tests/support/server.js';
 
 const CAP = `mutation($id: ID!, $cap: Decimal!) { updateLeaseCap(id: $id, spendCapUsd: $cap) { id status spendCapUsd endReason } }`;
 const KEY = `query($id: ID!) { managedKey(id: $id) { spendTodayUsd spendThisMonthUsd remainingTodayUsd remainingThisMonthUsd } }`;
@@ -20,9 +20,16 @@ const usd = (micros: bigint) => {
 };
 const lease = (tier: 'FREE' | 'ENTERPRISE' = 'FREE') => leaseForNewUser(server, {}, { tier, admin });
 const report = (leaseId: string, costUsd: string, requestId?: string) =>
-  reportUsage(server, worker, { leaseId, requestId, costUsd, model: 'openrouter/auto', promptTokens: 10, completionTokens: 20 });
+  reportUsage(server, worker, {
+    leaseId,
+    requestId,
+    costUsd,
+    model: 'openrouter/auto',
+    promptTokens: 10,
+    completionTokens: 20,
+  });
 
-useTestServer({ clock, roles: 'u' }, (s) => ({ server, admin, worker } = s));
+withTestServer({ clock, roles: 'u' }, (s) => ({ server, admin, worker } = s));
 beforeEach(() => disableKeys(server));
 
 describe('the ledger is exact', () => {
@@ -69,13 +76,24 @@ describe('limits', () => {
     const key = await createKey(server, admin, { dailyLimitUsd: '1' });
     const held = await lease();
     ok(await report(held.id, '1.00'), 'reportUsage');
-    expect(ok(await server.gql(KEY, { id: key.id }, admin), 'managedKey')).toMatchObject({ spendTodayUsd: '1.00', remainingTodayUsd: '0.00' });
-    expect(codeOf(await server.gql(Q.request, { input: {} }, await server.token('USER', `late-${randomUUID()}`)))).toBe('NO_KEY_AVAILABLE');
+    expect(ok(await server.gql(KEY, { id: key.id }, admin), 'managedKey')).toMatchObject({
+      spendTodayUsd: '1.00',
+      remainingTodayUsd: '0.00',
+    });
+    expect(codeOf(await server.gql(Q.request, { input: {} }, await server.token('USER', `late-${randomUUID()}`)))).toBe(
+      'NO_KEY_AVAILABLE',
+    );
     expect(codeOf(await server.gql(Q.resolve, { leaseId: held.id }, worker))).toBe('QUOTA_EXHAUSTED');
     clock.set('2026-02-11T00:00:00.000Z');
-    expect(ok(await server.gql(KEY, { id: key.id }, admin), 'managedKey')).toMatchObject({ spendTodayUsd: '0.00', spendThisMonthUsd: '1.00' });
+    expect(ok(await server.gql(KEY, { id: key.id }, admin), 'managedKey')).toMatchObject({
+      spendTodayUsd: '0.00',
+      spendThisMonthUsd: '1.00',
+    });
     ok(await server.gql(Q.resolve, { leaseId: held.id }, worker), 'resolveLease');
-    ok(await server.gql(Q.request, { input: {} }, await server.token('USER', `next-day-${randomUUID()}`)), 'requestLease');
+    ok(
+      await server.gql(Q.request, { input: {} }, await server.token('USER', `next-day-${randomUUID()}`)),
+      'requestLease',
+    );
   });
 
   it('monthly likewise: a new day is not enough, a new month is', async () => {
@@ -87,7 +105,10 @@ describe('limits', () => {
     expect(codeOf(await server.gql(Q.resolve, { leaseId: held.id }, worker))).toBe('QUOTA_EXHAUSTED');
     clock.set('2026-04-01T00:00:00.000Z');
     ok(await server.gql(Q.resolve, { leaseId: held.id }, worker), 'resolveLease');
-    expect(ok(await server.gql(KEY, { id: key.id }, admin), 'managedKey')).toMatchObject({ spendThisMonthUsd: '0.00', remainingThisMonthUsd: '2.00' });
+    expect(ok(await server.gql(KEY, { id: key.id }, admin), 'managedKey')).toMatchObject({
+      spendThisMonthUsd: '0.00',
+      remainingThisMonthUsd: '2.00',
+    });
   });
 
   it('a lease reaching its cap is suspended exactly once; the admin lifts it with a new cap', async () => {
@@ -108,7 +129,9 @@ describe('limits', () => {
     ok(await server.gql(Q.resolve, { leaseId: held.id }, worker), 'resolveLease');
     const lowered = ok(await server.gql(CAP, { id: held.id, cap: '1' }, admin), 'updateLeaseCap');
     expect(lowered.status).toBe('SUSPENDED');
-    expect(codeOf(await server.gql(CAP, { id: held.id, cap: '20' }, await server.token('OBSERVER', 'o')))).toBe('FORBIDDEN');
+    expect(codeOf(await server.gql(CAP, { id: held.id, cap: '20' }, await server.token('OBSERVER', 'o')))).toBe(
+      'FORBIDDEN',
+    );
   });
 });
 
@@ -124,7 +147,11 @@ describe('bad reports are refused and record nothing', () => {
     await createKey(server, admin);
     const held = await lease();
     const before = await server.app.db.usageRecord.count();
-    const res = await server.gql(Q.report, { input: { leaseId: held.id, requestId: randomUUID(), costUsd: '0.01', ...patch } }, worker);
+    const res = await server.gql(
+      Q.report,
+      { input: { leaseId: held.id, requestId: randomUUID(), costUsd: '0.01', ...patch } },
+      worker,
+    );
     expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: fieldName });
     expect(await server.app.db.usageRecord.count()).toBe(before);
   });
@@ -138,14 +165,23 @@ describe('bad reports are refused and record nothing', () => {
     const big = await fetch(`${server.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${worker}` },
-      body: JSON.stringify({ query: Q.report, variables: { input: { leaseId: held.id, requestId: 'r'.repeat(1024 * 1024), costUsd: '0.01' } } }),
+      body: JSON.stringify({
+        query: Q.report,
+        variables: { input: { leaseId: held.id, requestId: 'r'.repeat(1024 * 1024), costUsd: '0.01' } },
+      }),
     });
     expect(big.status).toBe(413);
     for (const role of ['ADMIN', 'OBSERVER', 'USER'] as const) {
-      const res = await server.gql(Q.report, { input: { leaseId: held.id, requestId: randomUUID(), costUsd: '0.01' } }, await server.token(role, `r-${role}`));
+      const res = await server.gql(
+        Q.report,
+        { input: { leaseId: held.id, requestId: randomUUID(), costUsd: '0.01' } },
+        await server.token(role, `r-${role}`),
+      );
       expect(codeOf(res)).toBe('FORBIDDEN');
     }
-    expect(codeOf(await server.gql(Q.report, { input: { leaseId: held.id, requestId: 'x', costUsd: '0.01' } }, null))).toBe('UNAUTHENTICATED');
+    expect(
+      codeOf(await server.gql(Q.report, { input: { leaseId: held.id, requestId: 'x', costUsd: '0.01' } }, null)),
+    ).toBe('UNAUTHENTICATED');
     expect(await server.app.db.usageRecord.count()).toBe(before);
   });
 });

@@ -42,7 +42,9 @@ export const dropDatabase = (adminUrl: string, name: string) =>
 /** Drops every database whose name is LIKE `pattern`. */
 export async function dropDatabasesLike(adminUrl: string, pattern: string) {
   await withClient(adminUrl, async (client) => {
-    const { rows } = await client.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE $1`, [pattern]);
+    const { rows } = await client.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE $1`, [
+      pattern,
+    ]);
     for (const { datname } of rows) await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
   });
 }
@@ -80,6 +82,10 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     return { url: embedded.url, maxConnections: 1, kind: 'embedded', drop: () => embedded.stop() };
   }
   const template = new URL(provided.templateUrl).pathname.slice(1);
-  const clone = await createDatabase(databaseUrl(provided.templateUrl), `${template}_f${randomBytes(6).toString('hex')}`, template);
+  const clone = await createDatabase(
+    databaseUrl(provided.templateUrl),
+    `${template}_f${randomBytes(6).toString('hex')}`,
+    template,
+  );
   return { ...clone, maxConnections: 15, kind: 'postgres' };
 }

@@ -42,7 +42,11 @@ export function ok<T = any>(res: { data: any; errors?: unknown[] }, field: strin
 export const codeOf = (res: { errors?: { extensions?: { code?: string } }[] }) => res.errors?.[0]?.extensions?.code;
 
 export async function createKey(server: GraphQLServer, admin: string, input: Record<string, unknown> = {}) {
-  const res = await server.gql(Q.createKey, { input: { provider: 'OPENROUTER', label: 'pool', apiKey: providerSecret(), ...input } }, admin);
+  const res = await server.gql(
+    Q.createKey,
+    { input: { provider: 'OPENROUTER', label: 'pool', apiKey: providerSecret(), ...input } },
+    admin,
+  );
   expect(res.errors).toBeUndefined();
   return res.data.createManagedKey as { id: string };
 }
@@ -78,8 +82,11 @@ export const requestLease = async (server: GraphQLServer, token: string, input: 
   ok(await server.gql(Q.request, { input }, token), 'requestLease');
 
 /** A lease granted to a new user (see `newUser`). */
-export const leaseForNewUser = async (server: GraphQLServer, input: Record<string, unknown> = {}, user: NewUserOptions = {}) =>
-  requestLease(server, (await newUser(server, user)).token, input);
+export const leaseForNewUser = async (
+  server: GraphQLServer,
+  input: Record<string, unknown> = {},
+  user: NewUserOptions = {},
+) => requestLease(server, (await newUser(server, user)).token, input);
 
 export interface UsageInput {
   leaseId: string;
@@ -96,7 +103,12 @@ export const reportUsage = (server: GraphQLServer, worker: string, input: UsageI
   server.gql(Q.report, { input: { ...input, requestId: input.requestId ?? randomUUID() } }, worker);
 
 /** A new user's lease resolved by `worker`: the token and base URL the agent is handed. */
-export async function resolvedLease(server: GraphQLServer, worker: string, input: Record<string, unknown>, user: NewUserOptions = {}) {
+export async function resolvedLease(
+  server: GraphQLServer,
+  worker: string,
+  input: Record<string, unknown>,
+  user: NewUserOptions = {},
+) {
   const lease = await leaseForNewUser(server, input, user);
   const resolved = ok(await server.gql(Q.resolve, { leaseId: lease.id }, worker), 'resolveLease');
   return { lease, token: resolved.apiKey as string, baseUrl: resolved.baseUrl as string };
@@ -106,10 +118,27 @@ export async function resolvedLease(server: GraphQLServer, worker: string, input
  * A lease served by the metering proxy: a key on `keyInput.baseUrl` made the only active one, a new
  * user's lease on it, and what resolveLease hands the agent (the lease token and the proxy's URL).
  */
-export async function proxiedLease(server: TestServer, admin: string, worker: string, keyInput: Record<string, unknown>) {
+export async function proxiedLease(
+  server: TestServer,
+  admin: string,
+  worker: string,
+  keyInput: Record<string, unknown>,
+) {
   await disableKeys(server);
-  const key = await createKey(server, admin, { provider: 'OPENAI_COMPATIBLE', defaultModel: 'fake-model', ...keyInput });
-  return { key, ...(await resolvedLease(server, worker, { provider: 'OPENAI_COMPATIBLE', framework: 'GENERIC' }, { prefix: 'proxied' })) };
+  const key = await createKey(server, admin, {
+    provider: 'OPENAI_COMPATIBLE',
+    defaultModel: 'fake-model',
+    ...keyInput,
+  });
+  return {
+    key,
+    ...(await resolvedLease(
+      server,
+      worker,
+      { provider: 'OPENAI_COMPATIBLE', framework: 'GENERIC' },
+      { prefix: 'proxied' },
+    )),
+  };
 }
 
 /** A call to an OpenAI-style API (the metering proxy, or the fake provider directly): POST with a JSON body, else GET. */

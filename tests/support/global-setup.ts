@@ -19,7 +19,8 @@ declare module 'vitest' {
 }
 
 /** Every clone that createTestDatabase made of the template (left over by an interrupted run, too). */
-const dropClones = (templateUrl: string) => dropDatabasesLike(databaseUrl(templateUrl), `${new URL(templateUrl).pathname.slice(1)}_f%`);
+const dropClones = (templateUrl: string) =>
+  dropDatabasesLike(databaseUrl(templateUrl), `${new URL(templateUrl).pathname.slice(1)}_f%`);
 
 export default async function setup(project: TestProject) {
   const url = process.env.TEST_DATABASE_URL;

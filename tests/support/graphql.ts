@@ -11,7 +11,8 @@ export interface GraphQLResponse<T = any> {
 /** A server under test, in this process or its own: who it is, and how to call it. */
 export interface GraphQLServer {
   url: string;
-  token(role: Role, sub?: string, extra?: { email?: string; expiresInSeconds?: number }): Promise<string>;
+  /** A token signed with the server's secret; `now` back-dates it (an expired token: an hour ago, 60 s). */
+  token(role: Role, sub?: string, extra?: { email?: string; expiresInSeconds?: number; now?: Date }): Promise<string>;
   gql<T = any>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<GraphQLResponse<T>>;
 }
 

@@ -1,11 +1,11 @@
 // MPK in a process of its own, started as `npm start` starts it (`node --import tsx
 // server/main.ts`): for the tests of the process itself (a fresh start, several instances) and
 // for the benchmarks, whose load generator must not share the server's event loop.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { mintToken } from '../../server/auth/authenticator.js';
-import { tempDir, testSecrets, type ServerSecrets } from './config.js';
-import { postGraphQL, type GraphQLServer } from './graphql.js';
+import { type ServerSecrets, tempDir, testSecrets } from './config.js';
+import { type GraphQLServer, postGraphQL } from './graphql.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
@@ -33,7 +33,9 @@ const running = new Set<() => Promise<void>>();
 
 const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
 const exit = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => (exited(child) ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
+  new Promise<number | null>((resolve) =>
+    exited(child) ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code)),
+  );
 
 /**
  * Starts the server with `env` and, of this process's environment, only PATH and HOME, on a free
@@ -55,7 +57,10 @@ export function spawnServer(env: Record<string, string>, options: SpawnOptions =
   let output = '';
   return new Promise((resolve, reject) => {
     let started = false;
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within ${timeoutMs / 1000} s:\n${output}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`${name} did not start within ${timeoutMs / 1000} s:\n${output}`)),
+      timeoutMs,
+    );
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = started ? null : /"url":"(http:\/\/[^"]+)\/graphql"/.exec(output);
@@ -91,7 +96,10 @@ export interface ServerProcess extends SpawnedServer, GraphQLServer {
  * A server process on known secrets (fresh ones unless given: instances of one deployment share
  * theirs) with a data folder of its own, removed when it stops; `env` adds DATABASE_URL and the like.
  */
-export async function startServerProcess(env: Record<string, string> = {}, options: SpawnOptions & { secrets?: ServerSecrets } = {}): Promise<ServerProcess> {
+export async function startServerProcess(
+  env: Record<string, string> = {},
+  options: SpawnOptions & { secrets?: ServerSecrets } = {},
+): Promise<ServerProcess> {
   const { secrets = testSecrets(), ...spawnOptions } = options;
   const dataDir = await tempDir('mpk-server-');
   running.add(dataDir.remove);
@@ -106,7 +114,8 @@ export async function startServerProcess(env: Record<string, string> = {}, optio
   return {
     ...spawned,
     secrets,
-    token: (role, sub = `${role.toLowerCase()}-1`, extra = {}) => mintToken({ secret: secrets.jwtSecret, sub, role, ...extra }),
+    token: (role, sub = `${role.toLowerCase()}-1`, extra = {}) =>
+      mintToken({ secret: secrets.jwtSecret, sub, role, ...extra }),
     gql: (query, variables, token) => postGraphQL(spawned.url, query, variables, token),
     async stop() {
       const code = await spawned.stop();

@@ -3,14 +3,14 @@
 // leak checks.
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll } from 'vitest';
-import { buildApp, type App } from '../../server/app.js';
+import { type App, buildApp } from '../../server/app.js';
 import { mintToken } from '../../server/auth/authenticator.js';
 import type { Config } from '../../server/config.js';
 import type { Clock } from '../../server/core/clock.js';
 import { createLogger } from '../../server/core/logger.js';
 import { testConfig } from './config.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
-import { postGraphQL, type GraphQLServer } from './graphql.js';
+import { type GraphQLServer, postGraphQL } from './graphql.js';
 
 export interface TestServer extends GraphQLServer {
   app: App;
@@ -31,7 +31,11 @@ export interface TestServerOptions {
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const database = options.database ?? (await createTestDatabase());
-  const { config, dispose } = await testConfig({ databaseUrl: database.url, dbPoolSize: database.maxConnections, ...options.config });
+  const { config, dispose } = await testConfig({
+    databaseUrl: database.url,
+    dbPoolSize: database.maxConnections,
+    ...options.config,
+  });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
@@ -41,7 +45,13 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   });
   // A test that moves its own clock drives expiry itself: a real-time scheduler would race it.
   const scheduler = options.scheduler ?? !options.clock;
-  const app = await buildApp({ config, clock: options.clock, logger: createLogger('debug', sink), scheduler, leaderIntervalMs: options.leaderIntervalMs });
+  const app = await buildApp({
+    config,
+    clock: options.clock,
+    logger: createLogger('debug', sink),
+    scheduler,
+    leaderIntervalMs: options.leaderIntervalMs,
+  });
   const url = await app.listen();
 
   return {
@@ -52,7 +62,14 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     logs,
     token: (role, sub = `${role.toLowerCase()}-1`, extra = {}) =>
       // Tests move their clock by days: tokens outlive that unless a test says otherwise.
-      mintToken({ secret: config.jwtSecret, sub, role, now: options.clock?.now(), expiresInSeconds: 10 * 365 * 86400, ...extra }),
+      mintToken({
+        secret: config.jwtSecret,
+        sub,
+        role,
+        now: options.clock?.now(),
+        expiresInSeconds: 10 * 365 * 86400,
+        ...extra,
+      }),
     gql: (query, variables, token) => postGraphQL(url, query, variables, token),
     async close() {
       await app.stop(1000);
@@ -73,9 +90,9 @@ export interface ServedFile {
 /**
  * This file's server: started before its tests, closed after them. `ready` receives it with its
  * staff's tokens (`roles` is their tag, '1' unless given), for the file to keep in its variables:
- * `useTestServer({ clock, roles: 'x' }, (s) => ({ server, admin } = s))`.
+ * `withTestServer({ clock, roles: 'x' }, (s) => ({ server, admin } = s))`.
  */
-export function useTestServer(options: TestServerOptions & { roles?: string }, ready: (served: ServedFile) => void) {
+export function withTestServer(options: TestServerOptions & { roles?: string }, ready: (served: ServedFile) => void) {
   let server: TestServer | undefined;
   beforeAll(async () => {
     const { roles: tag = '1', ...serverOptions } = options;

@@ -1,5 +1,5 @@
 // A graphql-ws client for tests, collecting what a subscription delivers.
-import { createClient, type Client } from 'graphql-ws';
+import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 
 export interface Collected<T = any> {
@@ -11,7 +11,11 @@ export interface Collected<T = any> {
   dispose(): void;
 }
 
-export function wsClient(httpUrl: string, token: string | null, onClose?: (event: { code: number; reason: string }) => void): Client {
+export function wsClient(
+  httpUrl: string,
+  token: string | null,
+  onClose?: (event: { code: number; reason: string }) => void,
+): Client {
   return createClient({
     url: `${httpUrl.replace(/^http/, 'ws')}/graphql`,
     webSocketImpl: WebSocket,
@@ -34,7 +38,8 @@ export function collect<T = any>(client: Client, query: string, variables: Recor
         const check = () => {
           if (collected.items.length >= n) return resolve(collected.items);
           if (collected.errors.length) return reject(new Error(JSON.stringify(collected.errors)));
-          if (Date.now() - started > ms) return reject(new Error(`only ${collected.items.length} of ${n} items after ${ms} ms`));
+          if (Date.now() - started > ms)
+            return reject(new Error(`only ${collected.items.length} of ${n} items after ${ms} ms`));
           setTimeout(check, 10);
         };
         check();

@@ -50,7 +50,10 @@ function SignedIn({ token }: { token: string }) {
   useEffect(() => {
     const expiry = tokenExpiry(token);
     if (!expiry) return;
-    const timer = setTimeout(() => signOut(rejectionMessage('EXPIRED')), Math.min(MAX_TIMER_MS, Math.max(0, expiry.getTime() - Date.now())));
+    const timer = setTimeout(
+      () => signOut(rejectionMessage('EXPIRED')),
+      Math.min(MAX_TIMER_MS, Math.max(0, expiry.getTime() - Date.now())),
+    );
     return () => clearTimeout(timer);
   }, [token]);
   return (

@@ -2,7 +2,7 @@
 // key that a subscription delivers updates every table that shows it, in place. Objects without
 // an id of their own (pages, edges, aggregates) live inside their parent. A lease granted anywhere
 // is put at the head of the lease lists it belongs in.
-import { cacheExchange, type Cache, type Data, type Variables } from '@urql/exchange-graphcache';
+import { type Cache, cacheExchange, type Data, type KeyingConfig, type Variables } from '@urql/exchange-graphcache';
 import type { DocumentNode } from 'graphql';
 import { LeaseListQuery, MyLeasesQuery } from './api/documents';
 import type { LeaseListQueryVariables, LeaseStatus } from './gql/graphql';
@@ -74,32 +74,35 @@ export function insertLease(cache: Cache, lease: LeaseLike) {
   }
 }
 
+/** How entities are told apart: by id (the default), or embedded in their parent. */
+const KEYS: KeyingConfig = {
+  PageInfo: embedded,
+  AuditEntryConnection: embedded,
+  AuditEntryEdge: embedded,
+  LeaseConnection: embedded,
+  LeaseEdge: embedded,
+  ManagedKeyConnection: embedded,
+  ManagedKeyEdge: embedded,
+  UserConnection: embedded,
+  UserEdge: embedded,
+  UsageRecordConnection: embedded,
+  UsageRecordEdge: embedded,
+  KeyUsage: embedded,
+  ProviderUsage: embedded,
+  PoolSummary: embedded,
+  KeyCount: embedded,
+  LeaseCount: embedded,
+  SpendPoint: embedded,
+  UsageReport: embedded,
+  ResolvedLease: embedded,
+  TierPolicy: (policy) => policy.tier as string,
+  LeaseEvent: (event) => event.cursor as string,
+};
+
 /** A fresh cache per session: nothing one sign-in read is shown to the next. */
 export const createCache = () =>
   cacheExchange({
-    keys: {
-      PageInfo: embedded,
-      AuditEntryConnection: embedded,
-      AuditEntryEdge: embedded,
-      LeaseConnection: embedded,
-      LeaseEdge: embedded,
-      ManagedKeyConnection: embedded,
-      ManagedKeyEdge: embedded,
-      UserConnection: embedded,
-      UserEdge: embedded,
-      UsageRecordConnection: embedded,
-      UsageRecordEdge: embedded,
-      KeyUsage: embedded,
-      ProviderUsage: embedded,
-      PoolSummary: embedded,
-      KeyCount: embedded,
-      LeaseCount: embedded,
-      SpendPoint: embedded,
-      UsageReport: embedded,
-      ResolvedLease: embedded,
-      TierPolicy: (policy) => policy.tier as string,
-      LeaseEvent: (event) => event.cursor as string,
-    },
+    keys: KEYS,
     updates: {
       Subscription: {
         leaseEvents(result, _args, cache) {
@@ -121,4 +124,3 @@ export const createCache = () =>
       },
     },
   });
-

@@ -25,7 +25,11 @@ const theme = createTheme({
 });
 
 // Secondary text ("dimmed") dark enough for WCAG AA contrast on white and on striped rows.
-const cssVariables: CSSVariablesResolver = () => ({ variables: {}, light: { '--mantine-color-dimmed': '#5f656c' }, dark: {} });
+const cssVariables: CSSVariablesResolver = () => ({
+  variables: {},
+  light: { '--mantine-color-dimmed': '#5f656c' },
+  dark: {},
+});
 
 // Signed in already: fetch this URL's page alongside the app itself.
 if (readToken()) preloadPage(location.pathname);

@@ -1,6 +1,6 @@
 // Real URLs for every page, each page its own chunk (loaded when first opened), each guarded by
 // the role table: a role that may not use a page gets a clear "not allowed" instead.
-import { type ComponentType, lazy, type LazyExoticComponent } from 'react';
+import { type ComponentType, type LazyExoticComponent, lazy } from 'react';
 import { createBrowserRouter, Navigate } from 'react-router';
 import { Layout } from './components/Layout';
 import { NotAllowed } from './components/NotAllowed';
@@ -36,7 +36,12 @@ const AgentsPage = lazy(load.agents);
  */
 export function preloadPage(pathname: string) {
   const [, first = '', second] = pathname.split('/');
-  const page = first === '' ? 'overview' : second ? ({ keys: 'key', leases: 'lease' } as const)[first as 'keys' | 'leases'] : first;
+  const page =
+    first === ''
+      ? 'overview'
+      : second
+        ? ({ keys: 'key', leases: 'lease' } as const)[first as 'keys' | 'leases']
+        : first;
   if (page && page in load) void load[page as keyof typeof load]().catch(() => {});
 }
 

@@ -4,9 +4,9 @@
 import { Anchor, Badge, Group, Text } from '@mantine/core';
 import type { ReactNode } from 'react';
 import { Link } from 'react-router';
-import { KeyLink, LeaseLink, UserLink } from './Links';
 import { formatAbsolute, formatUsd, formatUsdExact } from '../lib/format';
 import { humanDuration } from '../lib/policy';
+import { KeyLink, LeaseLink, UserLink } from './Links';
 import { shade, WHOLE } from './StatusBadge';
 
 type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
@@ -18,16 +18,22 @@ interface Change {
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d/;
 const SECONDS_FIELDS = new Set(['leaseDurationSeconds', 'bySeconds']);
 
-const isChange = (value: unknown): value is Change => typeof value === 'object' && value !== null && 'from' in value && 'to' in value;
+const isChange = (value: unknown): value is Change =>
+  typeof value === 'object' && value !== null && 'from' in value && 'to' in value;
 const isUsdField = (field: string) => /Usd$/.test(field);
 
 /** One value as text, by what its field holds. */
 function valueText(field: string, value: Json): { text: string; exact?: string } {
   if (value === null) return { text: 'none' };
-  if (isUsdField(field) && (typeof value === 'string' || typeof value === 'number')) return { text: formatUsd(String(value)), exact: formatUsdExact(String(value)) };
-  if (SECONDS_FIELDS.has(field) && typeof value === 'number') return { text: humanDuration(value), exact: `${value.toLocaleString('en-US')} s` };
+  if (isUsdField(field) && (typeof value === 'string' || typeof value === 'number'))
+    return { text: formatUsd(String(value)), exact: formatUsdExact(String(value)) };
+  if (SECONDS_FIELDS.has(field) && typeof value === 'number')
+    return { text: humanDuration(value), exact: `${value.toLocaleString('en-US')} s` };
   if (typeof value === 'string' && ISO_TIME.test(value)) return { text: formatAbsolute(value), exact: value };
-  if (Array.isArray(value)) return value.length ? { text: value.map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(', ') } : { text: 'none' };
+  if (Array.isArray(value))
+    return value.length
+      ? { text: value.map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(', ') }
+      : { text: 'none' };
   if (typeof value === 'object') {
     const json = JSON.stringify(value);
     return json === '{}' ? { text: 'none' } : { text: json.length > 60 ? `${json.slice(0, 57)}…` : json, exact: json };
@@ -37,12 +43,19 @@ function valueText(field: string, value: Json): { text: string; exact?: string }
 
 function Value({ field, value }: { field: string; value: Json }) {
   // Ids link to where they are shown in full.
-  if (typeof value === 'string' && field === 'keyId') return <KeyLink id={value} size="xs" style={{ fontFamily: "var(--mantine-font-family-monospace)" }} />;
+  if (typeof value === 'string' && field === 'keyId')
+    return <KeyLink id={value} size="xs" style={{ fontFamily: 'var(--mantine-font-family-monospace)' }} />;
   if (typeof value === 'string' && field === 'leaseId') return <LeaseLink id={value} size="xs" />;
   if (typeof value === 'string' && field === 'userId') return <UserLink id={value} size="xs" />;
   const { text, exact } = valueText(field, value);
   return (
-    <Text span size="xs" ff="monospace" c={value === null ? 'dimmed' : undefined} title={exact && exact !== text ? exact : undefined}>
+    <Text
+      span
+      size="xs"
+      ff="monospace"
+      c={value === null ? 'dimmed' : undefined}
+      title={exact && exact !== text ? exact : undefined}
+    >
       {text}
     </Text>
   );
@@ -56,7 +69,12 @@ function Chip({ children }: { children: ReactNode }) {
       wrap="nowrap"
       px={6}
       py={1}
-      style={{ border: '1px solid var(--mantine-color-default-border)', borderRadius: 4, listStyle: 'none', maxWidth: '100%' }}
+      style={{
+        border: '1px solid var(--mantine-color-default-border)',
+        borderRadius: 4,
+        listStyle: 'none',
+        maxWidth: '100%',
+      }}
     >
       {children}
     </Group>
@@ -70,8 +88,13 @@ const FieldName = ({ name }: { name: string }) => (
 );
 
 export function AuditDetails({ details }: { details: unknown }) {
-  const all = (typeof details === 'object' && details !== null && !Array.isArray(details) ? details : {}) as Record<string, Json>;
-  const changes: Record<string, Change> | null = isChangeMap(all.changes) ? (all.changes as Record<string, Change>) : null;
+  const all = (typeof details === 'object' && details !== null && !Array.isArray(details) ? details : {}) as Record<
+    string,
+    Json
+  >;
+  const changes: Record<string, Change> | null = isChangeMap(all.changes)
+    ? (all.changes as Record<string, Change>)
+    : null;
   const rest = Object.entries(all).filter(([key]) => !(key === 'changes' && changes));
   if (!changes && rest.length === 0) {
     return (
@@ -141,17 +164,42 @@ export function AuditTarget({ type, id, label }: { type: string; id: string | nu
 }
 
 export const TARGET_TYPES = ['ManagedKey', 'Lease', 'User', 'TierPolicy'] as const;
-export const TARGET_NAMES: Record<string, string> = { ManagedKey: 'Key', Lease: 'Lease', User: 'User', TierPolicy: 'Tier policy' };
+export const TARGET_NAMES: Record<string, string> = {
+  ManagedKey: 'Key',
+  Lease: 'Lease',
+  User: 'User',
+  TierPolicy: 'Tier policy',
+};
 
 /**
  * Every action the server audits, grouped by what it acts on. Lease ends are stored in the past
  * tense (`lease.${status}`: lease.released, lease.revoked, lease.expired, lease.suspended).
  */
 export const ACTIONS: { group: string; items: string[] }[] = [
-  { group: 'Keys', items: ['managedKey.create', 'managedKey.update', 'managedKey.disable', 'managedKey.enable', 'managedKey.rotateSecret'] },
+  {
+    group: 'Keys',
+    items: [
+      'managedKey.create',
+      'managedKey.update',
+      'managedKey.disable',
+      'managedKey.enable',
+      'managedKey.rotateSecret',
+    ],
+  },
   {
     group: 'Leases',
-    items: ['lease.grant', 'lease.released', 'lease.revoked', 'lease.expired', 'lease.suspended', 'lease.extend', 'lease.reactivate', 'lease.resume', 'lease.updateCap', 'lease.resolve'],
+    items: [
+      'lease.grant',
+      'lease.released',
+      'lease.revoked',
+      'lease.expired',
+      'lease.suspended',
+      'lease.extend',
+      'lease.reactivate',
+      'lease.resume',
+      'lease.updateCap',
+      'lease.resolve',
+    ],
   },
   { group: 'Tiers and users', items: ['tierPolicy.update', 'user.setTier'] },
 ];
@@ -167,7 +215,17 @@ export function ActionBadge({ action }: { action: string }) {
   // The hue tints the badge; the text stays dark, readable on plain and striped rows alike.
   const color = shade(ACTION_COLORS.find(([pattern]) => pattern.test(action))?.[1] ?? 'gray', 7);
   return (
-    <Badge color={color} variant="light" size="sm" tt="none" ff="monospace" fw={500} c="dark.8" style={WHOLE} data-action={action}>
+    <Badge
+      color={color}
+      variant="light"
+      size="sm"
+      tt="none"
+      ff="monospace"
+      fw={500}
+      c="dark.8"
+      style={WHOLE}
+      data-action={action}
+    >
       {action}
     </Badge>
   );

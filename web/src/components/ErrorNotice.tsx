@@ -4,7 +4,15 @@ import { IconAlertTriangle } from '@tabler/icons-react';
 import type { CombinedError } from 'urql';
 import { refusalOf } from '../lib/errors';
 
-export function ErrorNotice({ error, title = 'That did not work', provider }: { error: CombinedError; title?: string; provider?: string | null }) {
+export function ErrorNotice({
+  error,
+  title = 'That did not work',
+  provider,
+}: {
+  error: CombinedError;
+  title?: string;
+  provider?: string | null;
+}) {
   const refusal = refusalOf(error, { provider });
   return (
     <Alert color="red" variant="light" icon={<IconAlertTriangle size={18} />} title={title} role="alert">

@@ -9,17 +9,20 @@ import { useLiveEvents } from '../events';
 import type { EventItemFragment } from '../gql/graphql';
 import { formatUsd } from '../lib/format';
 import { ErrorNotice } from './ErrorNotice';
+import classes from './EventFeed.module.css';
 import { LeaseLink, UserLink } from './Links';
 import { RelativeTime } from './RelativeTime';
 import { EventTypeBadge } from './StatusBadge';
-import classes from './EventFeed.module.css';
 import { useLiveData } from './useLiveData';
 
 function describe(event: EventItemFragment): string {
   const details = (event.details ?? {}) as Record<string, unknown>;
-  if (event.type === 'USAGE') return `${details.requests ?? 1} request(s), ${formatUsd(String(details.costUsd ?? '0'))}`;
-  if (event.type === 'EXTENDED' && details.spendCapUsd && !details.expiresAt) return `cap set to ${formatUsd(String(details.spendCapUsd))}`;
-  if (event.type === 'EXTENDED') return details.reactivated ? 'reactivated' : details.resumed ? 'resumed under a new cap' : 'extended';
+  if (event.type === 'USAGE')
+    return `${details.requests ?? 1} request(s), ${formatUsd(String(details.costUsd ?? '0'))}`;
+  if (event.type === 'EXTENDED' && details.spendCapUsd && !details.expiresAt)
+    return `cap set to ${formatUsd(String(details.spendCapUsd))}`;
+  if (event.type === 'EXTENDED')
+    return details.reactivated ? 'reactivated' : details.resumed ? 'resumed under a new cap' : 'extended';
   if (typeof details.reason === 'string') return details.reason;
   return event.agentId ? `agent ${event.agentId}` : '';
 }
@@ -32,7 +35,13 @@ const EventRow = memo(function EventRow({ event }: { event: EventItemFragment })
       <div className={classes.line}>
         <EventTypeBadge type={event.type} />
         {event.stopAgent && (
-          <Badge color="red.9" size="xs" variant="filled" leftSection={<IconPlayerStopFilled size={10} />} title="The worker stops the agent">
+          <Badge
+            color="red.9"
+            size="xs"
+            variant="filled"
+            leftSection={<IconPlayerStopFilled size={10} />}
+            title="The worker stops the agent"
+          >
             stops agent
           </Badge>
         )}
@@ -54,8 +63,13 @@ export function EventFeed({ keyId, userId, height = 420 }: { keyId?: string; use
   const [showUsage, setShowUsage] = useState(false);
   const events = useMemo(() => {
     const seen = new Set<string>();
-    const all = [...live.filter((e) => (!keyId || e.keyId === keyId) && (!userId || e.userId === userId)), ...(data?.recentLeaseEvents ?? [])];
-    return all.filter((e) => !seen.has(e.cursor) && seen.add(e.cursor) && (showUsage || e.type !== 'USAGE')).slice(0, 50);
+    const all = [
+      ...live.filter((e) => (!keyId || e.keyId === keyId) && (!userId || e.userId === userId)),
+      ...(data?.recentLeaseEvents ?? []),
+    ];
+    return all
+      .filter((e) => !seen.has(e.cursor) && seen.add(e.cursor) && (showUsage || e.type !== 'USAGE'))
+      .slice(0, 50);
   }, [live, data, keyId, userId, showUsage]);
   // Drawn in the background (time-sliced): a page that opens with a feed opens at once.
   const shown = useDeferredValue(events, NO_EVENTS);
@@ -66,7 +80,12 @@ export function EventFeed({ keyId, userId, height = 420 }: { keyId?: string; use
         <Text fw={600} size="sm">
           Lease events
         </Text>
-        <Switch size="xs" label="Show usage" checked={showUsage} onChange={(e) => setShowUsage(e.currentTarget.checked)} />
+        <Switch
+          size="xs"
+          label="Show usage"
+          checked={showUsage}
+          onChange={(e) => setShowUsage(e.currentTarget.checked)}
+        />
       </Group>
       {error && <ErrorNotice error={error} title="Events could not be loaded" />}
       <ScrollArea h={height} type="auto">

@@ -13,7 +13,7 @@ import {
   IconUsers,
 } from '@tabler/icons-react';
 import { Suspense, useEffect } from 'react';
-import { NavLink as RouterNavLink, Outlet, useLocation } from 'react-router';
+import { Outlet, NavLink as RouterNavLink, useLocation } from 'react-router';
 import { useClient } from 'urql';
 import { LiveLeaseEventsSubscription, MyLeaseEventsSubscription } from '../api/documents';
 import { liveEvents } from '../events';
@@ -45,8 +45,12 @@ function LiveSubscriptions() {
   // feeds' store, and re-renders only what shows it.
   useEffect(() => {
     const subscription = own
-      ? client.subscription(MyLeaseEventsSubscription, {}).subscribe((result) => result.data && liveEvents.push(result.data.leaseEvents))
-      : client.subscription(LiveLeaseEventsSubscription, {}).subscribe((result) => result.data && liveEvents.push(result.data.leaseEvents));
+      ? client
+          .subscription(MyLeaseEventsSubscription, {})
+          .subscribe((result) => result.data && liveEvents.push(result.data.leaseEvents))
+      : client
+          .subscription(LiveLeaseEventsSubscription, {})
+          .subscribe((result) => result.data && liveEvents.push(result.data.leaseEvents));
     return () => {
       subscription.unsubscribe();
       liveEvents.clear();
@@ -59,11 +63,17 @@ export function Layout() {
   const me = useMe();
   const [opened, { toggle, close }] = useDisclosure();
   const location = useLocation();
+  // On a phone the menu closes once a page is chosen: on every change of page.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the path is the trigger, not an input
   useEffect(close, [location.pathname, close]);
   const isActive = (to: string) => (to === '/' ? location.pathname === '/' : location.pathname.startsWith(to));
 
   return (
-    <AppShell header={{ height: 56 }} navbar={{ width: 220, breakpoint: 'sm', collapsed: { mobile: !opened } }} padding="md">
+    <AppShell
+      header={{ height: 56 }}
+      navbar={{ width: 220, breakpoint: 'sm', collapsed: { mobile: !opened } }}
+      padding="md"
+    >
       <LiveSubscriptions />
       <AppShell.Header>
         <Group h="100%" px="md" justify="space-between" wrap="nowrap">
@@ -97,7 +107,16 @@ export function Layout() {
       <AppShell.Navbar p="xs" aria-label="Pages">
         {pagesOf(me.role).map((page) => {
           const { label, to, icon: Icon } = NAV[page];
-          return <NavLink key={page} component={RouterNavLink} to={to} label={label} leftSection={<Icon size={18} stroke={1.6} />} active={isActive(to)} />;
+          return (
+            <NavLink
+              key={page}
+              component={RouterNavLink}
+              to={to}
+              label={label}
+              leftSection={<Icon size={18} stroke={1.6} />}
+              active={isActive(to)}
+            />
+          );
         })}
       </AppShell.Navbar>
       <AppShell.Main>

@@ -1,6 +1,6 @@
 // Every id, key and user links to where it is shown in full. Plain router links styled like
 // Mantine's anchors: tables render many of them, several times a second when live.
-import { memo, type CSSProperties } from 'react';
+import { type CSSProperties, memo } from 'react';
 import { Link } from 'react-router';
 import { shortId } from '../lib/format';
 import classes from './Links.module.css';
@@ -11,7 +11,8 @@ interface LinkStyle {
   style?: CSSProperties;
 }
 
-const className = (size: LinkStyle['size'] = 'sm', mono = false) => `${classes.link} ${classes[size]}${mono ? ` ${classes.mono}` : ''}`;
+const className = (size: LinkStyle['size'] = 'sm', mono = false) =>
+  `${classes.link} ${classes[size]}${mono ? ` ${classes.mono}` : ''}`;
 
 export const KeyLink = memo(({ id, label, size, fw, style }: { id: string; label?: string | null } & LinkStyle) => (
   <Link to={`/keys/${id}`} className={className(size)} style={{ fontWeight: fw, ...style }}>

@@ -3,7 +3,12 @@ import { Badge, Group, Text } from '@mantine/core';
 import { useLiveStatus } from '../live';
 import { RelativeTime } from './RelativeTime';
 
-const LABELS = { connecting: 'connecting', connected: 'live', reconnecting: 'reconnecting', closed: 'offline' } as const;
+const LABELS = {
+  connecting: 'connecting',
+  connected: 'live',
+  reconnecting: 'reconnecting',
+  closed: 'offline',
+} as const;
 const COLORS = { connecting: 'gray', connected: 'teal', reconnecting: 'orange', closed: 'red' } as const;
 
 export function LiveIndicator() {

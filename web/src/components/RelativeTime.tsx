@@ -1,6 +1,6 @@
 // A time as "in 3 h" / "5 min ago", the absolute UTC time on hover, kept fresh by one shared
 // ticker. A plain <time> element: tables show dozens of these.
-import { memo, useSyncExternalStore, type CSSProperties } from 'react';
+import { type CSSProperties, memo, useSyncExternalStore } from 'react';
 import { formatAbsolute, formatRelative } from '../lib/format';
 
 let now = Date.now();
@@ -25,7 +25,11 @@ function subscribe(listener: () => void) {
 /** Re-renders every 15 s, for everything that shows relative times. */
 export const useNow = () => useSyncExternalStore(subscribe, () => now);
 
-const SIZES = { xs: 'var(--mantine-font-size-xs)', sm: 'var(--mantine-font-size-sm)', md: 'var(--mantine-font-size-md)' } as const;
+const SIZES = {
+  xs: 'var(--mantine-font-size-xs)',
+  sm: 'var(--mantine-font-size-sm)',
+  md: 'var(--mantine-font-size-md)',
+} as const;
 
 export const RelativeTime = memo(function RelativeTime({
   value,

@@ -6,7 +6,8 @@ import { memo } from 'react';
 import { formatUsd, share } from '../lib/format';
 import classes from './SpendBar.module.css';
 
-export const shareColor = (percent: number) => (percent >= 100 ? 'red' : percent >= 80 ? 'orange' : percent >= 60 ? 'yellow' : 'teal');
+export const shareColor = (percent: number) =>
+  percent >= 100 ? 'red' : percent >= 80 ? 'orange' : percent >= 60 ? 'yellow' : 'teal';
 
 export const SpendBar = memo(function SpendBar({
   spent,
@@ -20,7 +21,10 @@ export const SpendBar = memo(function SpendBar({
   compact?: boolean;
 }) {
   const percent = share(spent, limit);
-  const label = window === 'cap' ? `${formatUsd(spent)} of a ${formatUsd(limit)} cap` : `${formatUsd(spent)} of ${limit == null ? 'no limit' : formatUsd(limit)} this ${window}`;
+  const label =
+    window === 'cap'
+      ? `${formatUsd(spent)} of a ${formatUsd(limit)} cap`
+      : `${formatUsd(spent)} of ${limit == null ? 'no limit' : formatUsd(limit)} this ${window}`;
   return (
     <div className={compact ? classes.compact : classes.bar} title={label}>
       <div className={classes.figures}>

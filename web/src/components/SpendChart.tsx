@@ -13,16 +13,33 @@ export interface DailySeries {
 }
 
 /** "26 Nov" from "2026-11-26". */
-const dayLabel = (day: string) => new Date(`${day}T00:00:00Z`).toLocaleDateString('en-GB', { day: 'numeric', month: 'short', timeZone: 'UTC' });
+const dayLabel = (day: string) =>
+  new Date(`${day}T00:00:00Z`).toLocaleDateString('en-GB', { day: 'numeric', month: 'short', timeZone: 'UTC' });
 
-export const SpendChart = memo(function SpendChart({ series, height = 240, stacked = true }: { series: readonly DailySeries[]; height?: number; stacked?: boolean }) {
+export const SpendChart = memo(function SpendChart({
+  series,
+  height = 240,
+  stacked = true,
+}: {
+  series: readonly DailySeries[];
+  height?: number;
+  stacked?: boolean;
+}) {
   const days = series[0]?.points.map((p) => p.day ?? '') ?? [];
   const data = days.map((day, i) => ({
     day: dayLabel(day),
     ...Object.fromEntries(series.map((s) => [s.name, Number(s.points[i]?.costUsd ?? 0)])),
   }));
-  const total = data.reduce((sum, row) => sum + series.reduce((s, x) => s + Number((row as Record<string, unknown>)[x.name] ?? 0), 0), 0);
-  if (!days.length) return <Text size="sm" c="dimmed">No data.</Text>;
+  const total = data.reduce(
+    (sum, row) => sum + series.reduce((s, x) => s + Number((row as Record<string, unknown>)[x.name] ?? 0), 0),
+    0,
+  );
+  if (!days.length)
+    return (
+      <Text size="sm" c="dimmed">
+        No data.
+      </Text>
+    );
   return (
     <div role="img" aria-label={`Daily spend over ${days.length} UTC days: ${formatUsd(String(total))} in all`}>
       <BarChart

@@ -8,8 +8,21 @@ import type { KeyStatus, LeaseEventType, LeaseStatus, Role, Tier } from '../gql/
  * Some hues' darkest theme shades read under WCAG AA on their own tint over a striped row: these
  * are darker (each at least 5:1 there).
  */
-const DARKER: Record<string, string> = { orange: '#a6380b', teal: '#06664a', red: '#a51d24', blue: '#124e85', cyan: '#095c6b', gray: '#343a40' };
-const LEASE_COLORS: Record<LeaseStatus, string> = { ACTIVE: 'teal', SUSPENDED: 'orange', EXPIRED: 'gray', RELEASED: 'blue', REVOKED: 'red' };
+const DARKER: Record<string, string> = {
+  orange: '#a6380b',
+  teal: '#06664a',
+  red: '#a51d24',
+  blue: '#124e85',
+  cyan: '#095c6b',
+  gray: '#343a40',
+};
+const LEASE_COLORS: Record<LeaseStatus, string> = {
+  ACTIVE: 'teal',
+  SUSPENDED: 'orange',
+  EXPIRED: 'gray',
+  RELEASED: 'blue',
+  REVOKED: 'red',
+};
 const EVENT_COLORS: Record<LeaseEventType, string> = {
   GRANTED: 'teal',
   EXTENDED: 'cyan',

@@ -18,13 +18,21 @@ interface Flashes {
   parity: Map<string, boolean>;
 }
 
-export function useFlash<T>(records: readonly T[], idOf: (record: T) => string, signatureOf: (record: T) => string): (record: T) => string | undefined {
+export function useFlash<T>(
+  records: readonly T[],
+  idOf: (record: T) => string,
+  signatureOf: (record: T) => string,
+): (record: T) => string | undefined {
   const state = useRef<Flashes | null>(null);
 
   useMemo(() => {
     const previous = state.current;
     const signatures = new Map(records.map((r) => [idOf(r), signatureOf(r)]));
-    const next: Flashes = { signatures, changedAt: previous?.changedAt ?? new Map(), parity: previous?.parity ?? new Map() };
+    const next: Flashes = {
+      signatures,
+      changedAt: previous?.changedAt ?? new Map(),
+      parity: previous?.parity ?? new Map(),
+    };
     state.current = next;
     const kept = previous ? [...signatures.keys()].filter((id) => previous.signatures.has(id)).length : 0;
     if (!previous || kept === 0 || kept < signatures.size / 2) return;

@@ -5,7 +5,11 @@ import { useEffect, useRef } from 'react';
 import { liveEvents } from '../events';
 import type { EventItemFragment } from '../gql/graphql';
 
-export function useLiveRefresh(refresh: () => void, matches: (event: EventItemFragment) => boolean = () => true, intervalMs = 3000) {
+export function useLiveRefresh(
+  refresh: () => void,
+  matches: (event: EventItemFragment) => boolean = () => true,
+  intervalMs = 3000,
+) {
   const latest = useRef({ refresh, matches });
   latest.current = { refresh, matches };
 

@@ -55,7 +55,15 @@ export function share(spent: string, limit: string | null | undefined): number |
 
 export const shortId = (id: string) => id.slice(0, 8);
 
-export const PROVIDER_NAMES: Record<string, string> = { OPENROUTER: 'OpenRouter', VENICE: 'Venice', OPENAI_COMPATIBLE: 'OpenAI-compatible' };
-export const FRAMEWORK_NAMES: Record<string, string> = { OPENCLAW: 'OpenClaw', ELIZA: 'ElizaOS', GENERIC: 'Environment variables' };
+export const PROVIDER_NAMES: Record<string, string> = {
+  OPENROUTER: 'OpenRouter',
+  VENICE: 'Venice',
+  OPENAI_COMPATIBLE: 'OpenAI-compatible',
+};
+export const FRAMEWORK_NAMES: Record<string, string> = {
+  OPENCLAW: 'OpenClaw',
+  ELIZA: 'ElizaOS',
+  GENERIC: 'Environment variables',
+};
 /** Framework names for narrow table cells. */
 export const FRAMEWORK_SHORT: Record<string, string> = { OPENCLAW: 'OpenClaw', ELIZA: 'Eliza', GENERIC: 'env' };

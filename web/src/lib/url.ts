@@ -14,7 +14,10 @@ export interface UrlFilters<K extends string> {
 
 export function useUrlFilters<K extends string>(keys: readonly K[]): UrlFilters<K> {
   const [params, setParams] = useSearchParams();
-  const values = useMemo(() => Object.fromEntries(keys.map((k) => [k, params.get(k)])) as Record<K, string | null>, [params, keys]);
+  const values = useMemo(
+    () => Object.fromEntries(keys.map((k) => [k, params.get(k)])) as Record<K, string | null>,
+    [params, keys],
+  );
   const set = useCallback(
     (changes: Partial<Record<K, string | null>>) =>
       setParams((current) => {

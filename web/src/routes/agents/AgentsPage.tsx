@@ -18,7 +18,7 @@ import { useFlash } from '../../components/useFlash';
 import { graphql } from '../../gql';
 import type { AgentLeaseFragment, Framework, Provider } from '../../gql/graphql';
 import { fieldErrors } from '../../lib/errors';
-import { formatUsd, FRAMEWORK_NAMES, PROVIDER_NAMES, shortId } from '../../lib/format';
+import { FRAMEWORK_NAMES, formatUsd, PROVIDER_NAMES, shortId } from '../../lib/format';
 import { humanDuration } from '../../lib/policy';
 import { pageVariables, useUrlFilters } from '../../lib/url';
 import { useMe } from '../../me';
@@ -85,7 +85,10 @@ function StartAgent() {
           const res = await request({ input: { provider, framework, agentId: agentId.trim() || null } });
           if (res.error || !res.data) return;
           const lease = res.data.requestLease;
-          notifications.show({ color: 'teal', message: `Lease ${shortId(lease.id)} for ${lease.agentId ?? 'your agent'} until ${new Date(lease.expiresAt).toUTCString()}` });
+          notifications.show({
+            color: 'teal',
+            message: `Lease ${shortId(lease.id)} for ${lease.agentId ?? 'your agent'} until ${new Date(lease.expiresAt).toUTCString()}`,
+          });
           setAgentId('');
         }}
       >
@@ -94,9 +97,27 @@ function StartAgent() {
             Start an agent on the shared provider
           </Text>
           <SimpleGrid cols={{ base: 1, sm: 4 }}>
-            <Select label="Provider" data={options(PROVIDER_NAMES)} value={provider} allowDeselect={false} onChange={(v) => setProvider((v as Provider) ?? 'OPENROUTER')} />
-            <Select label="Framework" data={options(FRAMEWORK_NAMES)} value={framework} allowDeselect={false} onChange={(v) => setFramework((v as Framework) ?? 'OPENCLAW')} />
-            <TextInput label="Agent id" placeholder="optional, e.g. support-bot" value={agentId} onChange={(e) => setAgentId(e.currentTarget.value)} error={errors.agentId} />
+            <Select
+              label="Provider"
+              data={options(PROVIDER_NAMES)}
+              value={provider}
+              allowDeselect={false}
+              onChange={(v) => setProvider((v as Provider) ?? 'OPENROUTER')}
+            />
+            <Select
+              label="Framework"
+              data={options(FRAMEWORK_NAMES)}
+              value={framework}
+              allowDeselect={false}
+              onChange={(v) => setFramework((v as Framework) ?? 'OPENCLAW')}
+            />
+            <TextInput
+              label="Agent id"
+              placeholder="optional, e.g. support-bot"
+              value={agentId}
+              onChange={(e) => setAgentId(e.currentTarget.value)}
+              error={errors.agentId}
+            />
             <Stack justify="flex-end">
               <Button type="submit" leftSection={<IconRocket size={16} />} loading={result.fetching}>
                 Request lease
@@ -136,7 +157,10 @@ export default function AgentsPage() {
   const me = useMe();
   const paging = useUrlFilters([] as const);
   const [releasing, setReleasing] = useState<AgentLeaseFragment | null>(null);
-  const [{ data, error, fetching }] = useQuery({ query: AgentsDocument, variables: { ...pageVariables(paging.page), userId: me.id } });
+  const [{ data, error, fetching }] = useQuery({
+    query: AgentsDocument,
+    variables: { ...pageVariables(paging.page), userId: me.id },
+  });
   const rows = useMemo(() => (data?.leases.edges ?? []).map((e) => e.node), [data]);
   const flash = useFlash(rows, leaseId, leaseSignature);
   const policy = data?.tierPolicies.find((p) => p.tier === (data.me.tier ?? me.tier));
@@ -146,7 +170,8 @@ export default function AgentsPage() {
       <PageHeader title="My agents" description="Leases on the shared provider keys, one per agent." />
       {policy && data && (
         <Alert variant="light" color="indigo" title={`Your tier: ${data.me.tier}`}>
-          {data.me.activeLeaseCount} of {policy.maxActiveLeases} active agent{policy.maxActiveLeases === 1 ? '' : 's'} in use. Leases last {humanDuration(policy.leaseDurationSeconds)} and may spend up to{' '}
+          {data.me.activeLeaseCount} of {policy.maxActiveLeases} active agent{policy.maxActiveLeases === 1 ? '' : 's'}{' '}
+          in use. Leases last {humanDuration(policy.leaseDurationSeconds)} and may spend up to{' '}
           {formatUsd(policy.spendCapUsd)} each.
         </Alert>
       )}
@@ -163,9 +188,22 @@ export default function AgentsPage() {
           idAccessor="id"
           rowClassName={flash}
           customRowAttributes={(l) => ({ 'data-lease-id': l.id, 'data-status': l.status })}
-          emptyState={<EmptyState title="No agents yet">Request a lease above to start your first agent on the shared provider.</EmptyState>}
+          emptyState={
+            <EmptyState title="No agents yet">
+              Request a lease above to start your first agent on the shared provider.
+            </EmptyState>
+          }
           columns={[
-            { accessor: 'agentId', title: 'Agent', render: (l) => l.agentId ?? <Text span c="dimmed" size="sm">{shortId(l.id)}</Text> },
+            {
+              accessor: 'agentId',
+              title: 'Agent',
+              render: (l) =>
+                l.agentId ?? (
+                  <Text span c="dimmed" size="sm">
+                    {shortId(l.id)}
+                  </Text>
+                ),
+            },
             { accessor: 'status', render: (l) => <LeaseStatusBadge status={l.status} /> },
             { accessor: 'provider', render: (l) => PROVIDER_NAMES[l.provider] },
             { accessor: 'framework', render: (l) => FRAMEWORK_NAMES[l.framework] },
@@ -173,9 +211,19 @@ export default function AgentsPage() {
               accessor: 'expiresAt',
               title: 'Time left',
               render: (l) =>
-                l.status === 'ACTIVE' || l.status === 'SUSPENDED' ? <RelativeTime value={l.expiresAt} size="sm" /> : <Text span size="sm" c="dimmed">ended {l.endReason ? `(${l.endReason})` : ''}</Text>,
+                l.status === 'ACTIVE' || l.status === 'SUSPENDED' ? (
+                  <RelativeTime value={l.expiresAt} size="sm" />
+                ) : (
+                  <Text span size="sm" c="dimmed">
+                    ended {l.endReason ? `(${l.endReason})` : ''}
+                  </Text>
+                ),
             },
-            { accessor: 'spend', title: 'Spend / cap', render: (l) => <SpendBar spent={l.usageUsd} limit={l.spendCapUsd} window="cap" compact /> },
+            {
+              accessor: 'spend',
+              title: 'Spend / cap',
+              render: (l) => <SpendBar spent={l.usageUsd} limit={l.spendCapUsd} window="cap" compact />,
+            },
             { accessor: 'requestCount', title: 'Requests', textAlign: 'right' },
             {
               accessor: 'actions',
@@ -183,7 +231,13 @@ export default function AgentsPage() {
               render: (l) =>
                 l.status === 'ACTIVE' || l.status === 'SUSPENDED' ? (
                   <Group justify="flex-end">
-                    <Button size="xs" variant="light" color="red" leftSection={<IconPlayerStop size={14} />} onClick={() => setReleasing(l)}>
+                    <Button
+                      size="xs"
+                      variant="light"
+                      color="red"
+                      leftSection={<IconPlayerStop size={14} />}
+                      onClick={() => setReleasing(l)}
+                    >
                       Release
                     </Button>
                   </Group>
@@ -191,7 +245,13 @@ export default function AgentsPage() {
             },
           ]}
         />
-        <Pager pageInfo={data?.leases.pageInfo} totalCount={data?.leases.totalCount} shown={rows.length} goTo={paging.goTo} noun="leases" />
+        <Pager
+          pageInfo={data?.leases.pageInfo}
+          totalCount={data?.leases.totalCount}
+          shown={rows.length}
+          goTo={paging.goTo}
+          noun="leases"
+        />
       </Stack>
       {releasing && <ReleaseModal lease={releasing} onClose={() => setReleasing(null)} />}
     </Stack>

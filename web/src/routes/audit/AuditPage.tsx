@@ -5,20 +5,26 @@ import { IconSearch } from '@tabler/icons-react';
 import { DataTable, type DataTableSortStatus } from 'mantine-datatable';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useQuery } from 'urql';
+import {
+  ACTIONS,
+  ActionBadge,
+  AuditDetails,
+  AuditTarget,
+  TARGET_NAMES,
+  TARGET_TYPES,
+} from '../../components/AuditDetails';
 import { EmptyState } from '../../components/EmptyState';
 import { ErrorNotice } from '../../components/ErrorNotice';
 import { UserLink } from '../../components/Links';
 import { PageHeader } from '../../components/PageHeader';
 import { Pager } from '../../components/Pager';
 import { RelativeTime } from '../../components/RelativeTime';
+import { RoleBadge } from '../../components/StatusBadge';
 import { useLiveRefresh } from '../../components/useLiveRefresh';
 import type { AuditRowFragment, EventItemFragment } from '../../gql/graphql';
 import { fieldErrors } from '../../lib/errors';
 import { sortRecords } from '../../lib/sort';
-import { pageVariables, useUrlFilters } from '../../lib/url';
-import { RoleBadge } from '../../components/StatusBadge';
-import { useUrlText } from '../../lib/url';
-import { ACTIONS, ActionBadge, AuditDetails, AuditTarget, TARGET_NAMES, TARGET_TYPES } from '../../components/AuditDetails';
+import { pageVariables, useUrlFilters, useUrlText } from '../../lib/url';
 import { AuditPageQuery } from './documents';
 
 type Row = AuditRowFragment;
@@ -47,7 +53,10 @@ function useArrivals(rows: readonly Row[], scope: string | undefined): (row: Row
     const added = [...ids].filter((id) => !before.ids.has(id));
     if (!added.length) return;
     setFresh((current) => new Set([...current, ...added]));
-    const timer = setTimeout(() => setFresh((current) => new Set([...current].filter((id) => !added.includes(id)))), 1200);
+    const timer = setTimeout(
+      () => setFresh((current) => new Set([...current].filter((id) => !added.includes(id)))),
+      1200,
+    );
     return () => clearTimeout(timer);
   }, [rows, scope]);
   return (row) => (fresh.has(row.id) ? 'mpk-flash-a' : undefined);
@@ -102,7 +111,10 @@ export default function AuditPage() {
 
   return (
     <Stack gap={0}>
-      <PageHeader title="Audit" description="Every admin and worker action, newest first: who did what to which key, lease, user or tier policy, and what it changed." />
+      <PageHeader
+        title="Audit"
+        description="Every admin and worker action, newest first: who did what to which key, lease, user or tier policy, and what it changed."
+      />
       <Group gap="sm" mb="sm" wrap="wrap" align="flex-start">
         <TextInput
           aria-label="Actor"
@@ -148,12 +160,19 @@ export default function AuditPage() {
           w={240}
         />
         {filtered && (
-          <Button variant="subtle" size="xs" mt={4} onClick={() => filters.set({ actorId: null, action: null, targetType: null, targetId: null })}>
+          <Button
+            variant="subtle"
+            size="xs"
+            mt={4}
+            onClick={() => filters.set({ actorId: null, action: null, targetType: null, targetId: null })}
+          >
             Clear filters
           </Button>
         )}
       </Group>
-      {error && !FILTERS.some((f) => refused[f]) && <ErrorNotice error={error} title="The audit trail could not be loaded" />}
+      {error && !FILTERS.some((f) => refused[f]) && (
+        <ErrorNotice error={error} title="The audit trail could not be loaded" />
+      )}
       <DataTable<Row>
         withTableBorder
         borderRadius="sm"
@@ -175,24 +194,53 @@ export default function AuditPage() {
             </EmptyState>
           ) : (
             <EmptyState title="Nothing audited yet">
-              Every change an admin makes (keys, leases, tiers, users) and every lease a worker resolves is recorded here the moment it happens.
+              Every change an admin makes (keys, leases, tiers, users) and every lease a worker resolves is recorded
+              here the moment it happens.
             </EmptyState>
           )
         }
         columns={[
-          { accessor: 'at', title: 'Time', sortable: true, noWrap: true, width: 120, render: (r) => <RelativeTime value={r.at} size="sm" /> },
+          {
+            accessor: 'at',
+            title: 'Time',
+            sortable: true,
+            noWrap: true,
+            width: 120,
+            render: (r) => <RelativeTime value={r.at} size="sm" />,
+          },
           { accessor: 'actorId', title: 'Actor', sortable: true, noWrap: true, render: (r) => <Actor row={r} /> },
           { accessor: 'action', sortable: true, noWrap: true, render: (r) => <ActionBadge action={r.action} /> },
           {
             accessor: 'target',
             sortable: true,
             noWrap: true,
-            render: (r) => <AuditTarget type={r.targetType} id={r.targetId} label={typeof (r.details as { label?: unknown })?.label === 'string' ? (r.details as { label: string }).label : undefined} />,
+            render: (r) => (
+              <AuditTarget
+                type={r.targetType}
+                id={r.targetId}
+                label={
+                  typeof (r.details as { label?: unknown })?.label === 'string'
+                    ? (r.details as { label: string }).label
+                    : undefined
+                }
+              />
+            ),
           },
-          { accessor: 'details', title: 'Changes', cellsStyle: () => ({ minWidth: 300 }), render: (r) => <AuditDetails details={r.details} /> },
+          {
+            accessor: 'details',
+            title: 'Changes',
+            cellsStyle: () => ({ minWidth: 300 }),
+            render: (r) => <AuditDetails details={r.details} />,
+          },
         ]}
       />
-      <Pager pageInfo={data?.auditLog.pageInfo} totalCount={data?.auditLog.totalCount} shown={rows.length} goTo={filters.goTo} noun="entries" />
+      <Pager
+        pageInfo={data?.auditLog.pageInfo}
+        totalCount={data?.auditLog.totalCount}
+        shown={rows.length}
+        goTo={filters.goTo}
+        noun="entries"
+      />
     </Stack>
   );
 }

@@ -18,7 +18,11 @@ function plural(n: number, noun: string) {
 
 function DisableModal({ keyRow, onClose }: { keyRow: KeyRowFragment; onClose: () => void }) {
   const [reason, setReason] = useState('');
-  const [{ data }] = useQuery({ query: SuspendedOnKeyQuery, variables: { keyId: keyRow.id }, requestPolicy: 'network-only' });
+  const [{ data }] = useQuery({
+    query: SuspendedOnKeyQuery,
+    variables: { keyId: keyRow.id },
+    requestPolicy: 'network-only',
+  });
   const [result, disable] = useMutation(DisableKeyMutation);
   const suspended = data?.leases.totalCount ?? 0;
   const consequence =
@@ -42,7 +46,13 @@ function DisableModal({ keyRow, onClose }: { keyRow: KeyRowFragment; onClose: ()
         onClose();
       }}
     >
-      <TextInput label="Reason" placeholder="e.g. provider reported abuse" value={reason} onChange={(e) => setReason(e.currentTarget.value)} data-autofocus />
+      <TextInput
+        label="Reason"
+        placeholder="e.g. provider reported abuse"
+        value={reason}
+        onChange={(e) => setReason(e.currentTarget.value)}
+        data-autofocus
+      />
     </ActionModal>
   );
 }
@@ -85,16 +95,33 @@ function RotateModal({ keyRow, onClose }: { keyRow: KeyRowFragment; onClose: () 
         const res = await rotate({ id: keyRow.id, apiKey: apiKey.trim() });
         if (res.error) return;
         setApiKey('');
-        notifications.show({ color: 'teal', message: `New secret for ${keyRow.label}: ${res.data?.rotateManagedKeySecret.maskedKey}` });
+        notifications.show({
+          color: 'teal',
+          message: `New secret for ${keyRow.label}: ${res.data?.rotateManagedKeySecret.maskedKey}`,
+        });
         onClose();
       }}
     >
-      <PasswordInput label="New API key" autoComplete="off" value={apiKey} onChange={(e) => setApiKey(e.currentTarget.value)} data-autofocus />
+      <PasswordInput
+        label="New API key"
+        autoComplete="off"
+        value={apiKey}
+        onChange={(e) => setApiKey(e.currentTarget.value)}
+        data-autofocus
+      />
     </ActionModal>
   );
 }
 
-export function KeyActions({ keyRow, form, variant = 'menu' }: { keyRow: KeyRowFragment; form?: KeyFormFieldsFragment; variant?: 'menu' | 'buttons' }) {
+export function KeyActions({
+  keyRow,
+  form,
+  variant = 'menu',
+}: {
+  keyRow: KeyRowFragment;
+  form?: KeyFormFieldsFragment;
+  variant?: 'menu' | 'buttons';
+}) {
   const [dialog, setDialog] = useState<Dialog>(null);
   const close = () => setDialog(null);
   const disabled = keyRow.status === 'DISABLED';
@@ -111,7 +138,14 @@ export function KeyActions({ keyRow, form, variant = 'menu' }: { keyRow: KeyRowF
       {variant === 'buttons' ? (
         <Group gap="xs">
           {items.map((item) => (
-            <Button key={item.key} variant="light" color={item.color} size="xs" leftSection={<item.icon size={14} />} onClick={() => setDialog(item.dialog)}>
+            <Button
+              key={item.key}
+              variant="light"
+              color={item.color}
+              size="xs"
+              leftSection={<item.icon size={14} />}
+              onClick={() => setDialog(item.dialog)}
+            >
               {item.label}
             </Button>
           ))}
@@ -125,7 +159,12 @@ export function KeyActions({ keyRow, form, variant = 'menu' }: { keyRow: KeyRowF
           </Menu.Target>
           <Menu.Dropdown>
             {items.map((item) => (
-              <Menu.Item key={item.key} color={item.color} leftSection={<item.icon size={14} />} onClick={() => setDialog(item.dialog)}>
+              <Menu.Item
+                key={item.key}
+                color={item.color}
+                leftSection={<item.icon size={14} />}
+                onClick={() => setDialog(item.dialog)}
+              >
                 {item.label}
               </Menu.Item>
             ))}

@@ -29,7 +29,12 @@ import { KeyActions } from './KeyActions';
 type Key = NonNullable<KeyDetail['managedKey']>;
 
 function Reconciliation({ usage }: { usage: Key['providerUsage'] }) {
-  if (!usage) return <Text size="sm" c="dimmed">The provider has not been asked yet: the reconciliation job asks OpenRouter and Venice every 5 minutes.</Text>;
+  if (!usage)
+    return (
+      <Text size="sm" c="dimmed">
+        The provider has not been asked yet: the reconciliation job asks OpenRouter and Venice every 5 minutes.
+      </Text>
+    );
   const rows: [string, string | null | undefined][] = [
     ['Provider: today', usage.usageTodayUsd],
     ['Provider: this month', usage.usageThisMonthUsd],
@@ -75,7 +80,11 @@ export default function KeyDetailPage() {
   useKeyUsage(id);
   const [{ data, error }, refresh] = useQuery({ query: KeyDetailQuery, variables: { id } });
   // The chart and per-model figures move with this key's usage: asked again when it is used.
-  useLiveRefresh(() => refresh({ requestPolicy: 'network-only' }), (e) => e.keyId === id, 5000);
+  useLiveRefresh(
+    () => refresh({ requestPolicy: 'network-only' }),
+    (e) => e.keyId === id,
+    5000,
+  );
 
   const daily = data?.daily;
   const series = useMemo(() => [{ name: 'spend', label: 'Spend', color: 'indigo.6', points: daily ?? [] }], [daily]);
@@ -97,20 +106,36 @@ export default function KeyDetailPage() {
             </Badge>
           </Group>
         }
-        description={key.disabledReason ? `Disabled: ${key.disabledReason}` : <Text span ff="monospace" size="sm">{key.id}</Text>}
+        description={
+          key.disabledReason ? (
+            `Disabled: ${key.disabledReason}`
+          ) : (
+            <Text span ff="monospace" size="sm">
+              {key.id}
+            </Text>
+          )
+        }
         actions={canAdminister(me.role) && <KeyActions keyRow={key} form={key} variant="buttons" />}
       />
       <Paper withBorder p="md" radius="md">
         <SimpleGrid cols={{ base: 2, sm: 3, lg: 6 }}>
           <Fact label="Key">
-            <Text ff="monospace" size="sm">{key.maskedKey}</Text>
+            <Text ff="monospace" size="sm">
+              {key.maskedKey}
+            </Text>
           </Fact>
           <Fact label="Base URL">
-            <Text size="sm" style={{ wordBreak: 'break-all' }}>{key.baseUrl}</Text>
+            <Text size="sm" style={{ wordBreak: 'break-all' }}>
+              {key.baseUrl}
+            </Text>
           </Fact>
           <Fact label="Models">
             <Text size="sm">{key.defaultModel ?? '—'}</Text>
-            {key.fallbackModels.length > 0 && <Text size="xs" c="dimmed">then {key.fallbackModels.join(', ')}</Text>}
+            {key.fallbackModels.length > 0 && (
+              <Text size="xs" c="dimmed">
+                then {key.fallbackModels.join(', ')}
+              </Text>
+            )}
           </Fact>
           <Fact label="Leases">
             <Text size="sm" ff="monospace">
@@ -128,7 +153,9 @@ export default function KeyDetailPage() {
       <SimpleGrid cols={{ base: 1, md: 3 }}>
         <Paper withBorder p="md" radius="md">
           <Stack gap="sm">
-            <Text fw={600} size="sm">Spend against limits</Text>
+            <Text fw={600} size="sm">
+              Spend against limits
+            </Text>
             <SpendBar spent={key.spendTodayUsd} limit={key.dailyLimitUsd} window="UTC day" />
             <Text size="xs" c="dimmed">
               UTC day: <Money value={key.spendTodayUsd} exact size="xs" /> spent
@@ -166,16 +193,30 @@ export default function KeyDetailPage() {
             minHeight={data.byModel.length ? undefined : 120}
             noRecordsText="No usage in the last 30 days."
             columns={[
-              { accessor: 'model', render: (p) => p.model ?? <Text span c="dimmed" size="sm">(not named)</Text> },
+              {
+                accessor: 'model',
+                render: (p) =>
+                  p.model ?? (
+                    <Text span c="dimmed" size="sm">
+                      (not named)
+                    </Text>
+                  ),
+              },
               { accessor: 'requests', textAlign: 'right' },
               {
                 accessor: 'tokens',
                 title: 'Tokens in / out',
                 textAlign: 'right',
                 noWrap: true,
-                render: (p) => `${p.promptTokens.toLocaleString('en-US')} / ${p.completionTokens.toLocaleString('en-US')}`,
+                render: (p) =>
+                  `${p.promptTokens.toLocaleString('en-US')} / ${p.completionTokens.toLocaleString('en-US')}`,
               },
-              { accessor: 'costUsd', title: 'Cost', textAlign: 'right', render: (p) => <Money value={p.costUsd} exact size="sm" /> },
+              {
+                accessor: 'costUsd',
+                title: 'Cost',
+                textAlign: 'right',
+                render: (p) => <Money value={p.costUsd} exact size="sm" />,
+              },
             ]}
           />
         </Paper>
@@ -208,7 +249,11 @@ export default function KeyDetailPage() {
             { accessor: 'status', render: (l) => <LeaseStatusBadge status={l.status} /> },
             { accessor: 'user', render: (l) => <UserLink id={l.user.id} /> },
             { accessor: 'agentId', title: 'Agent', render: (l) => l.agentId ?? '—' },
-            { accessor: 'usage', title: 'Spend / cap', render: (l) => <SpendBar spent={l.usageUsd} limit={l.spendCapUsd} window="cap" compact /> },
+            {
+              accessor: 'usage',
+              title: 'Spend / cap',
+              render: (l) => <SpendBar spent={l.usageUsd} limit={l.spendCapUsd} window="cap" compact />,
+            },
             { accessor: 'grantedAt', title: 'Granted', render: (l) => <RelativeTime value={l.grantedAt} size="sm" /> },
           ]}
         />
@@ -231,7 +276,18 @@ export default function KeyDetailPage() {
           noRecordsText="Nothing recorded yet."
           columns={[
             { accessor: 'at', title: 'When', noWrap: true, render: (e) => <RelativeTime value={e.at} size="sm" /> },
-            { accessor: 'actorId', title: 'Who', render: (e) => <Text span size="sm">{e.actorId} <Badge size="xs" variant="light">{e.actorRole}</Badge></Text> },
+            {
+              accessor: 'actorId',
+              title: 'Who',
+              render: (e) => (
+                <Text span size="sm">
+                  {e.actorId}{' '}
+                  <Badge size="xs" variant="light">
+                    {e.actorRole}
+                  </Badge>
+                </Text>
+              ),
+            },
             { accessor: 'action', render: (e) => <Code>{e.action}</Code> },
             { accessor: 'details', title: 'Changes', render: (e) => <AuditDetails details={e.details} /> },
           ]}

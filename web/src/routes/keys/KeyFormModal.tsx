@@ -1,6 +1,18 @@
 // Create or edit a key. Every BAD_USER_INPUT the server returns is shown at its field
 // (`extensions.field`); the secret is typed into a password field and never shown back.
-import { Button, Group, JsonInput, Modal, NumberInput, PasswordInput, Select, SimpleGrid, Stack, TagsInput, TextInput } from '@mantine/core';
+import {
+  Button,
+  Group,
+  JsonInput,
+  Modal,
+  NumberInput,
+  PasswordInput,
+  Select,
+  SimpleGrid,
+  Stack,
+  TagsInput,
+  TextInput,
+} from '@mantine/core';
 import { useForm } from '@mantine/form';
 import { notifications } from '@mantine/notifications';
 import { useEffect } from 'react';
@@ -72,7 +84,15 @@ function toInput(values: Values, editing: boolean) {
   };
 }
 
-export function KeyFormModal({ opened, onClose, editing }: { opened: boolean; onClose: () => void; editing?: KeyFormFieldsFragment }) {
+export function KeyFormModal({
+  opened,
+  onClose,
+  editing,
+}: {
+  opened: boolean;
+  onClose: () => void;
+  editing?: KeyFormFieldsFragment;
+}) {
   const navigate = useNavigate();
   const [created, create] = useMutation(CreateKeyMutation);
   const [updated, update] = useMutation(UpdateKeyMutation);
@@ -94,31 +114,49 @@ export function KeyFormModal({ opened, onClose, editing }: { opened: boolean; on
     },
   });
 
+  // Open with the key as it is now; keep what is typed while open (a live update of the key must
+  // not overwrite it).
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs on opening only, by design
   useEffect(() => {
     if (opened) form.setValues(editing ? fromKey(editing) : empty);
-    // Open with the key as it is now; keep typed values while open.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [opened]);
 
   async function submit(values: Values) {
     const input = toInput(values, Boolean(editing));
     const res = editing
       ? await update({ id: editing.id, input })
-      : await create({ input: { ...input, provider: values.provider, apiKey: values.apiKey.trim(), fallbackModels: input.fallbackModels } });
+      : await create({
+          input: {
+            ...input,
+            provider: values.provider,
+            apiKey: values.apiKey.trim(),
+            fallbackModels: input.fallbackModels,
+          },
+        });
     if (res.error) {
       form.setErrors(fieldErrors(res.error));
       return;
     }
     form.setFieldValue('apiKey', '');
     onClose();
-    notifications.show({ color: 'teal', message: editing ? `Saved ${values.label}` : `Added ${values.label} to the pool` });
+    notifications.show({
+      color: 'teal',
+      message: editing ? `Saved ${values.label}` : `Added ${values.label} to the pool`,
+    });
     const id = res.data && ('createManagedKey' in res.data ? res.data.createManagedKey.id : undefined);
     if (id) navigate(`/keys/${id}`);
   }
 
-  const providerDefault = form.values.provider === 'OPENAI_COMPATIBLE' ? 'required for OpenAI-compatible' : 'provider default';
+  const providerDefault =
+    form.values.provider === 'OPENAI_COMPATIBLE' ? 'required for OpenAI-compatible' : 'provider default';
   return (
-    <Modal opened={opened} onClose={onClose} title={editing ? `Edit ${editing.label}` : 'Add a provider key'} size="lg" centered>
+    <Modal
+      opened={opened}
+      onClose={onClose}
+      title={editing ? `Edit ${editing.label}` : 'Add a provider key'}
+      size="lg"
+      centered
+    >
       <form onSubmit={form.onSubmit(submit)} noValidate>
         <Stack gap="sm">
           <SimpleGrid cols={{ base: 1, sm: 2 }}>
@@ -132,17 +170,42 @@ export function KeyFormModal({ opened, onClose, editing }: { opened: boolean; on
             <TextInput label="Label" required placeholder="pool-1" {...form.getInputProps('label')} />
           </SimpleGrid>
           {!editing && (
-            <PasswordInput label="API key" required description="Sealed at rest; only its masked form is ever shown." autoComplete="off" {...form.getInputProps('apiKey')} />
+            <PasswordInput
+              label="API key"
+              required
+              description="Sealed at rest; only its masked form is ever shown."
+              autoComplete="off"
+              {...form.getInputProps('apiKey')}
+            />
           )}
           <TextInput label="Base URL" placeholder={providerDefault} {...form.getInputProps('baseUrl')} />
           <SimpleGrid cols={{ base: 1, sm: 2 }}>
             <TextInput label="Default model" placeholder="provider default" {...form.getInputProps('defaultModel')} />
-            <TagsInput label="Fallback models" placeholder="type and press Enter" {...form.getInputProps('fallbackModels')} />
+            <TagsInput
+              label="Fallback models"
+              placeholder="type and press Enter"
+              {...form.getInputProps('fallbackModels')}
+            />
           </SimpleGrid>
           <SimpleGrid cols={{ base: 1, sm: 3 }}>
-            <TextInput label="Daily limit (USD, UTC day)" placeholder="no limit" inputMode="decimal" {...form.getInputProps('dailyLimitUsd')} />
-            <TextInput label="Monthly limit (USD, UTC month)" placeholder="no limit" inputMode="decimal" {...form.getInputProps('monthlyLimitUsd')} />
-            <NumberInput label="Max active leases" placeholder="no cap" allowDecimal={false} {...form.getInputProps('maxActiveLeases')} />
+            <TextInput
+              label="Daily limit (USD, UTC day)"
+              placeholder="no limit"
+              inputMode="decimal"
+              {...form.getInputProps('dailyLimitUsd')}
+            />
+            <TextInput
+              label="Monthly limit (USD, UTC month)"
+              placeholder="no limit"
+              inputMode="decimal"
+              {...form.getInputProps('monthlyLimitUsd')}
+            />
+            <NumberInput
+              label="Max active leases"
+              placeholder="no cap"
+              allowDecimal={false}
+              {...form.getInputProps('maxActiveLeases')}
+            />
           </SimpleGrid>
           <JsonInput
             label="Config"

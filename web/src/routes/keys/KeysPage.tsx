@@ -13,11 +13,17 @@ import { PageHeader } from '../../components/PageHeader';
 import { Pager } from '../../components/Pager';
 import { RelativeTime } from '../../components/RelativeTime';
 import { SpendBar } from '../../components/SpendBar';
-import { KeyStatusBadge, dark } from '../../components/StatusBadge';
+import { dark, KeyStatusBadge } from '../../components/StatusBadge';
 import { FIRST_ROWS, useFlash } from '../../components/useFlash';
 import { useKeyUsage } from '../../components/useKeyUsage';
 import { useLiveData } from '../../components/useLiveData';
-import type { KeyFormFieldsFragment, KeyRowFragment, KeysPageQueryVariables, KeyStatus, Provider } from '../../gql/graphql';
+import type {
+  KeyFormFieldsFragment,
+  KeyRowFragment,
+  KeyStatus,
+  KeysPageQueryVariables,
+  Provider,
+} from '../../gql/graphql';
 import { PROVIDER_NAMES, share } from '../../lib/format';
 import { canAdminister } from '../../lib/roles';
 import { sortRecords } from '../../lib/sort';
@@ -43,16 +49,34 @@ const SORTS: Record<string, (row: Row) => string | number> = {
 
 function Drift({ row }: { row: Row }) {
   const usage = row.providerUsage;
-  if (!usage) return <Text span size="xs" c="dimmed" title="The provider has not been asked yet">—</Text>;
+  if (!usage)
+    return (
+      <Text span size="xs" c="dimmed" title="The provider has not been asked yet">
+        —
+      </Text>
+    );
   if (usage.error) {
     return (
       <Tooltip label={usage.error} multiline w={280}>
-        <Badge color={dark('orange')} variant="light" size="sm">check failed</Badge>
+        <Badge color={dark('orange')} variant="light" size="sm">
+          check failed
+        </Badge>
       </Tooltip>
     );
   }
-  if (usage.driftTodayUsd == null) return <Text span size="xs" c="dimmed" title="This provider reports a balance, not daily usage">n/a</Text>;
-  return <Money value={usage.driftTodayUsd} size="sm" c={Math.abs(Number(usage.driftTodayUsd)) >= 0.01 ? 'orange' : undefined} />;
+  if (usage.driftTodayUsd == null)
+    return (
+      <Text span size="xs" c="dimmed" title="This provider reports a balance, not daily usage">
+        n/a
+      </Text>
+    );
+  return (
+    <Money
+      value={usage.driftTodayUsd}
+      size="sm"
+      c={Math.abs(Number(usage.driftTodayUsd)) >= 0.01 ? 'orange' : undefined}
+    />
+  );
 }
 
 interface ResultsProps {
@@ -72,7 +96,13 @@ const KeyResults = memo(function KeyResults({ variables, admin, filtered, onAdd,
     <>
       {error && <ErrorNotice error={error} title="Keys could not be loaded" />}
       <KeyTable rows={rows} admin={admin} filtered={filtered} loading={fetching && !data} onAdd={onAdd} />
-      <Pager pageInfo={data?.managedKeys.pageInfo} totalCount={data?.managedKeys.totalCount} shown={rows.length} goTo={goTo} noun="keys" />
+      <Pager
+        pageInfo={data?.managedKeys.pageInfo}
+        totalCount={data?.managedKeys.totalCount}
+        shown={rows.length}
+        goTo={goTo}
+        noun="keys"
+      />
     </>
   );
 });
@@ -80,7 +110,19 @@ const KeyResults = memo(function KeyResults({ variables, admin, filtered, onAdd,
 const keyId = (r: Row) => r.id;
 const keySignature = (r: Row) => `${r.spendTodayUsd}|${r.spendThisMonthUsd}|${r.activeLeaseCount}|${r.status}`;
 
-const KeyTable = memo(function KeyTable({ rows, admin, filtered, loading, onAdd }: { rows: Row[]; admin: boolean; filtered: boolean; loading: boolean; onAdd: () => void }) {
+const KeyTable = memo(function KeyTable({
+  rows,
+  admin,
+  filtered,
+  loading,
+  onAdd,
+}: {
+  rows: Row[];
+  admin: boolean;
+  filtered: boolean;
+  loading: boolean;
+  onAdd: () => void;
+}) {
   const [sortStatus, setSortStatus] = useState<DataTableSortStatus<Row>>({ columnAccessor: 'label', direction: 'asc' });
   // Live changes render in the background (time-sliced), so that they never block input; on a
   // first load the top rows render at once and the rest follow in the background.
@@ -116,14 +158,30 @@ const KeyTable = memo(function KeyTable({ rows, admin, filtered, loading, onAdd 
               )
             }
           >
-            {admin ? 'Users can lease a key as soon as the pool has one.' : 'An admin adds keys to the pool; they show here the moment one does.'}
+            {admin
+              ? 'Users can lease a key as soon as the pool has one.'
+              : 'An admin adds keys to the pool; they show here the moment one does.'}
           </EmptyState>
         )
       }
       columns={[
-        { accessor: 'label', sortable: true, noWrap: true, render: (r) => <KeyLink id={r.id} label={r.label} fw={500} /> },
+        {
+          accessor: 'label',
+          sortable: true,
+          noWrap: true,
+          render: (r) => <KeyLink id={r.id} label={r.label} fw={500} />,
+        },
         { accessor: 'provider', sortable: true, noWrap: true, render: (r) => PROVIDER_NAMES[r.provider] },
-        { accessor: 'maskedKey', title: 'Key', noWrap: true, render: (r) => <Text span ff="monospace" size="sm">{r.maskedKey}</Text> },
+        {
+          accessor: 'maskedKey',
+          title: 'Key',
+          noWrap: true,
+          render: (r) => (
+            <Text span ff="monospace" size="sm">
+              {r.maskedKey}
+            </Text>
+          ),
+        },
         {
           accessor: 'status',
           sortable: true,
@@ -135,8 +193,18 @@ const KeyTable = memo(function KeyTable({ rows, admin, filtered, loading, onAdd 
             </Tooltip>
           ),
         },
-        { accessor: 'today', title: 'Today (UTC day)', sortable: true, render: (r) => <SpendBar spent={r.spendTodayUsd} limit={r.dailyLimitUsd} window="UTC day" compact /> },
-        { accessor: 'month', title: 'This month (UTC)', sortable: true, render: (r) => <SpendBar spent={r.spendThisMonthUsd} limit={r.monthlyLimitUsd} window="UTC month" compact /> },
+        {
+          accessor: 'today',
+          title: 'Today (UTC day)',
+          sortable: true,
+          render: (r) => <SpendBar spent={r.spendTodayUsd} limit={r.dailyLimitUsd} window="UTC day" compact />,
+        },
+        {
+          accessor: 'month',
+          title: 'This month (UTC)',
+          sortable: true,
+          render: (r) => <SpendBar spent={r.spendThisMonthUsd} limit={r.monthlyLimitUsd} window="UTC month" compact />,
+        },
         {
           accessor: 'leases',
           title: 'Leases',
@@ -148,9 +216,17 @@ const KeyTable = memo(function KeyTable({ rows, admin, filtered, loading, onAdd 
             </Text>
           ),
         },
-        { accessor: 'lastUsedAt', title: 'Last used', sortable: true, noWrap: true, render: (r) => <RelativeTime value={r.lastUsedAt} fallback="never" size="sm" /> },
+        {
+          accessor: 'lastUsedAt',
+          title: 'Last used',
+          sortable: true,
+          noWrap: true,
+          render: (r) => <RelativeTime value={r.lastUsedAt} fallback="never" size="sm" />,
+        },
         { accessor: 'drift', title: 'Provider drift today', sortable: true, render: (r) => <Drift row={r} /> },
-        ...(admin ? [{ accessor: 'actions', title: '', width: 48, render: (r: Row) => <KeyActions keyRow={r} form={r} /> }] : []),
+        ...(admin
+          ? [{ accessor: 'actions', title: '', width: 48, render: (r: Row) => <KeyActions keyRow={r} form={r} /> }]
+          : []),
       ]}
     />
   );
@@ -165,7 +241,11 @@ export default function KeysPage() {
   const { provider, status } = filters.values;
   const { after, before } = filters.page;
   const variables = useMemo<KeysPageQueryVariables>(
-    () => ({ ...pageVariables({ after, before }), provider: (provider as Provider | null) ?? undefined, status: (status as KeyStatus | null) ?? undefined }),
+    () => ({
+      ...pageVariables({ after, before }),
+      provider: (provider as Provider | null) ?? undefined,
+      status: (status as KeyStatus | null) ?? undefined,
+    }),
     [provider, status, after, before],
   );
   const add = useCallback(() => setAdding(true), []);
@@ -193,9 +273,23 @@ export default function KeysPage() {
           onChange={(next) => filters.set({ provider: next })}
           w={200}
         />
-        <Select aria-label="Status" placeholder="Any status" clearable data={['ACTIVE', 'DISABLED']} value={status} onChange={(next) => filters.set({ status: next })} w={160} />
+        <Select
+          aria-label="Status"
+          placeholder="Any status"
+          clearable
+          data={['ACTIVE', 'DISABLED']}
+          value={status}
+          onChange={(next) => filters.set({ status: next })}
+          w={160}
+        />
       </Group>
-      <KeyResults variables={variables} admin={admin} filtered={Boolean(provider || status)} onAdd={add} goTo={filters.goTo} />
+      <KeyResults
+        variables={variables}
+        admin={admin}
+        filtered={Boolean(provider || status)}
+        onAdd={add}
+        goTo={filters.goTo}
+      />
       {admin && <KeyFormModal opened={adding} onClose={() => setAdding(false)} />}
     </Stack>
   );

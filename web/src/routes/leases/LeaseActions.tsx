@@ -12,7 +12,6 @@ import { formatUsd, formatUsdExact, shortId } from '../../lib/format';
 import { DURATION_PRESETS, humanDuration } from '../../lib/policy';
 import { ExtendLeaseMutation, RevokeLeaseMutation, UpdateLeaseCapMutation } from './documents';
 
-
 export function RevokeModal({ lease, onClose }: { lease: LeaseRowFragment; onClose: () => void }) {
   const [reason, setReason] = useState('');
   const [result, revoke] = useMutation(RevokeLeaseMutation);
@@ -33,13 +32,20 @@ export function RevokeModal({ lease, onClose }: { lease: LeaseRowFragment; onClo
         onClose();
       }}
     >
-      <TextInput label="Reason" placeholder="shown to the user and kept in the audit log" value={reason} onChange={(e) => setReason(e.currentTarget.value)} data-autofocus />
+      <TextInput
+        label="Reason"
+        placeholder="shown to the user and kept in the audit log"
+        value={reason}
+        onChange={(e) => setReason(e.currentTarget.value)}
+        data-autofocus
+      />
     </ActionModal>
   );
 }
 
 export function ExtendModal({ lease, onClose }: { lease: LeaseRowFragment; onClose: () => void }) {
-  const expired = lease.status === 'EXPIRED' || (lease.status === 'ACTIVE' && new Date(lease.expiresAt).getTime() <= Date.now());
+  const expired =
+    lease.status === 'EXPIRED' || (lease.status === 'ACTIVE' && new Date(lease.expiresAt).getTime() <= Date.now());
   const [preset, setPreset] = useState(String(DURATION_PRESETS[1]!.seconds));
   const [hours, setHours] = useState<number | string>(12);
   const [result, extend] = useMutation(ExtendLeaseMutation);
@@ -62,7 +68,10 @@ export function ExtendModal({ lease, onClose }: { lease: LeaseRowFragment; onClo
       onConfirm={async () => {
         const res = await extend({ id: lease.id, bySeconds, reactivate: expired });
         if (res.error) return;
-        notifications.show({ color: 'teal', message: `Lease ${shortId(lease.id)} ${expired ? 'reactivated' : 'extended'} by ${humanDuration(bySeconds)}` });
+        notifications.show({
+          color: 'teal',
+          message: `Lease ${shortId(lease.id)} ${expired ? 'reactivated' : 'extended'} by ${humanDuration(bySeconds)}`,
+        });
         onClose();
       }}
     >
@@ -71,10 +80,22 @@ export function ExtendModal({ lease, onClose }: { lease: LeaseRowFragment; onClo
           aria-label="Extend by"
           value={preset}
           onChange={setPreset}
-          data={[...DURATION_PRESETS.map((p) => ({ value: String(p.seconds), label: p.label })), { value: 'custom', label: 'Custom' }]}
+          data={[
+            ...DURATION_PRESETS.map((p) => ({ value: String(p.seconds), label: p.label })),
+            { value: 'custom', label: 'Custom' },
+          ]}
         />
         {preset === 'custom' && (
-          <NumberInput label="Hours" min={0.02} step={1} decimalScale={2} value={hours} onChange={setHours} error={errors.bySeconds} data-autofocus />
+          <NumberInput
+            label="Hours"
+            min={0.02}
+            step={1}
+            decimalScale={2}
+            value={hours}
+            onChange={setHours}
+            error={errors.bySeconds}
+            data-autofocus
+          />
         )}
       </Stack>
     </ActionModal>
@@ -108,7 +129,14 @@ export function CapModal({ lease, onClose }: { lease: LeaseRowFragment; onClose:
         onClose();
       }}
     >
-      <TextInput label="Spend cap (USD)" inputMode="decimal" value={cap} onChange={(e) => setCap(e.currentTarget.value)} error={errors.spendCapUsd} data-autofocus />
+      <TextInput
+        label="Spend cap (USD)"
+        inputMode="decimal"
+        value={cap}
+        onChange={(e) => setCap(e.currentTarget.value)}
+        error={errors.spendCapUsd}
+        data-autofocus
+      />
     </ActionModal>
   );
 }
@@ -121,12 +149,22 @@ export function LeaseActions({ lease, size = 'xs' }: { lease: LeaseRowFragment; 
   const close = () => setDialog(null);
   const open = lease.status === 'ACTIVE' || lease.status === 'SUSPENDED';
   const extendable = lease.status === 'ACTIVE' || lease.status === 'EXPIRED';
-  if (!open && !extendable) return <Text size="xs" c="dimmed">Ended: nothing to change.</Text>;
+  if (!open && !extendable)
+    return (
+      <Text size="xs" c="dimmed">
+        Ended: nothing to change.
+      </Text>
+    );
   return (
     <>
       <Group gap="xs">
         {extendable && (
-          <Button size={size} variant="light" leftSection={<IconClockPlus size={14} />} onClick={() => setDialog('extend')}>
+          <Button
+            size={size}
+            variant="light"
+            leftSection={<IconClockPlus size={14} />}
+            onClick={() => setDialog('extend')}
+          >
             {lease.status === 'EXPIRED' ? 'Reactivate' : 'Extend'}
           </Button>
         )}
@@ -136,7 +174,13 @@ export function LeaseActions({ lease, size = 'xs' }: { lease: LeaseRowFragment; 
           </Button>
         )}
         {open && (
-          <Button size={size} variant="light" color="red" leftSection={<IconPlayerStop size={14} />} onClick={() => setDialog('revoke')}>
+          <Button
+            size={size}
+            variant="light"
+            color="red"
+            leftSection={<IconPlayerStop size={14} />}
+            onClick={() => setDialog('revoke')}
+          >
             Revoke
           </Button>
         )}

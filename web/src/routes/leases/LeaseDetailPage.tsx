@@ -16,10 +16,10 @@ import { PageLoader } from '../../components/PageLoader';
 import { Pager } from '../../components/Pager';
 import { RelativeTime } from '../../components/RelativeTime';
 import { SpendBar } from '../../components/SpendBar';
-import { EventTypeBadge, LeaseStatusBadge, dark } from '../../components/StatusBadge';
+import { dark, EventTypeBadge, LeaseStatusBadge } from '../../components/StatusBadge';
 import { useLiveEvents } from '../../events';
 import type { EventItemFragment } from '../../gql/graphql';
-import { formatUsd, FRAMEWORK_NAMES, PROVIDER_NAMES, shortId } from '../../lib/format';
+import { FRAMEWORK_NAMES, formatUsd, PROVIDER_NAMES, shortId } from '../../lib/format';
 import { canAdminister } from '../../lib/roles';
 import { useUrlFilters } from '../../lib/url';
 import { useMe } from '../../me';
@@ -35,7 +35,8 @@ function detailsLine(event: EventItemFragment): string {
   if (typeof d.reason === 'string') parts.push(d.reason);
   if (typeof d.from === 'string' && event.stopAgent) parts.push(`was ${d.from}`);
   if (event.type === 'USAGE') parts.push(`${d.requests ?? 1} request(s) for ${formatUsd(String(d.costUsd ?? 0))}`);
-  if (typeof d.bySeconds === 'number') parts.push(`+${Math.round(d.bySeconds / 3600)} h, now until ${new Date(String(d.expiresAt)).toUTCString()}`);
+  if (typeof d.bySeconds === 'number')
+    parts.push(`+${Math.round(d.bySeconds / 3600)} h, now until ${new Date(String(d.expiresAt)).toUTCString()}`);
   if (typeof d.spendCapUsd === 'string') parts.push(`cap ${formatUsd(d.spendCapUsd)}`);
   if (d.reactivated) parts.push('reactivated');
   if (d.resumed) parts.push('resumed');
@@ -56,7 +57,9 @@ export default function LeaseDetailPage() {
   const lease = data?.lease;
   const events = useMemo(() => {
     const seen = new Set<string>();
-    return [...live.filter((e) => e.leaseId === id), ...(lease?.events ?? [])].filter((e) => !seen.has(e.cursor) && seen.add(e.cursor));
+    return [...live.filter((e) => e.leaseId === id), ...(lease?.events ?? [])].filter(
+      (e) => !seen.has(e.cursor) && seen.add(e.cursor),
+    );
   }, [live, lease, id]);
 
   if (error && !data) return <ErrorNotice error={error} title="The lease could not be loaded" />;
@@ -74,20 +77,29 @@ export default function LeaseDetailPage() {
             <LeaseStatusBadge status={lease.status} />
           </Group>
         }
-        description={<Text span ff="monospace" size="sm">{lease.id}</Text>}
+        description={
+          <Text span ff="monospace" size="sm">
+            {lease.id}
+          </Text>
+        }
         actions={canAdminister(me.role) && <LeaseActions lease={lease} size="sm" />}
       />
       <Paper withBorder p="md" radius="md">
         <SimpleGrid cols={{ base: 2, sm: 3, lg: 6 }} spacing="md">
           <Fact label="User">
-            <UserLink id={lease.user.id} /> <Badge size="xs" variant="light">{lease.tier}</Badge>
+            <UserLink id={lease.user.id} />{' '}
+            <Badge size="xs" variant="light">
+              {lease.tier}
+            </Badge>
           </Fact>
           <Fact label="Agent">{lease.agentId ?? '—'}</Fact>
           <Fact label="Key">
             {lease.key ? (
               <Stack gap={0}>
                 <KeyLink id={lease.key.id} label={lease.key.label} />
-                <Text size="xs" ff="monospace" c="dimmed">{lease.key.maskedKey}</Text>
+                <Text size="xs" ff="monospace" c="dimmed">
+                  {lease.key.maskedKey}
+                </Text>
               </Stack>
             ) : (
               '—'
@@ -100,7 +112,11 @@ export default function LeaseDetailPage() {
             <RelativeTime value={lease.grantedAt} />
           </Fact>
           <Fact label={open ? 'Time left' : 'Ended'}>
-            {open ? <RelativeTime value={lease.expiresAt} fw={600} /> : <RelativeTime value={lease.endedAt ?? lease.expiresAt} />}
+            {open ? (
+              <RelativeTime value={lease.expiresAt} fw={600} />
+            ) : (
+              <RelativeTime value={lease.endedAt ?? lease.expiresAt} />
+            )}
             {lease.endReason && (
               <Text size="xs" c="dimmed">
                 {lease.endReason}
@@ -112,7 +128,9 @@ export default function LeaseDetailPage() {
       <SimpleGrid cols={{ base: 1, md: 3 }}>
         <Paper withBorder p="md" radius="md">
           <Stack gap="xs">
-            <Text fw={600} size="sm">Spend against cap</Text>
+            <Text fw={600} size="sm">
+              Spend against cap
+            </Text>
             <SpendBar spent={lease.usageUsd} limit={lease.spendCapUsd} window="cap" />
             <Group gap="lg">
               <Fact label="Spent">
@@ -133,7 +151,9 @@ export default function LeaseDetailPage() {
             Events
           </Text>
           {events.length === 0 ? (
-            <Text size="sm" c="dimmed">No events yet.</Text>
+            <Text size="sm" c="dimmed">
+              No events yet.
+            </Text>
           ) : (
             <Timeline bulletSize={14} lineWidth={2} data-testid="lease-timeline">
               {events.map((event) => (
@@ -144,13 +164,17 @@ export default function LeaseDetailPage() {
                     <Group gap="xs">
                       <EventTypeBadge type={event.type} />
                       {event.stopAgent && (
-                        <Badge color="red.9" size="xs" leftSection={<IconPlayerStopFilled size={10} />}>stops agent</Badge>
+                        <Badge color="red.9" size="xs" leftSection={<IconPlayerStopFilled size={10} />}>
+                          stops agent
+                        </Badge>
                       )}
                       <RelativeTime value={event.at} size="xs" c="dimmed" />
                     </Group>
                   }
                 >
-                  <Text size="xs" c="dimmed">{detailsLine(event) || '\u00a0'}</Text>
+                  <Text size="xs" c="dimmed">
+                    {detailsLine(event) || '\u00a0'}
+                  </Text>
                 </Timeline.Item>
               ))}
             </Timeline>
@@ -171,15 +195,52 @@ export default function LeaseDetailPage() {
           noRecordsText="No metered requests yet."
           columns={[
             { accessor: 'at', title: 'When', render: (r) => <RelativeTime value={r.at} size="sm" /> },
-            { accessor: 'requestId', title: 'Request', render: (r) => <Text span ff="monospace" size="xs">{r.requestId}</Text> },
+            {
+              accessor: 'requestId',
+              title: 'Request',
+              render: (r) => (
+                <Text span ff="monospace" size="xs">
+                  {r.requestId}
+                </Text>
+              ),
+            },
             { accessor: 'model', render: (r) => r.model ?? '—' },
-            { accessor: 'promptTokens', title: 'Prompt tokens', textAlign: 'right', render: (r) => r.promptTokens ?? '—' },
-            { accessor: 'completionTokens', title: 'Completion tokens', textAlign: 'right', render: (r) => r.completionTokens ?? '—' },
-            { accessor: 'costUsd', title: 'Cost', textAlign: 'right', render: (r) => <Money value={r.costUsd} exact size="sm" /> },
-            { accessor: 'costSource', title: 'Cost from', render: (r) => <Badge size="xs" variant="light" color={dark(r.costSource === 'NONE' ? 'orange' : 'gray')}>{r.costSource}</Badge> },
+            {
+              accessor: 'promptTokens',
+              title: 'Prompt tokens',
+              textAlign: 'right',
+              render: (r) => r.promptTokens ?? '—',
+            },
+            {
+              accessor: 'completionTokens',
+              title: 'Completion tokens',
+              textAlign: 'right',
+              render: (r) => r.completionTokens ?? '—',
+            },
+            {
+              accessor: 'costUsd',
+              title: 'Cost',
+              textAlign: 'right',
+              render: (r) => <Money value={r.costUsd} exact size="sm" />,
+            },
+            {
+              accessor: 'costSource',
+              title: 'Cost from',
+              render: (r) => (
+                <Badge size="xs" variant="light" color={dark(r.costSource === 'NONE' ? 'orange' : 'gray')}>
+                  {r.costSource}
+                </Badge>
+              ),
+            },
           ]}
         />
-        <Pager pageInfo={data.usageRecords.pageInfo} totalCount={data.usageRecords.totalCount} shown={records.length} goTo={paging.goTo} noun="records" />
+        <Pager
+          pageInfo={data.usageRecords.pageInfo}
+          totalCount={data.usageRecords.totalCount}
+          shown={records.length}
+          goTo={paging.goTo}
+          noun="records"
+        />
       </Stack>
     </Stack>
   );

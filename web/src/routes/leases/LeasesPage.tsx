@@ -1,7 +1,7 @@
 // Every lease, newest first, filtered by status, tier, provider, framework, key, user and agent
 // (all kept in the URL). Live: a lease granted anywhere appears at the top of the first page, and
 // an ended or suspended lease changes in place, without a reload.
-import { Badge, CloseButton, Group, Select, Stack, Text, TextInput } from '@mantine/core';
+import { Badge, CloseButton, Group, Select, Stack, TextInput } from '@mantine/core';
 import { DataTable, type DataTableSortStatus } from 'mantine-datatable';
 import { memo, useDeferredValue, useMemo, useState } from 'react';
 import { useQuery } from 'urql';
@@ -16,7 +16,14 @@ import { SpendBar } from '../../components/SpendBar';
 import { LeaseStatusBadge } from '../../components/StatusBadge';
 import { FIRST_ROWS, useFlash } from '../../components/useFlash';
 import { useLiveData } from '../../components/useLiveData';
-import type { Framework, LeaseListQueryVariables, LeaseRowFragment, LeaseStatus, Provider, Tier } from '../../gql/graphql';
+import type {
+  Framework,
+  LeaseListQueryVariables,
+  LeaseRowFragment,
+  LeaseStatus,
+  Provider,
+  Tier,
+} from '../../gql/graphql';
 import { FRAMEWORK_NAMES, FRAMEWORK_SHORT, PROVIDER_NAMES, share, shortId } from '../../lib/format';
 import { canAdminister } from '../../lib/roles';
 import { sortRecords } from '../../lib/sort';
@@ -42,7 +49,15 @@ const SORTS: Record<string, (l: LeaseRowFragment) => string | number> = {
 const options = (names: Record<string, string>) => Object.entries(names).map(([value, label]) => ({ value, label }));
 
 /** A text filter written to the URL once typing pauses. */
-function TextFilter({ label, value, onChange }: { label: string; value: string | null; onChange: (value: string | null) => void }) {
+function TextFilter({
+  label,
+  value,
+  onChange,
+}: {
+  label: string;
+  value: string | null;
+  onChange: (value: string | null) => void;
+}) {
   const filter = useUrlText(value, onChange);
   return (
     <TextInput
@@ -51,7 +66,18 @@ function TextFilter({ label, value, onChange }: { label: string; value: string |
       value={filter.text}
       onChange={(e) => filter.change(e.currentTarget.value)}
       onKeyDown={(e) => e.key === 'Enter' && filter.flush()}
-      rightSection={filter.text ? <CloseButton size="sm" aria-label={`Clear ${label}`} onClick={() => (filter.change(''), filter.flush())} /> : null}
+      rightSection={
+        filter.text ? (
+          <CloseButton
+            size="sm"
+            aria-label={`Clear ${label}`}
+            onClick={() => {
+              filter.change('');
+              filter.flush();
+            }}
+          />
+        ) : null
+      }
       w={170}
     />
   );
@@ -74,7 +100,13 @@ const LeaseResults = memo(function LeaseResults({ variables, admin, filtered, go
     <>
       {error && <ErrorNotice error={error} title="Leases could not be loaded" />}
       <LeaseTable rows={rows} admin={admin} filtered={filtered} loading={fetching && !data} onRevoke={setRevoking} />
-      <Pager pageInfo={data?.leases.pageInfo} totalCount={data?.leases.totalCount} shown={rows.length} goTo={goTo} noun="leases" />
+      <Pager
+        pageInfo={data?.leases.pageInfo}
+        totalCount={data?.leases.totalCount}
+        shown={rows.length}
+        goTo={goTo}
+        noun="leases"
+      />
       {revoking && <RevokeModal lease={revoking} onClose={() => setRevoking(null)} />}
     </>
   );
@@ -93,7 +125,10 @@ const LeaseTable = memo(function LeaseTable({
   loading: boolean;
   onRevoke: (lease: LeaseRowFragment) => void;
 }) {
-  const [sortStatus, setSortStatus] = useState<DataTableSortStatus<LeaseRowFragment>>({ columnAccessor: 'grantedAt', direction: 'desc' });
+  const [sortStatus, setSortStatus] = useState<DataTableSortStatus<LeaseRowFragment>>({
+    columnAccessor: 'grantedAt',
+    direction: 'desc',
+  });
   // Live changes render in the background (time-sliced), so that they never block input; on a
   // first load the top rows render at once and the rest follow in the background.
   const deferred = useDeferredValue(rows);
@@ -119,7 +154,9 @@ const LeaseTable = memo(function LeaseTable({
         filtered ? (
           <EmptyState title="No lease matches these filters">Clear a filter to see more.</EmptyState>
         ) : (
-          <EmptyState title="No leases yet">Leases appear here the moment a user picks the shared provider for an agent.</EmptyState>
+          <EmptyState title="No leases yet">
+            Leases appear here the moment a user picks the shared provider for an agent.
+          </EmptyState>
         )
       }
       columns={[
@@ -137,17 +174,44 @@ const LeaseTable = memo(function LeaseTable({
           ),
         },
         { accessor: 'agentId', title: 'Agent', sortable: true, noWrap: true, render: (l) => l.agentId ?? '—' },
-        { accessor: 'key', title: 'Key', sortable: true, noWrap: true, render: (l) => (l.key ? <KeyLink id={l.key.id} label={l.key.label} /> : '—') },
-        { accessor: 'framework', noWrap: true, render: (l) => <span title={`${PROVIDER_NAMES[l.provider]} · ${FRAMEWORK_NAMES[l.framework]}`}>{FRAMEWORK_SHORT[l.framework]}</span> },
-        { accessor: 'spend', title: 'Spend / cap', sortable: true, render: (l) => <SpendBar spent={l.usageUsd} limit={l.spendCapUsd} window="cap" compact /> },
+        {
+          accessor: 'key',
+          title: 'Key',
+          sortable: true,
+          noWrap: true,
+          render: (l) => (l.key ? <KeyLink id={l.key.id} label={l.key.label} /> : '—'),
+        },
+        {
+          accessor: 'framework',
+          noWrap: true,
+          render: (l) => (
+            <span title={`${PROVIDER_NAMES[l.provider]} · ${FRAMEWORK_NAMES[l.framework]}`}>
+              {FRAMEWORK_SHORT[l.framework]}
+            </span>
+          ),
+        },
+        {
+          accessor: 'spend',
+          title: 'Spend / cap',
+          sortable: true,
+          render: (l) => <SpendBar spent={l.usageUsd} limit={l.spendCapUsd} window="cap" compact />,
+        },
         { accessor: 'requestCount', title: 'Req.', titleClassName: classes.nowrap, sortable: true, textAlign: 'right' },
-        { accessor: 'grantedAt', title: 'Granted', sortable: true, noWrap: true, render: (l) => <RelativeTime value={l.grantedAt} size="sm" /> },
+        {
+          accessor: 'grantedAt',
+          title: 'Granted',
+          sortable: true,
+          noWrap: true,
+          render: (l) => <RelativeTime value={l.grantedAt} size="sm" />,
+        },
         {
           accessor: 'expiresAt',
           title: 'Ends',
           sortable: true,
           noWrap: true,
-          render: (l) => <RelativeTime value={l.endedAt ?? l.expiresAt} size="sm" c={l.endedAt ? 'dimmed' : undefined} />,
+          render: (l) => (
+            <RelativeTime value={l.endedAt ?? l.expiresAt} size="sm" c={l.endedAt ? 'dimmed' : undefined} />
+          ),
         },
         ...(admin
           ? [
@@ -156,7 +220,12 @@ const LeaseTable = memo(function LeaseTable({
                 title: '',
                 render: (l: LeaseRowFragment) =>
                   l.status === 'ACTIVE' || l.status === 'SUSPENDED' ? (
-                    <CloseButton size="sm" aria-label={`Revoke lease ${shortId(l.id)}`} title="Revoke" onClick={() => onRevoke(l)} />
+                    <CloseButton
+                      size="sm"
+                      aria-label={`Revoke lease ${shortId(l.id)}`}
+                      title="Revoke"
+                      onClick={() => onRevoke(l)}
+                    />
                   ) : null,
               },
             ]
@@ -169,17 +238,59 @@ const LeaseTable = memo(function LeaseTable({
 const leaseId = (l: LeaseRowFragment) => l.id;
 const leaseSignature = (l: LeaseRowFragment) => `${l.status}|${l.usageUsd}|${l.expiresAt}|${l.spendCapUsd}`;
 
-const LeaseFilters = memo(function LeaseFilters({ values: f, set }: { values: Record<(typeof FILTERS)[number], string | null>; set: (changes: Partial<Record<(typeof FILTERS)[number], string | null>>) => void }) {
+const LeaseFilters = memo(function LeaseFilters({
+  values: f,
+  set,
+}: {
+  values: Record<(typeof FILTERS)[number], string | null>;
+  set: (changes: Partial<Record<(typeof FILTERS)[number], string | null>>) => void;
+}) {
   return (
     <Group gap="sm" mb="sm" wrap="wrap">
-      <Select aria-label="Status" placeholder="Any status" clearable data={['ACTIVE', 'SUSPENDED', 'EXPIRED', 'RELEASED', 'REVOKED']} value={f.status} onChange={(status) => set({ status })} w={150} />
-      <Select aria-label="Tier" placeholder="Any tier" clearable data={['FREE', 'PRO', 'ENTERPRISE']} value={f.tier} onChange={(tier) => set({ tier })} w={140} />
-      <Select aria-label="Provider" placeholder="Any provider" clearable data={options(PROVIDER_NAMES)} value={f.provider} onChange={(provider) => set({ provider })} w={180} />
-      <Select aria-label="Framework" placeholder="Any framework" clearable data={options(FRAMEWORK_NAMES)} value={f.framework} onChange={(framework) => set({ framework })} w={200} />
+      <Select
+        aria-label="Status"
+        placeholder="Any status"
+        clearable
+        data={['ACTIVE', 'SUSPENDED', 'EXPIRED', 'RELEASED', 'REVOKED']}
+        value={f.status}
+        onChange={(status) => set({ status })}
+        w={150}
+      />
+      <Select
+        aria-label="Tier"
+        placeholder="Any tier"
+        clearable
+        data={['FREE', 'PRO', 'ENTERPRISE']}
+        value={f.tier}
+        onChange={(tier) => set({ tier })}
+        w={140}
+      />
+      <Select
+        aria-label="Provider"
+        placeholder="Any provider"
+        clearable
+        data={options(PROVIDER_NAMES)}
+        value={f.provider}
+        onChange={(provider) => set({ provider })}
+        w={180}
+      />
+      <Select
+        aria-label="Framework"
+        placeholder="Any framework"
+        clearable
+        data={options(FRAMEWORK_NAMES)}
+        value={f.framework}
+        onChange={(framework) => set({ framework })}
+        w={200}
+      />
       <TextFilter label="User id" value={f.userId} onChange={(userId) => set({ userId })} />
       <TextFilter label="Agent id" value={f.agentId} onChange={(agentId) => set({ agentId })} />
       {f.keyId && (
-        <Badge variant="light" size="lg" rightSection={<CloseButton size="xs" aria-label="Clear key filter" onClick={() => set({ keyId: null })} />}>
+        <Badge
+          variant="light"
+          size="lg"
+          rightSection={<CloseButton size="xs" aria-label="Clear key filter" onClick={() => set({ keyId: null })} />}
+        >
           key {shortId(f.keyId)}
         </Badge>
       )}
@@ -208,9 +319,17 @@ export default function LeasesPage() {
 
   return (
     <Stack gap={0}>
-      <PageHeader title="Leases" description="Newest first. New leases appear at the top and ended ones change in place, as they happen." />
+      <PageHeader
+        title="Leases"
+        description="Newest first. New leases appear at the top and ended ones change in place, as they happen."
+      />
       <LeaseFilters values={f} set={filters.set} />
-      <LeaseResults variables={variables} admin={canAdminister(me.role)} filtered={FILTERS.some((k) => f[k])} goTo={filters.goTo} />
+      <LeaseResults
+        variables={variables}
+        admin={canAdminister(me.role)}
+        filtered={FILTERS.some((k) => f[k])}
+        goTo={filters.goTo}
+      />
     </Stack>
   );
 }

@@ -8,11 +8,11 @@ import { EmptyState } from '../../components/EmptyState';
 import { ErrorNotice } from '../../components/ErrorNotice';
 import { EventFeed } from '../../components/EventFeed';
 import { KeyLink } from '../../components/Links';
-import { dark } from '../../components/StatusBadge';
 import { PageHeader } from '../../components/PageHeader';
 import { PageLoader } from '../../components/PageLoader';
 import { SpendBar } from '../../components/SpendBar';
 import { SpendChart } from '../../components/SpendChart';
+import { dark } from '../../components/StatusBadge';
 import { useKeyUsage } from '../../components/useKeyUsage';
 import { useLiveRefresh } from '../../components/useLiveRefresh';
 import { graphql } from '../../gql';
@@ -60,7 +60,8 @@ const OverviewDocument = graphql(`
 
 type Summary = OverviewQuery['poolSummary'];
 const PROVIDERS = ['OPENROUTER', 'VENICE', 'OPENAI_COMPATIBLE'] as const;
-const NO_SERIES: { name: string; label: string; color: string; points: { day?: string | null; costUsd: string }[] }[] = [];
+const NO_SERIES: { name: string; label: string; color: string; points: { day?: string | null; costUsd: string }[] }[] =
+  [];
 const TIERS = ['FREE', 'PRO', 'ENTERPRISE'] as const;
 
 function Stat({ label, children, hint }: { label: string; children: React.ReactNode; hint?: React.ReactNode }) {
@@ -80,7 +81,8 @@ function Stat({ label, children, hint }: { label: string; children: React.ReactN
 }
 
 function KeysByProvider({ summary }: { summary: Summary }) {
-  const count = (provider: string, status: string) => summary.keyCounts.find((c) => c.provider === provider && c.status === status)?.count ?? 0;
+  const count = (provider: string, status: string) =>
+    summary.keyCounts.find((c) => c.provider === provider && c.status === status)?.count ?? 0;
   return (
     <Table withRowBorders={false} verticalSpacing={2} data-testid="keys-by-provider">
       <Table.Thead>
@@ -96,8 +98,12 @@ function KeysByProvider({ summary }: { summary: Summary }) {
             <Table.Td>
               <Text size="sm">{PROVIDER_NAMES[p]}</Text>
             </Table.Td>
-            <Table.Td ta="right" ff="monospace">{count(p, 'ACTIVE')}</Table.Td>
-            <Table.Td ta="right" ff="monospace" c="dimmed">{count(p, 'DISABLED')}</Table.Td>
+            <Table.Td ta="right" ff="monospace">
+              {count(p, 'ACTIVE')}
+            </Table.Td>
+            <Table.Td ta="right" ff="monospace" c="dimmed">
+              {count(p, 'DISABLED')}
+            </Table.Td>
           </Table.Tr>
         ))}
       </Table.Tbody>
@@ -106,15 +112,22 @@ function KeysByProvider({ summary }: { summary: Summary }) {
 }
 
 function LeasesByTier({ summary }: { summary: Summary }) {
-  const count = (tier: string, status: string) => summary.leaseCounts.find((c) => c.tier === tier && c.status === status)?.count ?? 0;
+  const count = (tier: string, status: string) =>
+    summary.leaseCounts.find((c) => c.tier === tier && c.status === status)?.count ?? 0;
   return (
     <Stack gap={4} data-testid="leases-by-tier">
       {TIERS.map((tier) => (
         <Group key={tier} justify="space-between">
           <Text size="sm">{tier}</Text>
           <Group gap={6}>
-            <Text size="sm" ff="monospace" fw={600}>{count(tier, 'ACTIVE')}</Text>
-            {count(tier, 'SUSPENDED') > 0 && <Badge size="xs" color={dark('orange')} variant="light">{count(tier, 'SUSPENDED')} suspended</Badge>}
+            <Text size="sm" ff="monospace" fw={600}>
+              {count(tier, 'ACTIVE')}
+            </Text>
+            {count(tier, 'SUSPENDED') > 0 && (
+              <Badge size="xs" color={dark('orange')} variant="light">
+                {count(tier, 'SUSPENDED')} suspended
+              </Badge>
+            )}
           </Group>
         </Group>
       ))}
@@ -125,7 +138,11 @@ function LeasesByTier({ summary }: { summary: Summary }) {
 export default function OverviewPage() {
   useKeyUsage();
   const [{ data, error }, refresh] = useQuery({ query: OverviewDocument });
-  useLiveRefresh(() => refresh({ requestPolicy: 'network-only' }), (e) => e.type !== 'EXTENDED', 3000);
+  useLiveRefresh(
+    () => refresh({ requestPolicy: 'network-only' }),
+    (e) => e.type !== 'EXTENDED',
+    3000,
+  );
   const series = useMemo(
     () => [
       { name: 'openrouter', label: 'OpenRouter', color: 'indigo.6', points: data?.openrouter ?? [] },
@@ -152,12 +169,30 @@ export default function OverviewPage() {
         <Stat label={`Active leases (${activeLeases})`} hint="by the tier they were granted under">
           <LeasesByTier summary={summary} />
         </Stat>
-        <Stat label="Spend today (UTC day)" hint={summary.keysWithoutDailyLimit ? `${summary.keysWithoutDailyLimit} active key(s) have no daily limit` : undefined}>
-          <Text size="xl" fw={700} ff="monospace" data-testid="spend-today">{formatUsd(summary.spendTodayUsd)}</Text>
+        <Stat
+          label="Spend today (UTC day)"
+          hint={
+            summary.keysWithoutDailyLimit
+              ? `${summary.keysWithoutDailyLimit} active key(s) have no daily limit`
+              : undefined
+          }
+        >
+          <Text size="xl" fw={700} ff="monospace" data-testid="spend-today">
+            {formatUsd(summary.spendTodayUsd)}
+          </Text>
           <SpendBar spent={summary.spendTodayUsd} limit={summary.dailyLimitUsd} window="UTC day" />
         </Stat>
-        <Stat label="Spend this month (UTC)" hint={summary.keysWithoutMonthlyLimit ? `${summary.keysWithoutMonthlyLimit} active key(s) have no monthly limit` : undefined}>
-          <Text size="xl" fw={700} ff="monospace">{formatUsd(summary.spendThisMonthUsd)}</Text>
+        <Stat
+          label="Spend this month (UTC)"
+          hint={
+            summary.keysWithoutMonthlyLimit
+              ? `${summary.keysWithoutMonthlyLimit} active key(s) have no monthly limit`
+              : undefined
+          }
+        >
+          <Text size="xl" fw={700} ff="monospace">
+            {formatUsd(summary.spendThisMonthUsd)}
+          </Text>
           <SpendBar spent={summary.spendThisMonthUsd} limit={summary.monthlyLimitUsd} window="UTC month" />
         </Stat>
       </SimpleGrid>
@@ -174,7 +209,10 @@ export default function OverviewPage() {
               Keys at {Math.round(summary.nearLimitShare * 100)} % or more of a limit
             </Text>
             {summary.keysNearLimit.length === 0 ? (
-              <EmptyState title="No key is close to a limit">Keys show here when their spend reaches {Math.round(summary.nearLimitShare * 100)} % of a daily or monthly limit.</EmptyState>
+              <EmptyState title="No key is close to a limit">
+                Keys show here when their spend reaches {Math.round(summary.nearLimitShare * 100)} % of a daily or
+                monthly limit.
+              </EmptyState>
             ) : (
               <Table verticalSpacing="xs" data-testid="keys-near-limit">
                 <Table.Thead>
@@ -196,7 +234,12 @@ export default function OverviewPage() {
                         <SpendBar spent={key.spendTodayUsd} limit={key.dailyLimitUsd} window="UTC day" compact />
                       </Table.Td>
                       <Table.Td>
-                        <SpendBar spent={key.spendThisMonthUsd} limit={key.monthlyLimitUsd} window="UTC month" compact />
+                        <SpendBar
+                          spent={key.spendThisMonthUsd}
+                          limit={key.monthlyLimitUsd}
+                          window="UTC month"
+                          compact
+                        />
                       </Table.Td>
                     </Table.Tr>
                   ))}

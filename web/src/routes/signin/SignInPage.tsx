@@ -1,6 +1,19 @@
 // Sign-in: paste a bearer token, or, while the server runs on its development secret and this
 // browser is on the same machine, sign in for development as any role.
-import { Alert, Button, Card, Center, Divider, Group, PasswordInput, Select, Stack, Text, TextInput, Title } from '@mantine/core';
+import {
+  Alert,
+  Button,
+  Card,
+  Center,
+  Divider,
+  Group,
+  PasswordInput,
+  Select,
+  Stack,
+  Text,
+  TextInput,
+  Title,
+} from '@mantine/core';
 import { IconAlertTriangle, IconKey } from '@tabler/icons-react';
 import { useEffect, useState } from 'react';
 import { signIn } from '../../session';
@@ -21,7 +34,11 @@ function DevSignIn({ offer }: { offer: DevOffer }) {
     setBusy(true);
     setError('');
     try {
-      const res = await fetch('/api/dev-sign-in', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ role, sub }) });
+      const res = await fetch('/api/dev-sign-in', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ role, sub }),
+      });
       const body = (await res.json()) as { token?: string; error?: string };
       if (!res.ok || !body.token) throw new Error(body.error ?? `the server answered ${res.status}`);
       signIn(body.token);
@@ -36,7 +53,8 @@ function DevSignIn({ offer }: { offer: DevOffer }) {
     <Stack gap="xs">
       <Divider label="or, on this machine" labelPosition="center" />
       <Text size="sm" c="dimmed">
-        The server runs on its generated development secret: it mints short tokens ({Math.round(offer.expiresInSeconds / 60)} min) for this browser.
+        The server runs on its generated development secret: it mints short tokens (
+        {Math.round(offer.expiresInSeconds / 60)} min) for this browser.
       </Text>
       <Group grow align="flex-end">
         <Select
@@ -89,7 +107,13 @@ export function SignInPage({ reason }: { reason: string }) {
             </Text>
           </Stack>
           {reason && (
-            <Alert color="red" variant="light" icon={<IconAlertTriangle size={18} />} role="alert" data-testid="signin-reason">
+            <Alert
+              color="red"
+              variant="light"
+              icon={<IconAlertTriangle size={18} />}
+              role="alert"
+              data-testid="signin-reason"
+            >
               <Text size="sm" c="red.9">
                 {reason}
               </Text>

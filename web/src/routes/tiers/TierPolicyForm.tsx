@@ -9,8 +9,8 @@ import { ErrorNotice } from '../../components/ErrorNotice';
 import type { TierPolicyFieldsFragment, TierPolicyInput } from '../../gql/graphql';
 import { fieldErrors } from '../../lib/errors';
 import { formatUsdExact } from '../../lib/format';
-import { UpdateTierPolicyMutation } from './documents';
 import { agents, DURATION_PRESETS, humanDuration } from '../../lib/policy';
+import { UpdateTierPolicyMutation } from './documents';
 
 interface Values {
   leaseDurationSeconds: number | string;
@@ -43,13 +43,16 @@ function inWords(field: string, message: string): string {
   return words;
 }
 
-const wholeNumber = (label: string) => (v: number | string) => (v === '' || !Number.isInteger(Number(v)) ? `${label} must be a whole number` : null);
+const wholeNumber = (label: string) => (v: number | string) =>
+  v === '' || !Number.isInteger(Number(v)) ? `${label} must be a whole number` : null;
 
 /** The fields that differ from the policy as it is, as API input (a blank number is left to validation). */
 function changesOf(values: Values, policy: TierPolicyFieldsFragment): TierPolicyInput {
   const input: TierPolicyInput = {};
-  if (values.leaseDurationSeconds !== '' && Number(values.leaseDurationSeconds) !== policy.leaseDurationSeconds) input.leaseDurationSeconds = Number(values.leaseDurationSeconds);
-  if (values.maxActiveLeases !== '' && Number(values.maxActiveLeases) !== policy.maxActiveLeases) input.maxActiveLeases = Number(values.maxActiveLeases);
+  if (values.leaseDurationSeconds !== '' && Number(values.leaseDurationSeconds) !== policy.leaseDurationSeconds)
+    input.leaseDurationSeconds = Number(values.leaseDurationSeconds);
+  if (values.maxActiveLeases !== '' && Number(values.maxActiveLeases) !== policy.maxActiveLeases)
+    input.maxActiveLeases = Number(values.maxActiveLeases);
   const cap = values.spendCapUsd.trim().replace(/^\$/, '');
   if (cap === '' || Number(cap) !== Number(policy.spendCapUsd)) input.spendCapUsd = cap;
   return input;
@@ -60,19 +63,42 @@ const exactOrAsTyped = (text: string) => (/^\d+(\.\d+)?$/.test(text) ? formatUsd
 
 function describeChanges(input: TierPolicyInput, policy: TierPolicyFieldsFragment): string[] {
   const lines: string[] = [];
-  if (input.leaseDurationSeconds !== undefined && input.leaseDurationSeconds !== null && Number.isFinite(input.leaseDurationSeconds)) {
-    lines.push(`Lease length: ${humanDuration(policy.leaseDurationSeconds)} → ${humanDuration(input.leaseDurationSeconds)}`);
+  if (
+    input.leaseDurationSeconds !== undefined &&
+    input.leaseDurationSeconds !== null &&
+    Number.isFinite(input.leaseDurationSeconds)
+  ) {
+    lines.push(
+      `Lease length: ${humanDuration(policy.leaseDurationSeconds)} → ${humanDuration(input.leaseDurationSeconds)}`,
+    );
   }
   if (input.maxActiveLeases !== undefined && input.maxActiveLeases !== null && Number.isFinite(input.maxActiveLeases)) {
     lines.push(`Agent limit: ${agents(policy.maxActiveLeases)} → ${agents(input.maxActiveLeases)}`);
   }
-  if (input.spendCapUsd !== undefined && input.spendCapUsd !== null && input.spendCapUsd !== '' && Number.isFinite(Number(input.spendCapUsd))) {
-    lines.push(`Spend cap per lease: ${formatUsdExact(policy.spendCapUsd)} → ${exactOrAsTyped(String(input.spendCapUsd))}`);
+  if (
+    input.spendCapUsd !== undefined &&
+    input.spendCapUsd !== null &&
+    input.spendCapUsd !== '' &&
+    Number.isFinite(Number(input.spendCapUsd))
+  ) {
+    lines.push(
+      `Spend cap per lease: ${formatUsdExact(policy.spendCapUsd)} → ${exactOrAsTyped(String(input.spendCapUsd))}`,
+    );
   }
   return lines;
 }
 
-export function TierPolicyForm({ policy, users, opened, onClose }: { policy: TierPolicyFieldsFragment; users: number | undefined; opened: boolean; onClose: () => void }) {
+export function TierPolicyForm({
+  policy,
+  users,
+  opened,
+  onClose,
+}: {
+  policy: TierPolicyFieldsFragment;
+  users: number | undefined;
+  opened: boolean;
+  onClose: () => void;
+}) {
   const [result, update] = useMutation(UpdateTierPolicyMutation);
   const form = useForm<Values>({
     initialValues: fromPolicy(policy),
@@ -91,27 +117,46 @@ export function TierPolicyForm({ policy, users, opened, onClose }: { policy: Tie
     const res = await update({ tier: policy.tier, input: changesOf(values, policy) });
     if (res.error) {
       const errors = fieldErrors(res.error);
-      form.setErrors(Object.fromEntries(Object.entries(errors).map(([field, message]) => [field, inWords(field, message)])));
+      form.setErrors(
+        Object.fromEntries(Object.entries(errors).map(([field, message]) => [field, inWords(field, message)])),
+      );
       return;
     }
     onClose();
-    notifications.show({ color: 'teal', message: `${policy.tier} policy saved. New ${policy.tier} leases follow it; current leases keep their terms.` });
+    notifications.show({
+      color: 'teal',
+      message: `${policy.tier} policy saved. New ${policy.tier} leases follow it; current leases keep their terms.`,
+    });
   }
 
   const seconds = Number(form.values.leaseDurationSeconds);
   const stray = result.error && !Object.keys(fieldErrors(result.error)).some((f) => f in LABELS);
   return (
-    <Modal opened={opened} onClose={onClose} title={`Edit the ${policy.tier} policy`} centered size="md" closeButtonProps={{ 'aria-label': 'Close' }}>
+    <Modal
+      opened={opened}
+      onClose={onClose}
+      title={`Edit the ${policy.tier} policy`}
+      centered
+      size="md"
+      closeButtonProps={{ 'aria-label': 'Close' }}
+    >
       <form onSubmit={form.onSubmit(submit)} noValidate>
         <Stack gap="sm">
           <Text size="sm">
-            Applies to <b>new</b> {policy.tier} leases only{users === undefined ? '' : ` (${users.toLocaleString('en-US')} ${users === 1 ? 'user is' : 'users are'} on ${policy.tier})`}. Leases
-            already granted keep the length and spend cap they were granted with.
+            Applies to <b>new</b> {policy.tier} leases only
+            {users === undefined
+              ? ''
+              : ` (${users.toLocaleString('en-US')} ${users === 1 ? 'user is' : 'users are'} on ${policy.tier})`}
+            . Leases already granted keep the length and spend cap they were granted with.
           </Text>
           <div>
             <NumberInput
               label="Lease length (seconds)"
-              description={form.values.leaseDurationSeconds === '' || !Number.isFinite(seconds) ? 'How long a lease lasts before it expires' : `= ${humanDuration(seconds)}`}
+              description={
+                form.values.leaseDurationSeconds === '' || !Number.isFinite(seconds)
+                  ? 'How long a lease lasts before it expires'
+                  : `= ${humanDuration(seconds)}`
+              }
               allowDecimal={false}
               allowNegative={false}
               thousandSeparator=","

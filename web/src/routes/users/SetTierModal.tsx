@@ -5,15 +5,27 @@ import { notifications } from '@mantine/notifications';
 import { IconAlertTriangle } from '@tabler/icons-react';
 import { useMutation } from 'urql';
 import { ActionModal } from '../../components/ActionModal';
+import { TierBadge } from '../../components/StatusBadge';
 import type { Tier, UserRowFragment } from '../../gql/graphql';
 import { describePolicy, type PolicyTerms } from '../../lib/policy';
-import { TierBadge } from '../../components/StatusBadge';
 import { SetUserTierMutation } from './documents';
 
 /** How many leases keep their terms: " (2 active now)." or ". They hold no active lease now." */
 const held = (n: number) => (n === 0 ? '. They hold no active lease now.' : ` (${n} active now).`);
 
-export function SetTierModal({ user, tier, policy, onClose, onDone }: { user: UserRowFragment; tier: Tier; policy: PolicyTerms | undefined; onClose: () => void; onDone?: () => void }) {
+export function SetTierModal({
+  user,
+  tier,
+  policy,
+  onClose,
+  onDone,
+}: {
+  user: UserRowFragment;
+  tier: Tier;
+  policy: PolicyTerms | undefined;
+  onClose: () => void;
+  onDone?: () => void;
+}) {
   const [result, setTier] = useMutation(SetUserTierMutation);
   const over = policy && user.activeLeaseCount > policy.maxActiveLeases;
   return (
@@ -23,7 +35,8 @@ export function SetTierModal({ user, tier, policy, onClose, onDone }: { user: Us
       title={`Move ${user.id} to ${tier}?`}
       consequence={
         <>
-          New leases of <b>{user.id}</b> follow the <b>{tier}</b> policy{policy ? ` (${describePolicy(policy)})` : ''}; their current leases keep the terms they were granted with
+          New leases of <b>{user.id}</b> follow the <b>{tier}</b> policy{policy ? ` (${describePolicy(policy)})` : ''}.
+          Their current leases keep the terms they were granted with
           {held(user.activeLeaseCount)}
         </>
       }
@@ -48,8 +61,8 @@ export function SetTierModal({ user, tier, policy, onClose, onDone }: { user: Us
       {over && policy && (
         <Alert color="orange" variant="light" icon={<IconAlertTriangle size={16} />} py="xs">
           <Text size="sm">
-            {user.id} holds {user.activeLeaseCount} active leases, more than {tier} allows ({policy.maxActiveLeases}). They keep them, but cannot start another agent
-            until they are below the limit.
+            {user.id} holds {user.activeLeaseCount} active leases, more than {tier} allows ({policy.maxActiveLeases}).
+            They keep them, but cannot start another agent until they are below the limit.
           </Text>
         </Alert>
       )}

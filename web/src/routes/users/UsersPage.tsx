@@ -12,19 +12,18 @@ import { Money } from '../../components/Money';
 import { PageHeader } from '../../components/PageHeader';
 import { Pager } from '../../components/Pager';
 import { RelativeTime } from '../../components/RelativeTime';
+import { ROLES, RoleBadge, TIER_COLORS, TIERS, TierBadge } from '../../components/StatusBadge';
 import { useFlash } from '../../components/useFlash';
 import { useLiveRefresh } from '../../components/useLiveRefresh';
 import type { EventItemFragment, Role, Tier, UserRowFragment } from '../../gql/graphql';
 import { fieldErrors } from '../../lib/errors';
+import { describePolicy, type PolicyTerms } from '../../lib/policy';
 import { canAdminister } from '../../lib/roles';
 import { sortRecords } from '../../lib/sort';
-import { pageVariables, useUrlFilters } from '../../lib/url';
+import { pageVariables, useUrlFilters, useUrlText } from '../../lib/url';
 import { useMe } from '../../me';
-import { describePolicy, type PolicyTerms } from '../../lib/policy';
-import { ROLES, RoleBadge, TIER_COLORS, TIERS, TierBadge } from '../../components/StatusBadge';
 import { UsersPageQuery } from './documents';
 import { SetTierModal } from './SetTierModal';
-import { useUrlText } from '../../lib/url';
 
 type Row = UserRowFragment;
 const FILTERS = ['search', 'tier', 'role'] as const;
@@ -52,7 +51,17 @@ function TierSelect({ user, onPick }: { user: Row; onPick: (tier: Tier) => void 
       value={user.tier}
       allowDeselect={false}
       checkIconPosition="right"
-      leftSection={<span aria-hidden style={{ width: 8, height: 8, borderRadius: 8, background: `var(--mantine-color-${TIER_COLORS[user.tier]}-6)` }} />}
+      leftSection={
+        <span
+          aria-hidden
+          style={{
+            width: 8,
+            height: 8,
+            borderRadius: 8,
+            background: `var(--mantine-color-${TIER_COLORS[user.tier]}-6)`,
+          }}
+        />
+      }
       leftSectionWidth={24}
       onChange={(tier) => tier && tier !== user.tier && onPick(tier as Tier)}
       comboboxProps={{ withinPortal: true }}
@@ -98,7 +107,9 @@ function UsersTable({
       onSortStatusChange={onSortStatusChange}
       emptyState={
         filtered ? (
-          <EmptyState title="No user matches these filters">Search for part of an id or email, or clear a filter.</EmptyState>
+          <EmptyState title="No user matches these filters">
+            Search for part of an id or email, or clear a filter.
+          </EmptyState>
         ) : (
           <EmptyState title="No users yet">
             A user appears here the first time they call MPK with a token, for example when they ask for a lease.
@@ -144,7 +155,15 @@ function UsersTable({
             const max = policies.get(r.tier)?.maxActiveLeases;
             const full = max !== undefined && r.activeLeaseCount >= max;
             return (
-              <Text span size="sm" ff="monospace" fw={full ? 700 : undefined} title={full ? `at the ${r.tier} limit: no further agent until one ends` : `active leases / ${r.tier} limit`}>
+              <Text
+                span
+                size="sm"
+                ff="monospace"
+                fw={full ? 700 : undefined}
+                title={
+                  full ? `at the ${r.tier} limit: no further agent until one ends` : `active leases / ${r.tier} limit`
+                }
+              >
                 {r.activeLeaseCount} / {max ?? '?'}
               </Text>
             );
@@ -157,7 +176,13 @@ function UsersTable({
           textAlign: 'right',
           render: (r) => <Money value={r.spendThisMonthUsd} size="sm" />,
         },
-        { accessor: 'createdAt', title: 'First seen', sortable: true, noWrap: true, render: (r) => <RelativeTime value={r.createdAt} size="sm" /> },
+        {
+          accessor: 'createdAt',
+          title: 'First seen',
+          sortable: true,
+          noWrap: true,
+          render: (r) => <RelativeTime value={r.createdAt} size="sm" />,
+        },
       ]}
     />
   );
@@ -169,14 +194,21 @@ export default function UsersPage() {
   const filters = useUrlFilters(FILTERS);
   const search = useUrlText(filters.values.search, (value) => filters.set({ search: value }));
   const [pending, setPending] = useState<{ user: Row; tier: Tier } | null>(null);
-  const [sortStatus, setSortStatus] = useState<DataTableSortStatus<Row>>({ columnAccessor: 'createdAt', direction: 'desc' });
+  const [sortStatus, setSortStatus] = useState<DataTableSortStatus<Row>>({
+    columnAccessor: 'createdAt',
+    direction: 'desc',
+  });
   const tierFilter = filters.values.tier as Tier | null;
   const roleFilter = filters.values.role as Role | null;
   const [{ data, error, fetching, operation }, refetch] = useQuery({
     query: UsersPageQuery,
     variables: {
       ...pageVariables(filters.page),
-      filter: { search: filters.values.search ?? undefined, tier: tierFilter ?? undefined, role: roleFilter ?? undefined },
+      filter: {
+        search: filters.values.search ?? undefined,
+        tier: tierFilter ?? undefined,
+        role: roleFilter ?? undefined,
+      },
     },
   });
   const rows = useMemo(() => (data?.users.edges ?? []).map((e) => e.node), [data]);
@@ -248,7 +280,13 @@ export default function UsersPage() {
         policies={policies}
         onPick={(user, tier) => setPending({ user, tier })}
       />
-      <Pager pageInfo={data?.users.pageInfo} totalCount={data?.users.totalCount} shown={rows.length} goTo={filters.goTo} noun="users" />
+      <Pager
+        pageInfo={data?.users.pageInfo}
+        totalCount={data?.users.totalCount}
+        shown={rows.length}
+        goTo={filters.goTo}
+        noun="users"
+      />
       {admin && pending && (
         <SetTierModal
           user={pending.user}
