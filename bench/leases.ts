@@ -59,10 +59,12 @@ try {
   const r = stats(resolveSamples);
   const t = stats(trivialSamples);
   console.log(
-    `bench:leases — server on PostgreSQL, ${CLIENTS} concurrent clients, ${GRANTS} grants to distinct users over 20 keys`,
+    `bench:leases — server on PostgreSQL, ${CLIENTS} concurrent clients, ` +
+      `${GRANTS} grants to distinct users over 20 keys`,
   );
   console.log(
-    `grants:                 ${(GRANTS / (grantMs / 1000)).toFixed(0)} grants/s (${GRANTS} in ${(grantMs / 1000).toFixed(2)} s)`,
+    `grants:                 ${(GRANTS / (grantMs / 1000)).toFixed(0)} grants/s ` +
+      `(${GRANTS} in ${(grantMs / 1000).toFixed(2)} s)`,
   );
   console.log(`resolveLease:           p50 ${ms(r.p50)}  p99 ${ms(r.p99)}  (n=${r.n})`);
   console.log(`{ __typename }:         p50 ${ms(t.p50)}  p99 ${ms(t.p99)}  (n=${t.n})`);

@@ -21,21 +21,29 @@ async function expireMany() {
   const app = await buildApp({ config, logger: createLogger('warn'), scheduler: false });
   try {
     const now = new Date();
-    await app.db
-      .$executeRaw`INSERT INTO "ManagedKey" (id, provider, label, "secretCiphertext", "maskedKey", "baseUrl", "activeLeaseCount", "updatedAt")
-      SELECT gen_random_uuid(), 'OPENROUTER', 'bench ' || g, 'mpk1.x.y.z', 'sk-...', 'https://openrouter.ai/api/v1', ${EXPIRE_N / 10}, ${now} FROM generate_series(1, 10) g`;
-    await app.db
-      .$executeRaw`INSERT INTO "User" (id, "activeLeaseCount", "updatedAt") SELECT 'bench-' || g, 1, ${now} FROM generate_series(1, ${EXPIRE_N}) g`;
-    await app.db
-      .$executeRaw`INSERT INTO "Lease" (id, "userId", "keyId", tier, provider, framework, "grantedAt", "expiresAt", "spendCapUsd", "updatedAt")
-      SELECT gen_random_uuid(), 'bench-' || g, (SELECT id FROM "ManagedKey" ORDER BY id OFFSET (g % 10) LIMIT 1), 'FREE', 'OPENROUTER', 'OPENCLAW',
-             ${now}, ${new Date(now.getTime() - 1000)}, 5, ${now} FROM generate_series(1, ${EXPIRE_N}) g`;
+    await app.db.$executeRaw`
+      INSERT INTO "ManagedKey" (id, provider, label, "secretCiphertext", "maskedKey", "baseUrl", "activeLeaseCount",
+                                "updatedAt")
+      SELECT gen_random_uuid(), 'OPENROUTER', 'bench ' || g, 'mpk1.x.y.z', 'sk-...', 'https://openrouter.ai/api/v1',
+             ${EXPIRE_N / 10}, ${now}
+      FROM generate_series(1, 10) g`;
+    await app.db.$executeRaw`
+      INSERT INTO "User" (id, "activeLeaseCount", "updatedAt")
+      SELECT 'bench-' || g, 1, ${now}
+      FROM generate_series(1, ${EXPIRE_N}) g`;
+    await app.db.$executeRaw`
+      INSERT INTO "Lease" (id, "userId", "keyId", tier, provider, framework, "grantedAt", "expiresAt", "spendCapUsd",
+                           "updatedAt")
+      SELECT gen_random_uuid(), 'bench-' || g, (SELECT id FROM "ManagedKey" ORDER BY id OFFSET (g % 10) LIMIT 1),
+             'FREE', 'OPENROUTER', 'OPENCLAW', ${now}, ${new Date(now.getTime() - 1000)}, 5, ${now}
+      FROM generate_series(1, ${EXPIRE_N}) g`;
     await app.db.$executeRaw`ANALYZE`;
     const started = performance.now();
     const expired = await app.expiry.expireAll();
     const elapsed = performance.now() - started;
     console.log(
-      `(a) expiry:             ${expired} due leases in ${(elapsed / 1000).toFixed(2)} s = ${(expired / (elapsed / 1000)).toFixed(0)} leases/s (batches of 1,000, with events and audit)`,
+      `(a) expiry:             ${expired} due leases in ${(elapsed / 1000).toFixed(2)} s = ` +
+        `${(expired / (elapsed / 1000)).toFixed(0)} leases/s (batches of 1,000, with events and audit)`,
     );
   } finally {
     await app.stop(100);
@@ -85,7 +93,8 @@ async function lateness() {
     const s = stats(rows.map((r) => r.late));
     const within = rows.filter((r) => r.late <= 1000).length / rows.length;
     console.log(
-      `(b) lateness:           p50 ${ms(s.p50)}  p99 ${ms(s.p99)}  max ${ms(s.max)}  (${s.n} leases due over 10 s; ${(within * 100).toFixed(1)}% within 1 s)`,
+      `(b) lateness:           p50 ${ms(s.p50)}  p99 ${ms(s.p99)}  max ${ms(s.max)}  ` +
+        `(${s.n} leases due over 10 s; ${(within * 100).toFixed(1)}% within 1 s)`,
     );
   } finally {
     await direct.$disconnect();
@@ -135,10 +144,14 @@ async function fanOut() {
     while (latencies.length < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     const s = stats(latencies);
     console.log(
-      `(c) fan-out:            ${SUBSCRIBERS} subscribers, ${GRANTS} grants at ${RATE}/s (${RATE * SUBSCRIBERS} deliveries/s): delivered ${latencies.length}/${expected}; latency p50 ${ms(s.p50)}  p99 ${ms(s.p99)}`,
+      `(c) fan-out:            ${SUBSCRIBERS} subscribers, ${GRANTS} grants at ${RATE}/s ` +
+        `(${RATE * SUBSCRIBERS} deliveries/s): delivered ${latencies.length}/${expected}; ` +
+        `latency p50 ${ms(s.p50)}  p99 ${ms(s.p99)}`,
     );
     console.log(
-      `    server memory:      RSS ${(before / 2 ** 20).toFixed(1)} MiB before, ${(after / 2 ** 20).toFixed(1)} MiB with subscribers = ${((after - before) / SUBSCRIBERS / 1024).toFixed(1)} KiB per subscriber`,
+      `    server memory:      RSS ${(before / 2 ** 20).toFixed(1)} MiB before, ` +
+        `${(after / 2 ** 20).toFixed(1)} MiB with subscribers = ` +
+        `${((after - before) / SUBSCRIBERS / 1024).toFixed(1)} KiB per subscriber`,
     );
     for (const s of subs) s.dispose();
     await Promise.all(clients.map((c) => c.dispose()));

@@ -101,7 +101,8 @@ try {
   console.log(`${CLIENTS} clients  proxied:  ${proxiedRps.toFixed(0)} req/s  p50 ${ms(cp.p50)}  p99 ${ms(cp.p99)}`);
   console.log(`            ratio proxied/direct throughput: ${(proxiedRps / directRps).toFixed(2)}x`);
   console.log(
-    `            CPU per proxied request: MPK ${perRequest('server')}, PostgreSQL ${perRequest('postgres')}, clients + fake upstream ${perRequest('bench')} (2 cores shared)`,
+    `            CPU per proxied request: MPK ${perRequest('server')}, PostgreSQL ${perRequest('postgres')}, ` +
+      `clients + fake upstream ${perRequest('bench')} (2 cores shared)`,
   );
   console.log(`reportUsage (${CLIENTS} clients): ${(REPORTS / (reportMs / 1000)).toFixed(0)} reports/s`);
 } finally {

@@ -52,21 +52,29 @@ try {
     );
   }
   await direct.query(
-    `INSERT INTO "User" (id, email, tier, "updatedAt") SELECT 'user-' || g, 'user-' || g || '@bench', 'ENTERPRISE', now() FROM generate_series(1, $1::int) g`,
+    `INSERT INTO "User" (id, email, tier, "updatedAt")
+     SELECT 'user-' || g, 'user-' || g || '@bench', 'ENTERPRISE', now()
+     FROM generate_series(1, $1::int) g`,
     [Math.ceil(LEASES / 10)],
   );
   await direct.query(
-    `INSERT INTO "Lease" (id, "userId", "keyId", status, tier, provider, framework, "agentId", "grantedAt", "expiresAt", "spendCapUsd", "usageUsd", "requestCount", "updatedAt")
-     SELECT gen_random_uuid(), 'user-' || (1 + (g % $2::int)), k.id, 'ACTIVE', 'ENTERPRISE', k.provider, (ARRAY['OPENCLAW','ELIZA','GENERIC']::"Framework"[])[1 + g % 3],
-            'agent-' || g, now() - (g || ' seconds')::interval, now() + interval '30 days', 1000, (g % 500) / 100.0, g % 40, now()
-     FROM generate_series(1, $1::int) g JOIN LATERAL (SELECT id, provider FROM "ManagedKey" ORDER BY id OFFSET (g % $3::int) LIMIT 1) k ON true`,
+    `INSERT INTO "Lease" (id, "userId", "keyId", status, tier, provider, framework, "agentId", "grantedAt", "expiresAt",
+                         "spendCapUsd", "usageUsd", "requestCount", "updatedAt")
+     SELECT gen_random_uuid(), 'user-' || (1 + (g % $2::int)), k.id, 'ACTIVE', 'ENTERPRISE', k.provider,
+            (ARRAY['OPENCLAW','ELIZA','GENERIC']::"Framework"[])[1 + g % 3],
+            'agent-' || g, now() - (g || ' seconds')::interval, now() + interval '30 days', 1000, (g % 500) / 100.0,
+            g % 40, now()
+     FROM generate_series(1, $1::int) g
+     JOIN LATERAL (SELECT id, provider FROM "ManagedKey" ORDER BY id OFFSET (g % $3::int) LIMIT 1) k ON true`,
     [LEASES, Math.ceil(LEASES / 10), KEYS],
   );
   await direct.query(
-    `UPDATE "ManagedKey" k SET "activeLeaseCount" = (SELECT count(*) FROM "Lease" l WHERE l."keyId" = k.id AND l.status = 'ACTIVE')`,
+    `UPDATE "ManagedKey" k
+     SET "activeLeaseCount" = (SELECT count(*) FROM "Lease" l WHERE l."keyId" = k.id AND l.status = 'ACTIVE')`,
   );
   await direct.query(
-    `UPDATE "User" u SET "activeLeaseCount" = (SELECT count(*) FROM "Lease" l WHERE l."userId" = u.id AND l.status = 'ACTIVE')`,
+    `UPDATE "User" u
+     SET "activeLeaseCount" = (SELECT count(*) FROM "Lease" l WHERE l."userId" = u.id AND l.status = 'ACTIVE')`,
   );
   await direct.query('ANALYZE');
   console.log(`set-up: ${KEYS} keys, ${LEASES} leases in ${((performance.now() - started) / 1000).toFixed(1)} s`);
@@ -179,7 +187,8 @@ try {
     if (i === 0) await page.waitForLoadState('networkidle');
     if (i === 0)
       console.log(
-        `first-load JS: ${scripts.size} files, ${(gzipTotal(scripts) / 1024).toFixed(0)} KB gzipped (${(rawTotal(scripts) / 1024).toFixed(0)} KB raw)`,
+        `first-load JS: ${scripts.size} files, ${(gzipTotal(scripts) / 1024).toFixed(0)} KB gzipped ` +
+          `(${(rawTotal(scripts) / 1024).toFixed(0)} KB raw)`,
       );
   }
   const inAppStart = await pageNow();
@@ -226,11 +235,14 @@ try {
   );
   console.log(`navigation to Leases, in the app: p50 ${ms(appStats.p50)}, max ${ms(appStats.max)} (target < 1000 ms)`);
   console.log(
-    `live event to table: ${lags.length} events (${granted.size} grants, ${revoked.size} revokes), p50 ${ms(percentile(sortedLags, 50))}, p95 ${ms(percentile(sortedLags, 95))}, max ${ms(sortedLags.at(-1) ?? NaN)}, missed ${missed} (target p95 < 500 ms)`,
+    `live event to table: ${lags.length} events (${granted.size} grants, ${revoked.size} revokes), ` +
+      `p50 ${ms(percentile(sortedLags, 50))}, p95 ${ms(percentile(sortedLags, 95))}, ` +
+      `max ${ms(sortedLags.at(-1) ?? NaN)}, missed ${missed} (target p95 < 500 ms)`,
   );
   const longest = (list: number[]) => `${ms(Math.max(0, ...list))} (${list.length} over 50 ms)`;
   console.log(
-    `longest main-thread task: ${ms(Math.max(0, ...longTasks))} (target < 200 ms): cold loads ${longest(tasks.cold)}, in-app navigation ${longest(tasks.inApp)}, live ${longest(tasks.live)}`,
+    `longest main-thread task: ${ms(Math.max(0, ...longTasks))} (target < 200 ms): ` +
+      `cold loads ${longest(tasks.cold)}, in-app navigation ${longest(tasks.inApp)}, live ${longest(tasks.live)}`,
   );
   console.log(`events sent: ${sent} at ${EVENTS_PER_SECOND}/s`);
 } finally {

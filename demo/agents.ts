@@ -9,8 +9,10 @@ import { type GraphQL, Refusal } from './graphql.js';
 import type { Random } from './random.js';
 import { type AgentProfile, EMBEDDING_MODEL } from './story.js';
 
-const REQUEST = `mutation($input: RequestLeaseInput!) { requestLease(input: $input) { id tier expiresAt spendCapUsd } }`;
-const RESOLVE = `query($leaseId: ID) { resolveLease(leaseId: $leaseId) { apiKey baseUrl model fallbackModels lease { key { label } } } }`;
+const REQUEST = `mutation($input: RequestLeaseInput!) {
+  requestLease(input: $input) { id tier expiresAt spendCapUsd } }`;
+const RESOLVE = `query($leaseId: ID) {
+  resolveLease(leaseId: $leaseId) { apiKey baseUrl model fallbackModels lease { key { label } } } }`;
 const RELEASE = `mutation($id: ID!) { releaseLease(id: $id) { status } }`;
 const LEASE = `query($id: ID!) { lease(id: $id) { status endReason usageUsd requestCount } }`;
 
@@ -70,7 +72,9 @@ class Traffic {
       .sort(([a], [b]) => a - b)
       .map(([status, n]) => `${status} x${n}`)
       .join(', ');
-    const line = `proxy: ${this.requests} requests in the last ${TRAFFIC_REPORT_MS / 1000} s (${this.streamed} streamed, ${this.embeddings} embeddings), answered ${statuses}`;
+    const line =
+      `proxy: ${this.requests} requests in the last ${TRAFFIC_REPORT_MS / 1000} s ` +
+      `(${this.streamed} streamed, ${this.embeddings} embeddings), answered ${statuses}`;
     this.requests = this.streamed = this.embeddings = 0;
     this.statuses.clear();
     return line;
@@ -181,7 +185,8 @@ class Agent {
       return this.letGo(lease);
     }
     this.say(
-      `${lease.tier} lease on ${resolved.lease.key?.label ?? provider}: ${resolved.model}, ends in ${seconds(lease.expiresAt)} s or at $${lease.spendCapUsd}`,
+      `${lease.tier} lease on ${resolved.lease.key?.label ?? provider}: ${resolved.model}, ` +
+        `ends in ${seconds(lease.expiresAt)} s or at $${lease.spendCapUsd}`,
     );
     return this.work(lease, resolved, this.plan(lease));
   }

@@ -133,7 +133,8 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     const history = await backfill({ app, clock, fake, keys, random: createRandom(STORY_SEED), days });
     log(
       `Wrote ${days} days of history through MPK's services in ${((Date.now() - started) / 1000).toFixed(1)} s: ` +
-        `${history.leases} leases, ${history.requests} requests, $${history.spentUsd.toFixed(2)}, ${history.refusals} refusals`,
+        `${history.leases} leases, ${history.requests} requests, $${history.spentUsd.toFixed(2)}, ` +
+        `${history.refusals} refusals`,
     );
 
     const url = await app.listen();

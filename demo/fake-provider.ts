@@ -213,14 +213,25 @@ export async function startFakeUpstream(options: FakeProviderOptions = {}): Prom
     });
     for (const word of words) {
       if (closed) return;
-      res.write(
-        `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1, model: body.model, choices: [{ index: 0, delta: { content: word }, finish_reason: null }] })}\n\n`,
-      );
+      const chunk = {
+        id,
+        object: 'chat.completion.chunk',
+        created: 1,
+        model: body.model,
+        choices: [{ index: 0, delta: { content: word }, finish_reason: null }],
+      };
+      res.write(`data: ${JSON.stringify(chunk)}\n\n`);
       await sleep(state.chunkDelayMs);
     }
-    res.write(
-      `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1, model: body.model, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], ...charged })}\n\n`,
-    );
+    const last = {
+      id,
+      object: 'chat.completion.chunk',
+      created: 1,
+      model: body.model,
+      choices: [{ index: 0, delta: {}, finish_reason: 'stop' }],
+      ...charged,
+    };
+    res.write(`data: ${JSON.stringify(last)}\n\n`);
     res.end('data: [DONE]\n\n');
   }
 

@@ -30,8 +30,10 @@ function banner(d: Demo) {
     `  Dashboard   ${d.url}/`,
     `  GraphiQL    ${d.url}/graphql`,
     `  Sign in     on the dashboard's sign-in page choose "Sign in for development" (role admin shows everything),`,
-    `              or ask for a token: curl -s -X POST ${d.url}/api/dev-sign-in -H 'content-type: application/json' -d '{"role":"admin","sub":"${ADMIN.id}"}'`,
-    `  Admin token ${unset}MPK_DATA_DIR=${dataDir} npm run -s token -- --role admin --sub ${ADMIN.id} --email ${ADMIN.email}`,
+    `              or ask for a token: curl -s -X POST ${d.url}/api/dev-sign-in ` +
+      `-H 'content-type: application/json' -d '{"role":"admin","sub":"${ADMIN.id}"}'`,
+    `  Admin token ${unset}MPK_DATA_DIR=${dataDir} npm run -s token -- ` +
+      `--role admin --sub ${ADMIN.id} --email ${ADMIN.email}`,
     `              (for GraphiQL: header Authorization: Bearer <token>)`,
     '  Ctrl-C stops the demo.',
     '',

@@ -59,37 +59,41 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
   });
   afterAll(async () => browser?.close());
 
-  it('signs an admin in with a pasted token; a field error for a bad limit; a new key shown masked, its secret nowhere', async () => {
-    const { page } = await browser.page();
-    const traffic = recordTraffic(page);
-    await page.goto('/keys');
-    await page.getByLabel('Bearer token').fill(admin);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await page.getByTestId('me-role').filter({ hasText: 'ADMIN' }).waitFor({ timeout: 10_000 });
-    await page.getByRole('button', { name: 'Add key' }).first().click();
-    const dialog = page.getByRole('dialog');
-    const secret = `sk-or-v1-browser-${randomBytes(12).toString('hex')}`;
-    await dialog.getByLabel('Label').fill('browser-made');
-    await dialog.getByLabel('API key').fill(secret);
-    await dialog.getByLabel('Daily limit (USD, UTC day)').fill('-5');
-    await dialog.getByRole('button', { name: 'Add key' }).click();
-    const limit = dialog.getByLabel('Daily limit (USD, UTC day)');
-    await page.waitForFunction(() => document.querySelector('[aria-invalid="true"]') !== null, undefined, {
-      timeout: 5000,
-    });
-    expect(await limit.getAttribute('aria-invalid')).toBe('true');
-    expect(await dialog.innerText()).toMatch(/dailyLimitUsd must not be negative/);
-    await limit.fill('12.50');
-    await dialog.getByRole('button', { name: 'Add key' }).click();
-    await page.waitForURL(/\/keys\/[0-9a-f-]{36}$/, { timeout: 10_000 });
-    await page.getByText('browser-made').first().waitFor();
-    const masked = `${secret.slice(0, 6)}...${secret.slice(-4)}`;
-    await page.getByText(masked).first().waitFor();
-    const text = await page.locator('body').innerText();
-    expect(text).not.toContain(secret);
-    expect(traffic.length).toBeGreaterThan(0);
-    expect(traffic.filter((body) => body.includes(secret))).toEqual([]);
-  });
+  it(
+    'signs an admin in with a pasted token; a field error for a bad limit; ' +
+      'a new key shown masked, its secret nowhere',
+    async () => {
+      const { page } = await browser.page();
+      const traffic = recordTraffic(page);
+      await page.goto('/keys');
+      await page.getByLabel('Bearer token').fill(admin);
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+      await page.getByTestId('me-role').filter({ hasText: 'ADMIN' }).waitFor({ timeout: 10_000 });
+      await page.getByRole('button', { name: 'Add key' }).first().click();
+      const dialog = page.getByRole('dialog');
+      const secret = `sk-or-v1-browser-${randomBytes(12).toString('hex')}`;
+      await dialog.getByLabel('Label').fill('browser-made');
+      await dialog.getByLabel('API key').fill(secret);
+      await dialog.getByLabel('Daily limit (USD, UTC day)').fill('-5');
+      await dialog.getByRole('button', { name: 'Add key' }).click();
+      const limit = dialog.getByLabel('Daily limit (USD, UTC day)');
+      await page.waitForFunction(() => document.querySelector('[aria-invalid="true"]') !== null, undefined, {
+        timeout: 5000,
+      });
+      expect(await limit.getAttribute('aria-invalid')).toBe('true');
+      expect(await dialog.innerText()).toMatch(/dailyLimitUsd must not be negative/);
+      await limit.fill('12.50');
+      await dialog.getByRole('button', { name: 'Add key' }).click();
+      await page.waitForURL(/\/keys\/[0-9a-f-]{36}$/, { timeout: 10_000 });
+      await page.getByText('browser-made').first().waitFor();
+      const masked = `${secret.slice(0, 6)}...${secret.slice(-4)}`;
+      await page.getByText(masked).first().waitFor();
+      const text = await page.locator('body').innerText();
+      expect(text).not.toContain(secret);
+      expect(traffic.length).toBeGreaterThan(0);
+      expect(traffic.filter((body) => body.includes(secret))).toEqual([]);
+    },
+  );
 
   it('shows a lease granted elsewhere within 1 s, revokes it from the table, and the feed says so', async () => {
     await disableKeys(server);
@@ -174,15 +178,13 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
     const key = await createKey(server, admin, { label: 'observed-key' });
     await disableKeys(server, key.id);
     const lease = await leaseForNewUser(server, {}, { prefix: 'observed' });
+    const action =
+      /add key|edit|disable|enable|rotate|revoke|extend|change cap|reactivate|release|save|set tier|change tier/i;
     // Not /agents: that page is for users and admins.
     for (const path of dashboardPages(key.id, lease.id).filter((p) => p !== '/agents')) {
       await openPage(page, path);
       const buttons = await page.getByRole('button').allInnerTexts();
-      const actions = buttons.filter((b) =>
-        /add key|edit|disable|enable|rotate|revoke|extend|change cap|reactivate|release|save|set tier|change tier/i.test(
-          b,
-        ),
-      );
+      const actions = buttons.filter((b) => action.test(b));
       expect(actions, path).toEqual([]);
       expect(await page.locator('[aria-label^="Actions for"]').count(), path).toBe(0);
       expect(await page.getByText('Not allowed').count(), path).toBe(0);

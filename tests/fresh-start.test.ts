@@ -39,7 +39,11 @@ describe('fresh start', () => {
     const admin = await mintToken({ secret: jwtSecret, sub: 'root', role: 'ADMIN' });
     const created = await postGraphQL(
       first.url,
-      `mutation { createManagedKey(input: { provider: OPENROUTER, label: "survives", apiKey: "sk-or-v1-restart-check-0001" }) { id } }`,
+      `mutation {
+        createManagedKey(
+          input: { provider: OPENROUTER, label: "survives", apiKey: "sk-or-v1-restart-check-0001" }
+        ) { id }
+      }`,
       {},
       admin,
     );
@@ -71,7 +75,9 @@ describe('fresh start', () => {
     const admin = await mintToken({ secret: env.MPK_JWT_SECRET, sub: 'root', role: 'ADMIN' });
     const created = await postGraphQL(
       first.url,
-      `mutation { createManagedKey(input: { provider: VENICE, label: "k1 key", apiKey: "venice-key-000000001" }) { id } }`,
+      `mutation {
+        createManagedKey(input: { provider: VENICE, label: "k1 key", apiKey: "venice-key-000000001" }) { id }
+      }`,
       {},
       admin,
     );

@@ -9,8 +9,10 @@ import { startTestServer, type TestServer, withTestServer } from './support/serv
 import { collect, settle, wsClient } from './support/ws.js';
 
 const EVENTS = `subscription($after: String, $keyId: ID, $userId: ID, $types: [LeaseEventType!]) {
-  leaseEvents(after: $after, keyId: $keyId, userId: $userId, types: $types) { cursor type leaseId userId keyId agentId stopAgent lease { id status } } }`;
-const USAGE = `subscription($keyId: ID) { keyUsage(keyId: $keyId) { activeLeaseCount spendTodayUsd spendThisMonthUsd key { id } } }`;
+  leaseEvents(after: $after, keyId: $keyId, userId: $userId, types: $types) {
+    cursor type leaseId userId keyId agentId stopAgent lease { id status } } }`;
+const USAGE = `subscription($keyId: ID) {
+  keyUsage(keyId: $keyId) { activeLeaseCount spendTodayUsd spendThisMonthUsd key { id } } }`;
 
 let server: TestServer;
 let admin: string;
@@ -124,7 +126,8 @@ describe('leaseEvents', () => {
         // An older transaction writes an event and stays open...
         await other.query('BEGIN');
         await other.query(
-          `INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "stopAgent") VALUES ('EXTENDED', now(), $1, $2, $3, false)`,
+          `INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "stopAgent")
+           VALUES ('EXTENDED', now(), $1, $2, $3, false)`,
           [lease.id, a.sub, keyId],
         );
         // ...while a newer one, another user's grant, commits.

@@ -67,39 +67,43 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('two instances', () => {
     await c.dispose();
   });
 
-  it("a lease revoked on one instance stops the other's proxy within a second; spend recorded there is enforced here", async () => {
-    const [a, b] = instances as [ServerProcess, ServerProcess];
-    const upstream = await startFakeUpstream();
-    try {
-      const admin = await a.token('ADMIN', 'multi-admin');
-      await createKey(a, admin, {
-        provider: 'OPENAI_COMPATIBLE',
-        label: 'proxied',
-        apiKey: 'sk-multi-proxied-0001',
-        baseUrl: upstream.url,
-        defaultModel: 'fake-model',
-        dailyLimitUsd: '1',
-      });
-      const worker = await a.token('WORKER', 'multi-worker');
-      const lease = () => resolvedLease(a, worker, { provider: 'OPENAI_COMPATIBLE' }, { prefix: 'proxy' });
-      // Through B, whatever instance resolved the lease.
-      const complete = (bearer: string) => completionStatus(`${b.url}/v1`, bearer);
+  it(
+    "a lease revoked on one instance stops the other's proxy within a second; " +
+      'spend recorded there is enforced here',
+    async () => {
+      const [a, b] = instances as [ServerProcess, ServerProcess];
+      const upstream = await startFakeUpstream();
+      try {
+        const admin = await a.token('ADMIN', 'multi-admin');
+        await createKey(a, admin, {
+          provider: 'OPENAI_COMPATIBLE',
+          label: 'proxied',
+          apiKey: 'sk-multi-proxied-0001',
+          baseUrl: upstream.url,
+          defaultModel: 'fake-model',
+          dailyLimitUsd: '1',
+        });
+        const worker = await a.token('WORKER', 'multi-worker');
+        const lease = () => resolvedLease(a, worker, { provider: 'OPENAI_COMPATIBLE' }, { prefix: 'proxy' });
+        // Through B, whatever instance resolved the lease.
+        const complete = (bearer: string) => completionStatus(`${b.url}/v1`, bearer);
 
-      const revoked = await lease();
-      expect(await complete(revoked.token)).toBe(200);
-      ok(await a.gql(Q.revoke, { id: revoked.lease.id }, admin), 'revokeLease');
-      const revokedAfter = await until(async () => (await complete(revoked.token)) === 403, 5000);
-      expect(revokedAfter).toBeLessThan(1000);
+        const revoked = await lease();
+        expect(await complete(revoked.token)).toBe(200);
+        ok(await a.gql(Q.revoke, { id: revoked.lease.id }, admin), 'revokeLease');
+        const revokedAfter = await until(async () => (await complete(revoked.token)) === 403, 5000);
+        expect(revokedAfter).toBeLessThan(1000);
 
-      const spent = await lease();
-      expect(await complete(spent.token)).toBe(200);
-      ok(await reportUsage(a, worker, { leaseId: spent.lease.id, requestId: 'on-a', costUsd: '1' }), 'reportUsage');
-      const refusedAfter = await until(async () => (await complete(spent.token)) === 402, 5000);
-      expect(refusedAfter).toBeLessThan(1000);
-    } finally {
-      await upstream.close();
-    }
-  });
+        const spent = await lease();
+        expect(await complete(spent.token)).toBe(200);
+        ok(await reportUsage(a, worker, { leaseId: spent.lease.id, requestId: 'on-a', costUsd: '1' }), 'reportUsage');
+        const refusedAfter = await until(async () => (await complete(spent.token)) === 402, 5000);
+        expect(refusedAfter).toBeLessThan(1000);
+      } finally {
+        await upstream.close();
+      }
+    },
+  );
 
   it('exactly one instance runs the scheduler, and only it expires leases', async () => {
     const roles = await Promise.all(instances.map(role));

@@ -37,9 +37,10 @@ const freshKey = async () =>
 /** What a refused call must leave as it was: every table's rows and their last change. */
 async function digest(): Promise<string> {
   const tables = ['ManagedKey', 'Lease', 'User', 'TierPolicy', 'AuditEntry', 'LeaseEvent', 'UsageRecord'];
-  const rows = await server.app.db.$queryRawUnsafe<Record<string, unknown>[]>(
-    `SELECT ${tables.map((t) => `(SELECT md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), '')) FROM "${t}" x) AS "${t}"`).join(', ')}`,
+  const digests = tables.map(
+    (t) => `(SELECT md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), '')) FROM "${t}" x) AS "${t}"`,
   );
+  const rows = await server.app.db.$queryRawUnsafe<Record<string, unknown>[]>(`SELECT ${digests.join(', ')}`);
   return JSON.stringify(rows[0]);
 }
 

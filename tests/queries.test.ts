@@ -6,10 +6,12 @@ import { createKey, ok, reportUsage, requestLease } from './support/fixtures.js'
 import { type TestServer, withTestServer } from './support/server.js';
 
 // What the dashboard's Leases and Users pages ask for, relations included.
-const LEASES_PAGE = `query($first: Int) { leases(first: $first) { totalCount pageInfo { hasNextPage hasPreviousPage endCursor }
-  edges { node { id status tier agentId usageUsd spendCapUsd expiresAt user { id email tier spendThisMonthUsd } key { id label maskedKey }
-  events(first: 3) { type at } } } } }`;
-const USERS_PAGE = `query($first: Int) { users(first: $first) { totalCount edges { node { id tier activeLeaseCount spendThisMonthUsd } } } }`;
+const LEASES_PAGE = `query($first: Int) {
+  leases(first: $first) { totalCount pageInfo { hasNextPage hasPreviousPage endCursor }
+  edges { node { id status tier agentId usageUsd spendCapUsd expiresAt user { id email tier spendThisMonthUsd }
+  key { id label maskedKey } events(first: 3) { type at } } } } }`;
+const USERS_PAGE = `query($first: Int) {
+  users(first: $first) { totalCount edges { node { id tier activeLeaseCount spendThisMonthUsd } } } }`;
 
 let server: TestServer;
 let admin: string;

@@ -25,9 +25,10 @@ describe('schema.graphql', () => {
     );
     expect(fields('ManagedKey')).toEqual(
       expect.arrayContaining(
-        'id provider label maskedKey baseUrl defaultModel fallbackModels config dailyLimitUsd monthlyLimitUsd maxActiveLeases status activeLeaseCount spendTodayUsd spendThisMonthUsd lastUsedAt createdAt updatedAt'.split(
-          ' ',
-        ),
+        (
+          'id provider label maskedKey baseUrl defaultModel fallbackModels config dailyLimitUsd monthlyLimitUsd ' +
+          'maxActiveLeases status activeLeaseCount spendTodayUsd spendThisMonthUsd lastUsedAt createdAt updatedAt'
+        ).split(' '),
       ),
     );
     expect(fields('User')).toEqual(expect.arrayContaining(['id', 'email', 'role', 'tier', 'activeLeaseCount']));

@@ -27,8 +27,9 @@ export function createAuditService(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
   /** Writes an entry inside the caller's transaction, through the one writer (mpk_audit). */
   async function record(tx: Tx, actor: Pick<Identity, 'userId' | 'role'>, entry: AuditRecord) {
-    await tx.$queryRaw`SELECT mpk_audit(${clock.now()}::timestamp(3), ${actor.userId}, ${actor.role}::"Role", ${entry.action}, ${entry.targetType},
-        ${entry.targetId ?? null}, ${JSON.stringify(entry.details ?? {})}::jsonb)`;
+    await tx.$queryRaw`
+      SELECT mpk_audit(${clock.now()}::timestamp(3), ${actor.userId}, ${actor.role}::"Role", ${entry.action},
+                       ${entry.targetType}, ${entry.targetId ?? null}, ${JSON.stringify(entry.details ?? {})}::jsonb)`;
   }
 
   return {

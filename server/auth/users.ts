@@ -23,9 +23,10 @@ export function createUserService(deps: { db: Db; clock: Clock }) {
      */
     async me(actor: Identity | null) {
       const identity = authorize(actor, 'me');
-      const [user] = await db.$queryRaw<
-        User[]
-      >`SELECT * FROM mpk_see_user(${identity.userId}, ${identity.email ?? null}, ${identity.role}::"Role", ${clock.now()}::timestamp(3))`;
+      const [user] = await db.$queryRaw<User[]>`
+        SELECT *
+        FROM mpk_see_user(${identity.userId}, ${identity.email ?? null}, ${identity.role}::"Role",
+                          ${clock.now()}::timestamp(3))`;
       return user!;
     },
 

@@ -185,7 +185,8 @@ describe('assertKeyringCoversStoredSecrets', () => {
 
   it('names the missing ids and their counts, and how to fix it', async () => {
     await expect(assertKeyringCoversStoredSecrets(db, ring(K2))).rejects.toThrow(
-      'Stored secrets use master key id(s) "k1" (3 secrets) that MPK_MASTER_KEYS does not list; add them (any listed key decrypts) before starting',
+      'Stored secrets use master key id(s) "k1" (3 secrets) that MPK_MASTER_KEYS does not list; ' +
+        'add them (any listed key decrypts) before starting',
     );
     await expect(
       assertKeyringCoversStoredSecrets(db, ring(`k3:${randomBytes(32).toString('base64')}`)),

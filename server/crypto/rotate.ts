@@ -33,7 +33,8 @@ export async function assertKeyringCoversStoredSecrets(db: Db, keyring: Keyring)
   const missing = describeMissing(await storedKeyIds(db), keyring);
   if (missing) {
     throw new KeyringError(
-      `Stored secrets use master key id(s) ${missing} that MPK_MASTER_KEYS does not list; add them (any listed key decrypts) before starting`,
+      `Stored secrets use master key id(s) ${missing} that MPK_MASTER_KEYS does not list; ` +
+        `add them (any listed key decrypts) before starting`,
     );
   }
 }
@@ -60,7 +61,8 @@ export async function rotateSecrets(db: Db, keyring: Keyring, options: RotateOpt
     // Keyset paging, so skipped rows (changed underneath) are not read again in the same run.
     const batch = await db.$queryRaw<{ id: string; secretCiphertext: string }[]>`
       SELECT id::text AS id, "secretCiphertext" FROM "ManagedKey"
-      WHERE split_part("secretCiphertext", '.', 2) <> ${active} ${lastId ? Prisma.sql`AND id > ${lastId}::uuid` : Prisma.empty}
+      WHERE split_part("secretCiphertext", '.', 2) <> ${active}
+        ${lastId ? Prisma.sql`AND id > ${lastId}::uuid` : Prisma.empty}
       ORDER BY id LIMIT ${batchSize}`;
     if (batch.length === 0) break;
     for (const row of batch) {

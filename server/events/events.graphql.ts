@@ -38,7 +38,8 @@ builder.queryFields((t) => ({
   recentLeaseEvents: t.field({
     type: [LeaseEvent],
     description:
-      'The newest lease events, newest first (20 by default, 200 at most): where a live feed starts. Users see their own.',
+      'The newest lease events, newest first (20 by default, 200 at most): where a live feed starts. ' +
+      'Users see their own.',
     args: { first: t.arg.int(), keyId: t.arg.id(), userId: t.arg.id(), types: t.arg({ type: [LeaseEventType] }) },
     resolve: (_, args, ctx) => ctx.services.live.recent(ctx.identity, args),
   }),

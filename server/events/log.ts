@@ -40,8 +40,9 @@ export interface LogPage {
 /** Events after `after`, in cursor order, up to the safe horizon. */
 export async function readEvents(db: Db, after: EventCursor, limit: number): Promise<LogPage> {
   const rows = await db.$queryRaw<(LoggedEvent & { horizon: bigint })[]>`
-    SELECT e.id, e."txId", e.type::text AS type, e.at, e."leaseId"::text AS "leaseId", e."userId", e."keyId"::text AS "keyId",
-           e."agentId", e."stopAgent", e.details, (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint AS horizon
+    SELECT e.id, e."txId", e.type::text AS type, e.at, e."leaseId"::text AS "leaseId", e."userId",
+           e."keyId"::text AS "keyId", e."agentId", e."stopAgent", e.details,
+           (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint AS horizon
     FROM "LeaseEvent" e
     WHERE (e."txId", e.id) > (${after.txId}, ${after.id})
     ORDER BY e."txId", e.id
@@ -74,11 +75,12 @@ export async function readLeaseHistories(
   options: { limit: number; types: readonly string[] | null },
 ): Promise<Map<string, LoggedEvent[]>> {
   const rows = await db.$queryRaw<LoggedEvent[]>`
-    SELECT e.id, e."txId", e.type::text AS type, e.at, e."leaseId"::text AS "leaseId", e."userId", e."keyId"::text AS "keyId",
-           e."agentId", e."stopAgent", e.details
+    SELECT e.id, e."txId", e.type::text AS type, e.at, e."leaseId"::text AS "leaseId", e."userId",
+           e."keyId"::text AS "keyId", e."agentId", e."stopAgent", e.details
     FROM unnest(${[...leaseIds]}::uuid[]) AS l(id)
     CROSS JOIN LATERAL (
-      SELECT * FROM "LeaseEvent" e WHERE e."leaseId" = l.id AND (${options.types}::text[] IS NULL OR e.type::text = ANY(${options.types}::text[]))
+      SELECT * FROM "LeaseEvent" e
+      WHERE e."leaseId" = l.id AND (${options.types}::text[] IS NULL OR e.type::text = ANY(${options.types}::text[]))
       ORDER BY e."txId" DESC, e.id DESC LIMIT ${options.limit}
     ) e`;
   const byLease = new Map<string, LoggedEvent[]>(leaseIds.map((id) => [id, []]));
@@ -92,8 +94,8 @@ export async function readRecentEvents(
   options: { limit: number; userId: string | null; keyId: string | null; types: readonly string[] | null },
 ): Promise<LoggedEvent[]> {
   return db.$queryRaw<LoggedEvent[]>`
-    SELECT e.id, e."txId", e.type::text AS type, e.at, e."leaseId"::text AS "leaseId", e."userId", e."keyId"::text AS "keyId",
-           e."agentId", e."stopAgent", e.details
+    SELECT e.id, e."txId", e.type::text AS type, e.at, e."leaseId"::text AS "leaseId", e."userId",
+           e."keyId"::text AS "keyId", e."agentId", e."stopAgent", e.details
     FROM "LeaseEvent" e
     WHERE (${options.userId}::text IS NULL OR e."userId" = ${options.userId})
       AND (${options.keyId}::uuid IS NULL OR e."keyId" = ${options.keyId}::uuid)

@@ -59,7 +59,8 @@ const CreateManagedKeyInput = builder.inputType('CreateManagedKeyInput', {
     config: t.field({
       type: 'JSON',
       description:
-        '{ frameworks?: { OPENCLAW|ELIZA|GENERIC: object }, prices?: { model: { prompt, completion } }, delivery?: PROXY|DIRECT }',
+        '{ frameworks?: { OPENCLAW|ELIZA|GENERIC: object }, prices?: { model: { prompt, completion } }, ' +
+        'delivery?: PROXY|DIRECT }',
     }),
     dailyLimitUsd: t.field({ type: 'Decimal' }),
     monthlyLimitUsd: t.field({ type: 'Decimal' }),
@@ -114,7 +115,8 @@ builder.mutationFields((t) => ({
   disableManagedKey: t.field({
     type: ManagedKey,
     description:
-      'Disables the key and revokes its active and suspended leases with the reason (in one transaction, by the leases).',
+      'Disables the key and revokes its active and suspended leases with the reason ' +
+      '(in one transaction, by the leases).',
     args: { id: t.arg.id({ required: true }), reason: t.arg.string() },
     resolve: (_, { id, reason }, ctx) => ctx.services.leases.disableKey(ctx.identity, id, reason),
   }),

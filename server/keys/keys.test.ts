@@ -9,16 +9,20 @@ const KEY_FIELDS = `id provider label maskedKey baseUrl defaultModel fallbackMod
   maxActiveLeases status disabledReason activeLeaseCount spendTodayUsd spendThisMonthUsd remainingTodayUsd
   remainingThisMonthUsd lastUsedAt createdAt updatedAt`;
 const CREATE = `mutation($input: CreateManagedKeyInput!) { createManagedKey(input: $input) { ${KEY_FIELDS} } }`;
-const UPDATE = `mutation($id: ID!, $input: UpdateManagedKeyInput!) { updateManagedKey(id: $id, input: $input) { ${KEY_FIELDS} } }`;
-const DISABLE = `mutation($id: ID!, $reason: String) { disableManagedKey(id: $id, reason: $reason) { id status disabledReason } }`;
+const UPDATE = `mutation($id: ID!, $input: UpdateManagedKeyInput!) {
+  updateManagedKey(id: $id, input: $input) { ${KEY_FIELDS} } }`;
+const DISABLE = `mutation($id: ID!, $reason: String) {
+  disableManagedKey(id: $id, reason: $reason) { id status disabledReason } }`;
 const ENABLE = `mutation($id: ID!) { enableManagedKey(id: $id) { id status disabledReason } }`;
-const ROTATE = `mutation($id: ID!, $apiKey: String!) { rotateManagedKeySecret(id: $id, apiKey: $apiKey) { id maskedKey } }`;
+const ROTATE = `mutation($id: ID!, $apiKey: String!) {
+  rotateManagedKeySecret(id: $id, apiKey: $apiKey) { id maskedKey } }`;
 const LIST = `query($first: Int, $after: String, $provider: Provider, $status: KeyStatus) {
   managedKeys(first: $first, after: $after, provider: $provider, status: $status) {
     totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id label provider status } } } }`;
 const GET = `query($id: ID!) { managedKey(id: $id) { ${KEY_FIELDS} } }`;
 const AUDIT = `query($first: Int, $after: String) { auditLog(first: $first, after: $after) {
-  totalCount pageInfo { hasNextPage endCursor } edges { node { id at actorId actorRole action targetType targetId details } } } }`;
+  totalCount pageInfo { hasNextPage endCursor }
+  edges { node { id at actorId actorRole action targetType targetId details } } } }`;
 
 const secret = (tag: string) => `sk-or-v1-${tag}${randomBytes(16).toString('hex')}`;
 

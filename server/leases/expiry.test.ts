@@ -58,10 +58,14 @@ describe('expiry', () => {
     const now = clock.now();
     // Set up directly: 2,500 due leases of 2,500 users, with counters to match.
     await server.app.db.$executeRaw`
-      INSERT INTO "User" (id, "activeLeaseCount", "updatedAt") SELECT 'bulk-' || g, 1, ${now} FROM generate_series(1, 2500) g`;
+      INSERT INTO "User" (id, "activeLeaseCount", "updatedAt")
+      SELECT 'bulk-' || g, 1, ${now}
+      FROM generate_series(1, 2500) g`;
     await server.app.db.$executeRaw`
-      INSERT INTO "Lease" (id, "userId", "keyId", tier, provider, framework, "grantedAt", "expiresAt", "spendCapUsd", "updatedAt")
-      SELECT gen_random_uuid(), 'bulk-' || g, ${key.id}::uuid, 'FREE', 'OPENROUTER', 'OPENCLAW', ${now}, ${new Date(now.getTime() - 1000)}, 5, ${now}
+      INSERT INTO "Lease" (id, "userId", "keyId", tier, provider, framework, "grantedAt", "expiresAt", "spendCapUsd",
+                           "updatedAt")
+      SELECT gen_random_uuid(), 'bulk-' || g, ${key.id}::uuid, 'FREE', 'OPENROUTER', 'OPENCLAW', ${now},
+             ${new Date(now.getTime() - 1000)}, 5, ${now}
       FROM generate_series(1, 2500) g`;
     await server.app.db.managedKey.update({ where: { id: key.id }, data: { activeLeaseCount: 2500 } });
     expect(await server.app.expiry.expireAll()).toBe(2500);

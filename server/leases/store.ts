@@ -27,7 +27,8 @@ const END_TYPES: Record<Exclude<LeaseStatus, 'ACTIVE'>, LeaseEventType> = {
   SUSPENDED: 'SUSPENDED',
 };
 
-const eventColumns = Prisma.sql`id, type::text AS type, at, "leaseId"::text AS "leaseId", "userId", "keyId"::text AS "keyId", "agentId", "stopAgent", details`;
+const eventColumns = Prisma.sql`id, type::text AS type, at, "leaseId"::text AS "leaseId", "userId",
+  "keyId"::text AS "keyId", "agentId", "stopAgent", details`;
 
 /** The current UTC day and month, as the rule functions take them. */
 const windows = (now: Date) => Prisma.sql`${utcDate(now, 'day')}::date, ${utcDate(now, 'month')}::date`;
@@ -82,7 +83,8 @@ export async function grant(
   const { leaseId, actor, provider, framework, agentId, now } = input;
   try {
     const [row] = await db.$queryRaw<GrantRow[]>`
-      SELECT outcome, lease_id, event_id, details FROM mpk_grant_lease(${leaseId}::uuid, ${actor.userId}, ${actor.email ?? null}, ${actor.role}::"Role",
+      SELECT outcome, lease_id, event_id, details
+      FROM mpk_grant_lease(${leaseId}::uuid, ${actor.userId}, ${actor.email ?? null}, ${actor.role}::"Role",
         ${provider}::"Provider", ${framework}::"Framework", ${agentId}, ${now}::timestamp(3), ${windows(now)})`;
     if (!row) throw new Error('mpk_grant_lease returned no row');
     if (row.outcome === 'GRANTED')
@@ -126,14 +128,21 @@ export async function endLeases(tx: Tx, options: EndLeasesOptions): Promise<Leas
     SELECT l.id::text AS id FROM "Lease" l WHERE ${match} ORDER BY l."expiresAt", l.id LIMIT ${limit}`;
   if (batch.length === 0) return [];
   const ids = batch.map((b) => b.id);
-  await tx.$queryRaw`SELECT 1 FROM "User" WHERE id IN (SELECT "userId" FROM "Lease" WHERE id = ANY(${ids}::uuid[])) ORDER BY id FOR UPDATE`;
-  await tx.$queryRaw`SELECT 1 FROM "ManagedKey" WHERE id IN (SELECT "keyId" FROM "Lease" WHERE id = ANY(${ids}::uuid[])) ORDER BY id FOR UPDATE`;
+  await tx.$queryRaw`
+    SELECT 1 FROM "User"
+    WHERE id IN (SELECT "userId" FROM "Lease" WHERE id = ANY(${ids}::uuid[]))
+    ORDER BY id FOR UPDATE`;
+  await tx.$queryRaw`
+    SELECT 1 FROM "ManagedKey"
+    WHERE id IN (SELECT "keyId" FROM "Lease" WHERE id = ANY(${ids}::uuid[]))
+    ORDER BY id FOR UPDATE`;
   return tx.$queryRaw<LeaseEventRecord[]>`
     WITH target AS (
       -- Re-checked under the row lock: a lease another transaction ended meanwhile drops out.
       SELECT l.id, l.status AS "oldStatus" FROM "Lease" l WHERE l.id = ANY(${ids}::uuid[]) AND ${match} FOR UPDATE
     ), ended AS (
-      UPDATE "Lease" l SET status = ${to}::"LeaseStatus", "endedAt" = ${now}, "endReason" = ${reason}, "updatedAt" = ${now}
+      UPDATE "Lease" l
+      SET status = ${to}::"LeaseStatus", "endedAt" = ${now}, "endReason" = ${reason}, "updatedAt" = ${now}
       FROM target t WHERE l.id = t.id
       RETURNING l.id, l."userId", l."keyId", l."agentId", t."oldStatus"::text AS "oldStatus", l."expiresAt"
     ), freed AS (
@@ -145,8 +154,10 @@ export async function endLeases(tx: Tx, options: EndLeasesOptions): Promise<Leas
       UPDATE "User" u SET "activeLeaseCount" = u."activeLeaseCount" - f.n
       FROM (SELECT "userId", count(*)::int AS n FROM freed GROUP BY 1) f WHERE u.id = f."userId"
     ), audited AS (
-      SELECT mpk_audit(${now}, ${actor.userId}, ${actor.role}::"Role", ${`lease.${to.toLowerCase()}`}, 'Lease', id::text,
-             jsonb_build_object('reason', ${reason}::text, 'from', "oldStatus", 'keyId', "keyId", 'userId', "userId")) AS id
+      SELECT mpk_audit(
+               ${now}, ${actor.userId}, ${actor.role}::"Role", ${`lease.${to.toLowerCase()}`}, 'Lease', id::text,
+               jsonb_build_object('reason', ${reason}::text, 'from', "oldStatus", 'keyId', "keyId", 'userId', "userId")
+             ) AS id
       FROM ended
     ), events AS (
       INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "agentId", "stopAgent", details)
@@ -216,14 +227,17 @@ export async function bringBack(
   data: { expiresAt?: Date } = {},
 ): Promise<'TIER' | 'KEY' | null> {
   const [room] = await tx.$queryRaw<{ tier: boolean; key: boolean }[]>`
-    SELECT mpk_user_has_room(${lease.userId}) AS tier, mpk_key_has_room(k, ${windows(now)}) AS key FROM "ManagedKey" k WHERE k.id = ${lease.keyId}::uuid`;
+    SELECT mpk_user_has_room(${lease.userId}) AS tier, mpk_key_has_room(k, ${windows(now)}) AS key
+    FROM "ManagedKey" k
+    WHERE k.id = ${lease.keyId}::uuid`;
   if (!room?.tier) return 'TIER';
   if (!room.key) return 'KEY';
   await tx.lease.update({
     where: { id: lease.id },
     data: { status: 'ACTIVE', endedAt: null, endReason: null, ...data },
   });
-  await tx.$executeRaw`UPDATE "ManagedKey" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${lease.keyId}::uuid`;
+  await tx.$executeRaw`
+    UPDATE "ManagedKey" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${lease.keyId}::uuid`;
   await tx.$executeRaw`UPDATE "User" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${lease.userId}`;
   return null;
 }
@@ -234,7 +248,9 @@ export const setExpiry = (tx: Tx, id: string, expiresAt: Date) =>
 /** Sets the cap and says whether the lease has spent it (the rule is `mpk_lease_over_cap`). */
 export async function setCap(tx: Tx, id: string, cap: Prisma.Decimal, now: Date): Promise<boolean> {
   const [row] = await tx.$queryRaw<{ over: boolean }[]>`
-    UPDATE "Lease" l SET "spendCapUsd" = ${cap}, "updatedAt" = ${now} WHERE l.id = ${id}::uuid RETURNING mpk_lease_over_cap(l) AS over`;
+    UPDATE "Lease" l SET "spendCapUsd" = ${cap}, "updatedAt" = ${now}
+    WHERE l.id = ${id}::uuid
+    RETURNING mpk_lease_over_cap(l) AS over`;
   return row?.over ?? false;
 }
 
@@ -255,11 +271,13 @@ export async function recordLeaseEvent(
   const [row] = await tx.$queryRaw<LeaseEventRecord[]>`
     WITH lease AS (SELECT id, "userId", "keyId", "agentId" FROM "Lease" WHERE id = ${event.leaseId}::uuid),
     audited AS (
-      SELECT mpk_audit(${event.now}, ${event.actor.userId}, ${event.actor.role}::"Role", ${event.action}, 'Lease', id::text, ${details}::jsonb) AS id
+      SELECT mpk_audit(${event.now}, ${event.actor.userId}, ${event.actor.role}::"Role", ${event.action}, 'Lease',
+                       id::text, ${details}::jsonb) AS id
       FROM lease WHERE ${event.action}::text IS NOT NULL
     ), events AS (
       INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "agentId", "stopAgent", details)
-      SELECT ${event.type}::"LeaseEventType", ${event.now}, id, "userId", "keyId", "agentId", false, ${details}::jsonb FROM lease
+      SELECT ${event.type}::"LeaseEventType", ${event.now}, id, "userId", "keyId", "agentId", false, ${details}::jsonb
+      FROM lease
       RETURNING *
     )
     -- A SELECT in a WITH runs only if it is read: the audit entry is counted so that it is written.
@@ -294,7 +312,9 @@ export async function resolveRow(
     stamp_lease AS (UPDATE "Lease" SET "lastUsedAt" = ${now} FROM ok WHERE "Lease".id = ok.id),
     stamp_key AS (UPDATE "ManagedKey" SET "lastUsedAt" = ${now} FROM ok WHERE "ManagedKey".id = ok."keyId"),
     audited AS (
-      SELECT mpk_audit(${now}, ${worker.userId}, ${worker.role}::"Role", 'lease.resolve', 'Lease', id::text, jsonb_build_object('keyId', "keyId")) AS id FROM ok
+      SELECT mpk_audit(${now}, ${worker.userId}, ${worker.role}::"Role", 'lease.resolve', 'Lease', id::text,
+                       jsonb_build_object('keyId', "keyId")) AS id
+      FROM ok
     )
     -- A SELECT in a WITH runs only if it is read: the audit entry is counted so that it is written.
     SELECT cur.* FROM cur, (SELECT count(*) FROM audited) written`;

@@ -19,9 +19,11 @@ const SUMMARY = `{ poolSummary {
   keyCounts { provider status count } leaseCounts { tier status count }
   spendTodayUsd spendThisMonthUsd dailyLimitUsd monthlyLimitUsd keysWithoutDailyLimit keysWithoutMonthlyLimit
   keysNearLimit { id label } nearLimitShare } }`;
-const EVENTS = `query($id: ID!, $first: Int, $types: [LeaseEventType!]) { lease(id: $id) { id events(first: $first, types: $types) { type stopAgent details cursor } } }`;
+const EVENTS = `query($id: ID!, $first: Int, $types: [LeaseEventType!]) {
+  lease(id: $id) { id events(first: $first, types: $types) { type stopAgent details cursor } } }`;
 const FILTERED = `query($tier: Tier, $provider: Provider, $framework: Framework) {
-  leases(tier: $tier, provider: $provider, framework: $framework, first: 200) { totalCount edges { node { id tier provider framework } } } }`;
+  leases(tier: $tier, provider: $provider, framework: $framework, first: 200) {
+    totalCount edges { node { id tier provider framework } } } }`;
 
 const clock = createManualClock('2026-05-20T10:00:00.000Z');
 let server: TestServer;
@@ -116,7 +118,8 @@ describe('Lease.events and lease filters', () => {
     expect(codeOf(await server.gql(EVENTS, { id: lease.id }, stranger))).toBe('NOT_FOUND');
 
     // The newest events of the whole log start a feed; a user's feed holds only their own.
-    const RECENT = `query($first: Int, $types: [LeaseEventType!], $userId: ID) { recentLeaseEvents(first: $first, types: $types, userId: $userId) { type leaseId } }`;
+    const RECENT = `query($first: Int, $types: [LeaseEventType!], $userId: ID) {
+      recentLeaseEvents(first: $first, types: $types, userId: $userId) { type leaseId } }`;
     expect(ok(await server.gql(RECENT, { first: 2 }, admin), 'recentLeaseEvents')).toEqual([
       { type: 'REVOKED', leaseId: lease.id },
       { type: 'EXTENDED', leaseId: lease.id },

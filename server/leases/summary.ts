@@ -62,8 +62,12 @@ export function createPoolSummary(deps: { db: Db; clock: Clock }) {
         db.$queryRaw<{ id: string }[]>`
           SELECT id::text FROM (
             SELECT id, greatest(
-              CASE WHEN "dailyLimitUsd" > 0 THEN mpk_window_spend("spendDay", "spendTodayUsd", ${day}::date) / "dailyLimitUsd" ELSE 0 END,
-              CASE WHEN "monthlyLimitUsd" > 0 THEN mpk_window_spend("spendMonth", "spendThisMonthUsd", ${month}::date) / "monthlyLimitUsd" ELSE 0 END
+              CASE WHEN "dailyLimitUsd" > 0
+                THEN mpk_window_spend("spendDay", "spendTodayUsd", ${day}::date) / "dailyLimitUsd"
+                ELSE 0 END,
+              CASE WHEN "monthlyLimitUsd" > 0
+                THEN mpk_window_spend("spendMonth", "spendThisMonthUsd", ${month}::date) / "monthlyLimitUsd"
+                ELSE 0 END
             ) AS share
             FROM "ManagedKey" WHERE status = 'ACTIVE'
           ) k WHERE share >= ${NEAR_LIMIT_SHARE} ORDER BY share DESC, id LIMIT ${NEAR_LIMIT_LIST}`,

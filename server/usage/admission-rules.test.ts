@@ -87,13 +87,18 @@ async function insert(c: Case): Promise<string> {
   };
   const l = { status: 'ACTIVE', expiresInMs: 3_600_000, usage: '0', cap: '5', ...c.lease };
   await db.$executeRaw`
-    INSERT INTO "ManagedKey" (id, provider, label, "secretCiphertext", "maskedKey", "baseUrl", status, "dailyLimitUsd", "spendDay", "spendTodayUsd",
+    INSERT INTO "ManagedKey" (id, provider, label, "secretCiphertext", "maskedKey", "baseUrl", status,
+                              "dailyLimitUsd", "spendDay", "spendTodayUsd",
                               "monthlyLimitUsd", "spendMonth", "spendThisMonthUsd", "updatedAt")
-    VALUES (${keyId}::uuid, 'OPENROUTER', ${c.name}, 'mpk1.x.y.z', 'sk-...', 'https://example.invalid/v1', ${k.status}::"KeyStatus",
-            ${k.daily}::numeric, ${k.spendDay}::date, ${k.today}::numeric, ${k.monthly}::numeric, ${k.spendMonth}::date, ${k.month}::numeric, now())`;
+    VALUES (${keyId}::uuid, 'OPENROUTER', ${c.name}, 'mpk1.x.y.z', 'sk-...', 'https://example.invalid/v1',
+            ${k.status}::"KeyStatus",
+            ${k.daily}::numeric, ${k.spendDay}::date, ${k.today}::numeric,
+            ${k.monthly}::numeric, ${k.spendMonth}::date, ${k.month}::numeric, now())`;
   await db.$executeRaw`
-    INSERT INTO "Lease" (id, "userId", "keyId", status, tier, provider, framework, "grantedAt", "expiresAt", "spendCapUsd", "usageUsd", "updatedAt")
-    VALUES (${leaseId}::uuid, 'rules-user', ${keyId}::uuid, ${l.status}::"LeaseStatus", 'FREE', 'OPENROUTER', 'OPENCLAW', ${NOW},
+    INSERT INTO "Lease" (id, "userId", "keyId", status, tier, provider, framework, "grantedAt", "expiresAt",
+                         "spendCapUsd", "usageUsd", "updatedAt")
+    VALUES (${leaseId}::uuid, 'rules-user', ${keyId}::uuid, ${l.status}::"LeaseStatus", 'FREE', 'OPENROUTER',
+            'OPENCLAW', ${NOW},
             ${new Date(NOW.getTime() + l.expiresInMs)}, ${l.cap}::numeric, ${l.usage}::numeric, now())`;
   return leaseId;
 }
@@ -104,7 +109,8 @@ describe('admission rules: SQL and memory agree', () => {
     const [sql] = await db.$queryRaw<
       { usable: boolean; over: boolean; under: boolean; today: string; month: string }[]
     >`
-      SELECT (l.status = 'ACTIVE' AND l."expiresAt" > ${NOW} AND k.status = 'ACTIVE') AS usable, mpk_lease_over_cap(l) AS over,
+      SELECT (l.status = 'ACTIVE' AND l."expiresAt" > ${NOW} AND k.status = 'ACTIVE') AS usable,
+             mpk_lease_over_cap(l) AS over,
              mpk_key_under_limits(k, ${DAY}::date, ${MONTH}::date) AS under,
              mpk_window_spend(k."spendDay", k."spendTodayUsd", ${DAY}::date)::text AS today,
              mpk_window_spend(k."spendMonth", k."spendThisMonthUsd", ${MONTH}::date)::text AS month

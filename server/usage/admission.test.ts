@@ -93,17 +93,20 @@ describe('lease changes reach the proxy before the mutation answers', () => {
 });
 
 describe('spend', () => {
-  it('what the proxy metered counts before its batch is written: the request after the crossing is refused', async () => {
-    const { lease, complete } = await leaseWithCompletions();
-    await server.gql(
-      `mutation($id: ID!) { updateLeaseCap(id: $id, spendCapUsd: "0.003") { status } }`,
-      { id: lease.id },
-      admin,
-    );
-    expect(await complete()).toBe(200); // $0.001845
-    expect(await complete()).toBe(200); // $0.003690: over the cap once it is counted
-    expect(await complete()).toBe(402);
-  });
+  it(
+    'what the proxy metered counts before its batch is written: ' + 'the request after the crossing is refused',
+    async () => {
+      const { lease, complete } = await leaseWithCompletions();
+      await server.gql(
+        `mutation($id: ID!) { updateLeaseCap(id: $id, spendCapUsd: "0.003") { status } }`,
+        { id: lease.id },
+        admin,
+      );
+      expect(await complete()).toBe(200); // $0.001845
+      expect(await complete()).toBe(200); // $0.003690: over the cap once it is counted
+      expect(await complete()).toBe(402);
+    },
+  );
 
   it('a key limit changed by the admin applies to the next request', async () => {
     const { key, complete } = await leaseWithCompletions();

@@ -104,11 +104,14 @@ export async function readSnapshot(
   month: string,
 ): Promise<SnapshotRow | undefined> {
   const [row] = await db.$queryRaw<SnapshotRow[]>`
-    SELECT l.status::text AS status, l."expiresAt", (l."usageUsd" * 1000000)::bigint AS used, (l."spendCapUsd" * 1000000)::bigint AS cap,
+    SELECT l.status::text AS status, l."expiresAt",
+           (l."usageUsd" * 1000000)::bigint AS used, (l."spendCapUsd" * 1000000)::bigint AS cap,
            k.id::text AS "keyId", k.status::text AS "keyStatus", k."baseUrl", k."secretCiphertext", k.config,
-           (k."dailyLimitUsd" * 1000000)::bigint AS "dailyLimit", (k."monthlyLimitUsd" * 1000000)::bigint AS "monthlyLimit",
+           (k."dailyLimitUsd" * 1000000)::bigint AS "dailyLimit",
+           (k."monthlyLimitUsd" * 1000000)::bigint AS "monthlyLimit",
            (mpk_window_spend(k."spendDay", k."spendTodayUsd", ${day}::date) * 1000000)::bigint AS "spentToday",
-           (mpk_window_spend(k."spendMonth", k."spendThisMonthUsd", ${month}::date) * 1000000)::bigint AS "spentThisMonth"
+           (mpk_window_spend(k."spendMonth", k."spendThisMonthUsd", ${month}::date) * 1000000)::bigint
+             AS "spentThisMonth"
     FROM "Lease" l JOIN "ManagedKey" k ON k.id = l."keyId" WHERE l.id = ${leaseId}::uuid`;
   return row;
 }

@@ -20,9 +20,12 @@ const RECORDS = `query($leaseId: ID, $keyId: ID, $first: Int, $after: String, $l
     totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
     edges { cursor node { id at requestId model promptTokens completionTokens costUsd costSource leaseId keyId } } } }`;
 const SERIES = `query($keyId: ID, $provider: Provider, $days: Int, $groupBy: SpendGrouping) {
-  spendSeries(keyId: $keyId, provider: $provider, days: $days, groupBy: $groupBy) { day model costUsd requests promptTokens completionTokens } }`;
-const USERS = `query($filter: UserFilter, $first: Int, $after: String) { users(filter: $filter, first: $first, after: $after) {
-  totalCount pageInfo { hasNextPage endCursor } edges { node { id email tier activeLeaseCount spendThisMonthUsd } } } }`;
+  spendSeries(keyId: $keyId, provider: $provider, days: $days, groupBy: $groupBy) {
+    day model costUsd requests promptTokens completionTokens } }`;
+const USERS = `query($filter: UserFilter, $first: Int, $after: String) {
+  users(filter: $filter, first: $first, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor }
+    edges { node { id email tier activeLeaseCount spendThisMonthUsd } } } }`;
 
 const clock = createManualClock('2026-03-10T12:00:00.000Z');
 let server: TestServer;

@@ -101,7 +101,8 @@ export function createUsageHistory(deps: { db: Db; clock: Clock }) {
           Prisma.sql`u."keyId" IN (SELECT id FROM "ManagedKey" WHERE provider = ${request.provider}::"Provider")`,
         );
       const where = Prisma.join(conditions, ' AND ');
-      const sums = Prisma.sql`sum(u."costUsd") AS cost, count(*) AS requests, sum(u."promptTokens") AS prompt, sum(u."completionTokens") AS completion`;
+      const sums = Prisma.sql`sum(u."costUsd") AS cost, count(*) AS requests,
+        sum(u."promptTokens") AS prompt, sum(u."completionTokens") AS completion`;
       if (request.groupBy === 'MODEL') {
         const rows = await db.$queryRaw<SeriesRow[]>`
           SELECT NULL AS day, u.model, ${sums} FROM "UsageRecord" u WHERE ${where}
@@ -110,7 +111,8 @@ export function createUsageHistory(deps: { db: Db; clock: Clock }) {
       }
       const rows = await db.$queryRaw<SeriesRow[]>`
         WITH spent AS (SELECT u.at::date AS day, ${sums} FROM "UsageRecord" u WHERE ${where} GROUP BY 1)
-        SELECT to_char(d.day, 'YYYY-MM-DD') AS day, NULL AS model, s.cost, coalesce(s.requests, 0) AS requests, s.prompt, s.completion
+        SELECT to_char(d.day, 'YYYY-MM-DD') AS day, NULL AS model,
+               s.cost, coalesce(s.requests, 0) AS requests, s.prompt, s.completion
         FROM generate_series(${today}::date - ${days - 1}::int, ${today}::date, interval '1 day') AS d(day)
         LEFT JOIN spent s ON s.day = d.day::date
         ORDER BY d.day`;

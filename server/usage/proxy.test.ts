@@ -38,43 +38,49 @@ beforeEach(() => {
 });
 
 describe('pass-through', () => {
-  it('a plain completion is byte-identical to a direct call, with the real key upstream and the cost recorded', async () => {
-    const { lease, token, baseUrl } = await leaseWithToken();
-    const request = { model: 'fake-model', messages: [{ role: 'user', content: 'hi' }] };
-    const direct = await (await call(upstream.url, SECRET, '/chat/completions', request)).text();
-    const proxied = await call(baseUrl, token, '/chat/completions', request);
-    expect(proxied.status).toBe(200);
-    const text = await proxied.text();
-    expect(text.replace(/chatcmpl-fake-\d+/, 'ID')).toBe(direct.replace(/chatcmpl-fake-\d+/, 'ID'));
-    expect(upstream.authorizations.at(-1)).toBe(`Bearer ${SECRET}`);
-    await expect.poll(() => records(lease.id)).toHaveLength(1);
-    const [record] = await records(lease.id);
-    expect(record).toMatchObject({
-      promptTokens: 12,
-      completionTokens: 3,
-      costSource: 'PROVIDER',
-      requestId: JSON.parse(text).id,
-    });
-    expect(record!.costUsd.toFixed(6)).toBe('0.001845');
-  });
+  it(
+    'a plain completion is byte-identical to a direct call, ' + 'with the real key upstream and the cost recorded',
+    async () => {
+      const { lease, token, baseUrl } = await leaseWithToken();
+      const request = { model: 'fake-model', messages: [{ role: 'user', content: 'hi' }] };
+      const direct = await (await call(upstream.url, SECRET, '/chat/completions', request)).text();
+      const proxied = await call(baseUrl, token, '/chat/completions', request);
+      expect(proxied.status).toBe(200);
+      const text = await proxied.text();
+      expect(text.replace(/chatcmpl-fake-\d+/, 'ID')).toBe(direct.replace(/chatcmpl-fake-\d+/, 'ID'));
+      expect(upstream.authorizations.at(-1)).toBe(`Bearer ${SECRET}`);
+      await expect.poll(() => records(lease.id)).toHaveLength(1);
+      const [record] = await records(lease.id);
+      expect(record).toMatchObject({
+        promptTokens: 12,
+        completionTokens: 3,
+        costSource: 'PROVIDER',
+        requestId: JSON.parse(text).id,
+      });
+      expect(record!.costUsd.toFixed(6)).toBe('0.001845');
+    },
+  );
 
-  it('a streamed completion passes through chunk by chunk, byte-identical, and its final usage is recorded', async () => {
-    const { lease, token, baseUrl } = await leaseWithToken();
-    const request = { model: 'fake-model', stream: true, messages: [{ role: 'user', content: 'hi' }] };
-    const direct = await (await call(upstream.url, SECRET, '/chat/completions', request)).text();
-    const proxied = await call(baseUrl, token, '/chat/completions', request);
-    expect(proxied.headers.get('content-type')).toContain('text/event-stream');
-    const text = await proxied.text();
-    expect(text.replaceAll(/chatcmpl-fake-\d+/g, 'ID')).toBe(direct.replaceAll(/chatcmpl-fake-\d+/g, 'ID'));
-    await expect.poll(() => records(lease.id)).toHaveLength(1);
-    expect((await records(lease.id))[0]).toMatchObject({
-      promptTokens: 12,
-      completionTokens: 4,
-      costSource: 'PROVIDER',
-    });
-    const row = await server.app.db.lease.findUniqueOrThrow({ where: { id: lease.id } });
-    expect(row.requestCount).toBe(1);
-  });
+  it(
+    'a streamed completion passes through chunk by chunk, byte-identical, ' + 'and its final usage is recorded',
+    async () => {
+      const { lease, token, baseUrl } = await leaseWithToken();
+      const request = { model: 'fake-model', stream: true, messages: [{ role: 'user', content: 'hi' }] };
+      const direct = await (await call(upstream.url, SECRET, '/chat/completions', request)).text();
+      const proxied = await call(baseUrl, token, '/chat/completions', request);
+      expect(proxied.headers.get('content-type')).toContain('text/event-stream');
+      const text = await proxied.text();
+      expect(text.replaceAll(/chatcmpl-fake-\d+/g, 'ID')).toBe(direct.replaceAll(/chatcmpl-fake-\d+/g, 'ID'));
+      await expect.poll(() => records(lease.id)).toHaveLength(1);
+      expect((await records(lease.id))[0]).toMatchObject({
+        promptTokens: 12,
+        completionTokens: 4,
+        costSource: 'PROVIDER',
+      });
+      const row = await server.app.db.lease.findUniqueOrThrow({ where: { id: lease.id } });
+      expect(row.requestCount).toBe(1);
+    },
+  );
 
   it("cost from Venice's cost.usd, from the admin's price table, or none (flagged)", async () => {
     upstream.costStyle = 'venice';
@@ -149,19 +155,22 @@ describe('upstream addressing', () => {
     await expect.poll(() => records(lease.id)).toHaveLength(1);
   });
 
-  it("an unreachable provider is a 502 in OpenAI's shape, with nothing recorded and no secret in the logs", async () => {
-    const closed = http.createServer();
-    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise((r) => closed.close(r));
-    const { lease, token, baseUrl } = await leaseWithToken({ baseUrl: `http://127.0.0.1:${port}` });
-    const res = await call(baseUrl, token, '/chat/completions', { model: 'fake-model', messages: [] });
-    expect(res.status).toBe(502);
-    expect((await res.json()).error).toMatchObject({ type: 'api_error', code: 'upstream_unreachable' });
-    await new Promise((r) => setTimeout(r, 250));
-    expect(await records(lease.id)).toHaveLength(0);
-    expect(server.logs.join('')).not.toContain(SECRET);
-  });
+  it(
+    "an unreachable provider is a 502 in OpenAI's shape, " + 'with nothing recorded and no secret in the logs',
+    async () => {
+      const closed = http.createServer();
+      await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+      const port = (closed.address() as AddressInfo).port;
+      await new Promise((r) => closed.close(r));
+      const { lease, token, baseUrl } = await leaseWithToken({ baseUrl: `http://127.0.0.1:${port}` });
+      const res = await call(baseUrl, token, '/chat/completions', { model: 'fake-model', messages: [] });
+      expect(res.status).toBe(502);
+      expect((await res.json()).error).toMatchObject({ type: 'api_error', code: 'upstream_unreachable' });
+      await new Promise((r) => setTimeout(r, 250));
+      expect(await records(lease.id)).toHaveLength(0);
+      expect(server.logs.join('')).not.toContain(SECRET);
+    },
+  );
 });
 
 describe("refusals in OpenAI's error shape", () => {

@@ -17,7 +17,8 @@ let failing = false;
 const seen: string[] = [];
 
 const PROVIDER = `query($id: ID!) { managedKey(id: $id) { spendTodayUsd providerUsage {
-  checkedAt error usageTodayUsd usageThisMonthUsd limitUsd limitRemainingUsd balanceUsd driftTodayUsd driftThisMonthUsd } } }`;
+  checkedAt error usageTodayUsd usageThisMonthUsd limitUsd limitRemainingUsd balanceUsd
+  driftTodayUsd driftThisMonthUsd } } }`;
 
 beforeAll(async () => {
   fake = http.createServer((req, res) => {

@@ -85,7 +85,9 @@ export function createUsageService(deps: {
     const logged = await withRetry(
       () =>
         db.$queryRaw<(LeaseEventRecord & { capped: string[] })[]>`
-        SELECT * FROM mpk_record_usage(${rows}::jsonb, ${now}, ${utcDate(now, 'day')}::date, ${utcDate(now, 'month')}::date, ${reportedBy})`,
+        SELECT *
+        FROM mpk_record_usage(${rows}::jsonb, ${now}, ${utcDate(now, 'day')}::date, ${utcDate(now, 'month')}::date,
+                              ${reportedBy})`,
     );
     events.committed(logged.map(({ capped: _c, ...e }) => e));
     // The statement says which leases crossed their cap: only then is there anything to suspend.

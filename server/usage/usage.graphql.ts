@@ -98,7 +98,9 @@ builder.queryFields((t) => ({
   }),
   spendSeries: t.field({
     type: [SpendPoint],
-    description: `Spend over the last \`days\` UTC days (today included, ${MAX_SERIES_DAYS} at most) for a key, a provider or the whole pool: per day (zeros included) or per model.`,
+    description:
+      `Spend over the last \`days\` UTC days (today included, ${MAX_SERIES_DAYS} at most) ` +
+      `for a key, a provider or the whole pool: per day (zeros included) or per model.`,
     args: {
       keyId: t.arg.id(),
       provider: t.arg({ type: Provider }),

@@ -6,8 +6,10 @@ import { createManualClock } from '../../tests/support/clock.js';
 import { codeOf, createKey, disableKeys, leaseForNewUser, ok, Q, reportUsage } from '../../tests/support/fixtures.js';
 import { type TestServer, withTestServer } from '../../tests/support/server.js';
 
-const CAP = `mutation($id: ID!, $cap: Decimal!) { updateLeaseCap(id: $id, spendCapUsd: $cap) { id status spendCapUsd endReason } }`;
-const KEY = `query($id: ID!) { managedKey(id: $id) { spendTodayUsd spendThisMonthUsd remainingTodayUsd remainingThisMonthUsd } }`;
+const CAP = `mutation($id: ID!, $cap: Decimal!) {
+  updateLeaseCap(id: $id, spendCapUsd: $cap) { id status spendCapUsd endReason } }`;
+const KEY = `query($id: ID!) {
+  managedKey(id: $id) { spendTodayUsd spendThisMonthUsd remainingTodayUsd remainingThisMonthUsd } }`;
 
 const clock = createManualClock('2026-01-31T23:00:00.000Z');
 let server: TestServer;
@@ -33,7 +35,8 @@ withTestServer({ clock, roles: 'u' }, (s) => ({ server, admin, worker } = s));
 beforeEach(() => disableKeys(server));
 
 describe('the ledger is exact', () => {
-  it('5,000 reports from 20 concurrent clients with 10% duplicates: totals equal the unique reports to the cent', async () => {
+  it('5,000 reports from 20 concurrent clients with 10% duplicates: ' +
+    'totals equal the unique reports to the cent', async () => {
     const key = await createKey(server, admin);
     const leases = [];
     for (let i = 0; i < 10; i++) leases.push(await lease('ENTERPRISE'));

@@ -69,7 +69,10 @@ export async function createDatabase(adminUrl: string, name: string, template?: 
   return { url: databaseUrl(adminUrl, name), drop: () => dropDatabase(adminUrl, name) };
 }
 
-/** An empty database named `<prefix>_<pid>_<random>` beside `adminUrl`'s (benchmarks migrate it by starting the server). */
+/**
+ * An empty database named `<prefix>_<pid>_<random>` beside `adminUrl`'s (benchmarks migrate it by
+ * starting the server).
+ */
 export const scratchDatabase = (adminUrl: string, prefix: string) =>
   createDatabase(adminUrl, `${prefix}_${process.pid}_${randomBytes(3).toString('hex')}`);
 

@@ -7,28 +7,33 @@ import { expect } from 'vitest';
 import type { GraphQLServer } from './graphql.js';
 import type { TestServer } from './server.js';
 
-export const LEASE_FIELDS = `id status tier provider framework agentId grantedAt expiresAt endedAt endReason usageUsd requestCount
-  lastUsedAt spendCapUsd user { id tier activeLeaseCount }`;
+export const LEASE_FIELDS = `id status tier provider framework agentId grantedAt expiresAt endedAt endReason usageUsd
+  requestCount lastUsedAt spendCapUsd user { id tier activeLeaseCount }`;
 
 export const Q = {
-  createKey: `mutation($input: CreateManagedKeyInput!) { createManagedKey(input: $input) { id activeLeaseCount status } }`,
+  createKey: `mutation($input: CreateManagedKeyInput!) {
+    createManagedKey(input: $input) { id activeLeaseCount status } }`,
   key: `query($id: ID!) { managedKey(id: $id) { id activeLeaseCount status lastUsedAt spendTodayUsd } }`,
   request: `mutation($input: RequestLeaseInput!) { requestLease(input: $input) { ${LEASE_FIELDS} } }`,
   release: `mutation($id: ID!) { releaseLease(id: $id) { ${LEASE_FIELDS} } }`,
   revoke: `mutation($id: ID!, $reason: String) { revokeLease(id: $id, reason: $reason) { ${LEASE_FIELDS} } }`,
-  extend: `mutation($id: ID!, $by: Int!, $re: Boolean) { extendLease(id: $id, bySeconds: $by, reactivate: $re) { ${LEASE_FIELDS} } }`,
-  disableKey: `mutation($id: ID!, $reason: String) { disableManagedKey(id: $id, reason: $reason) { id status disabledReason activeLeaseCount } }`,
+  extend: `mutation($id: ID!, $by: Int!, $re: Boolean) {
+    extendLease(id: $id, bySeconds: $by, reactivate: $re) { ${LEASE_FIELDS} } }`,
+  disableKey: `mutation($id: ID!, $reason: String) {
+    disableManagedKey(id: $id, reason: $reason) { id status disabledReason activeLeaseCount } }`,
   lease: `query($id: ID!) { lease(id: $id) { ${LEASE_FIELDS} key { id } } }`,
   leases: `query($first: Int, $after: String, $status: LeaseStatus, $keyId: ID, $userId: ID, $agentId: String) {
     leases(first: $first, after: $after, status: $status, keyId: $keyId, userId: $userId, agentId: $agentId) {
       totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id status agentId user { id } } } } }`,
   me: `{ me { id tier activeLeaseCount } }`,
   policies: `{ tierPolicies { tier leaseDurationSeconds maxActiveLeases spendCapUsd } }`,
-  updatePolicy: `mutation($tier: Tier!, $input: TierPolicyInput!) { updateTierPolicy(tier: $tier, input: $input) { tier leaseDurationSeconds maxActiveLeases spendCapUsd } }`,
+  updatePolicy: `mutation($tier: Tier!, $input: TierPolicyInput!) {
+    updateTierPolicy(tier: $tier, input: $input) { tier leaseDurationSeconds maxActiveLeases spendCapUsd } }`,
   setTier: `mutation($userId: ID!, $tier: Tier!) { setUserTier(userId: $userId, tier: $tier) { id tier } }`,
   resolve: `query($leaseId: ID, $agentId: String) { resolveLease(leaseId: $leaseId, agentId: $agentId) {
     apiKey baseUrl model fallbackModels agentConfig env lease { id status lastUsedAt } } }`,
-  report: `mutation($input: ReportUsageInput!) { reportUsage(input: $input) { duplicate lease { id status usageUsd requestCount } } }`,
+  report: `mutation($input: ReportUsageInput!) {
+    reportUsage(input: $input) { duplicate lease { id status usageUsd requestCount } } }`,
 };
 
 export const providerSecret = (tag = 'k') => `sk-or-v1-${tag}-${randomBytes(12).toString('hex')}`;
@@ -141,7 +146,10 @@ export async function proxiedLease(
   };
 }
 
-/** A call to an OpenAI-style API (the metering proxy, or the fake provider directly): POST with a JSON body, else GET. */
+/**
+ * A call to an OpenAI-style API (the metering proxy, or the fake provider directly): POST with a JSON
+ * body, else GET.
+ */
 export const callProvider = (baseUrl: string, token: string, path: string, body?: object, init: RequestInit = {}) =>
   fetch(`${baseUrl}${path}`, {
     method: body ? 'POST' : 'GET',

@@ -38,10 +38,14 @@ export function refusalOf(error: CombinedError, context: { provider?: string | n
   if (code === 'TIER_LIMIT_REACHED') {
     const match = /Tier (\w+) allows (\d+)/.exec(message);
     if (match)
-      words = `Your tier (${match[1]}) allows ${match[2]} active agent${match[2] === '1' ? '' : 's'}. Release one to start another.`;
+      words =
+        `Your tier (${match[1]}) allows ${match[2]} active agent${match[2] === '1' ? '' : 's'}. ` +
+        `Release one to start another.`;
   }
   if (code === 'NO_KEY_AVAILABLE' && context.provider)
-    words = `No key available for ${PROVIDER_NAMES[context.provider] ?? context.provider} right now. Try again later or pick another provider.`;
+    words =
+      `No key available for ${PROVIDER_NAMES[context.provider] ?? context.provider} right now. ` +
+      `Try again later or pick another provider.`;
   if (code === 'BAD_USER_INPUT' || code === 'LEASE_NOT_ACTIVE' || code === 'CONFLICT') words = message;
   return { code, message, field, words };
 }

@@ -35,7 +35,10 @@ export interface PolicyTerms {
 
 /** "7 d leases, 3 agents, $10.00 cap per lease". */
 export function describePolicy(policy: Omit<PolicyTerms, 'tier'>): string {
-  return `${humanDuration(policy.leaseDurationSeconds)} leases, ${agents(policy.maxActiveLeases)} at a time, ${formatUsd(policy.spendCapUsd)} cap per lease`;
+  return (
+    `${humanDuration(policy.leaseDurationSeconds)} leases, ${agents(policy.maxActiveLeases)} at a time, ` +
+    `${formatUsd(policy.spendCapUsd)} cap per lease`
+  );
 }
 
 /** Presets for the lease length (seconds). */

@@ -87,7 +87,9 @@ function StartAgent() {
           const lease = res.data.requestLease;
           notifications.show({
             color: 'teal',
-            message: `Lease ${shortId(lease.id)} for ${lease.agentId ?? 'your agent'} until ${new Date(lease.expiresAt).toUTCString()}`,
+            message:
+              `Lease ${shortId(lease.id)} for ${lease.agentId ?? 'your agent'} ` +
+              `until ${new Date(lease.expiresAt).toUTCString()}`,
           });
           setAgentId('');
         }}
@@ -138,7 +140,10 @@ function ReleaseModal({ lease, onClose }: { lease: AgentLeaseFragment; onClose: 
       opened
       onClose={onClose}
       title={`Release lease ${shortId(lease.id)}?`}
-      consequence={`${lease.agentId ? `Agent ${lease.agentId}` : 'The agent'} stops using the shared key, and the slot is free for another agent.`}
+      consequence={
+        `${lease.agentId ? `Agent ${lease.agentId}` : 'The agent'} stops using the shared key, ` +
+        `and the slot is free for another agent.`
+      }
       confirmLabel="Release"
       danger
       busy={result.fetching}
@@ -170,9 +175,9 @@ export default function AgentsPage() {
       <PageHeader title="My agents" description="Leases on the shared provider keys, one per agent." />
       {policy && data && (
         <Alert variant="light" color="indigo" title={`Your tier: ${data.me.tier}`}>
-          {data.me.activeLeaseCount} of {policy.maxActiveLeases} active agent{policy.maxActiveLeases === 1 ? '' : 's'}{' '}
-          in use. Leases last {humanDuration(policy.leaseDurationSeconds)} and may spend up to{' '}
-          {formatUsd(policy.spendCapUsd)} each.
+          {data.me.activeLeaseCount} of {policy.maxActiveLeases} active agent
+          {policy.maxActiveLeases === 1 ? '' : 's'} in use. Leases last {humanDuration(policy.leaseDurationSeconds)} and
+          may spend up to {formatUsd(policy.spendCapUsd)} each.
         </Alert>
       )}
       <StartAgent />

@@ -113,7 +113,10 @@ export default function AuditPage() {
     <Stack gap={0}>
       <PageHeader
         title="Audit"
-        description="Every admin and worker action, newest first: who did what to which key, lease, user or tier policy, and what it changed."
+        description={
+          'Every admin and worker action, newest first: who did what to which key, lease, user or tier policy, ' +
+          'and what it changed.'
+        }
       />
       <Group gap="sm" mb="sm" wrap="wrap" align="flex-start">
         <TextInput

@@ -28,7 +28,9 @@ function DisableModal({ keyRow, onClose }: { keyRow: KeyRowFragment; onClose: ()
   const consequence =
     keyRow.activeLeaseCount + suspended === 0
       ? `Disabling ${keyRow.label} revokes no leases: none is active on it. No new lease will be granted on it.`
-      : `Disabling revokes ${plural(keyRow.activeLeaseCount, 'active lease')}${suspended ? ` and ${plural(suspended, 'suspended lease')}` : ''} on ${keyRow.label}; their agents are told to stop. No new lease will be granted on it.`;
+      : `Disabling revokes ${plural(keyRow.activeLeaseCount, 'active lease')}` +
+        `${suspended ? ` and ${plural(suspended, 'suspended lease')}` : ''} on ${keyRow.label}; ` +
+        `their agents are told to stop. No new lease will be granted on it.`;
   return (
     <ActionModal
       opened
@@ -59,12 +61,13 @@ function DisableModal({ keyRow, onClose }: { keyRow: KeyRowFragment; onClose: ()
 
 function EnableModal({ keyRow, onClose }: { keyRow: KeyRowFragment; onClose: () => void }) {
   const [result, enable] = useMutation(EnableKeyMutation);
+  const text = `New leases can be granted on ${keyRow.label} again. Leases revoked when it was disabled stay ended.`;
   return (
     <ActionModal
       opened
       onClose={onClose}
       title={`Enable ${keyRow.label}?`}
-      consequence={`New leases can be granted on ${keyRow.label} again. Leases revoked when it was disabled stay ended.`}
+      consequence={text}
       confirmLabel="Enable key"
       busy={result.fetching}
       error={result.error}
@@ -86,7 +89,10 @@ function RotateModal({ keyRow, onClose }: { keyRow: KeyRowFragment; onClose: () 
       opened
       onClose={onClose}
       title={`Rotate the secret of ${keyRow.label}`}
-      consequence={`Agents on the metering proxy switch to the new secret with their next request; agents given the key directly (DIRECT delivery) keep the old one until they resolve their lease again.`}
+      consequence={
+        `Agents on the metering proxy switch to the new secret with their next request; ` +
+        `agents given the key directly (DIRECT delivery) keep the old one until they resolve their lease again.`
+      }
       confirmLabel="Rotate secret"
       busy={result.fetching}
       error={result.error}

@@ -209,7 +209,10 @@ export function KeyFormModal({
           </SimpleGrid>
           <JsonInput
             label="Config"
-            description='{ "frameworks": { "OPENCLAW": {…} }, "prices": { "model": { "prompt": "0.5", "completion": "1.5" } }, "delivery": "PROXY" }'
+            description={
+              '{ "frameworks": { "OPENCLAW": {…} }, "prices": { "model": { "prompt": "0.5", "completion": "1.5" } }, ' +
+              '"delivery": "PROXY" }'
+            }
             autosize
             minRows={3}
             maxRows={10}

@@ -20,7 +20,10 @@ export function RevokeModal({ lease, onClose }: { lease: LeaseRowFragment; onClo
       opened
       onClose={onClose}
       title={`Revoke lease ${shortId(lease.id)}?`}
-      consequence={`The lease ends now and ${lease.agentId ? `agent ${lease.agentId}` : 'its agent'} of ${lease.user.id} is told to stop. A revoked lease cannot be brought back.`}
+      consequence={
+        `The lease ends now and ${lease.agentId ? `agent ${lease.agentId}` : 'its agent'} of ${lease.user.id} ` +
+        `is told to stop. A revoked lease cannot be brought back.`
+      }
       confirmLabel="Revoke lease"
       danger
       busy={result.fetching}
@@ -58,7 +61,8 @@ export function ExtendModal({ lease, onClose }: { lease: LeaseRowFragment; onClo
       title={expired ? `Reactivate lease ${shortId(lease.id)}` : `Extend lease ${shortId(lease.id)}`}
       consequence={
         expired
-          ? `The lease expired. Reactivating gives it ${humanDuration(bySeconds || 0)} from now, if ${lease.user.id}'s tier and the key still have room.`
+          ? `The lease expired. Reactivating gives it ${humanDuration(bySeconds || 0)} from now, ` +
+            `if ${lease.user.id}'s tier and the key still have room.`
           : `The lease's expiry moves ${humanDuration(bySeconds || 0)} later.`
       }
       confirmLabel={expired ? 'Reactivate' : 'Extend'}

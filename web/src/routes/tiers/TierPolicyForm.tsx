@@ -37,7 +37,10 @@ function inWords(field: string, message: string): string {
   if (field === 'leaseDurationSeconds') {
     words = words.replace(/from (\d+) to (\d+)$/, (_, a: string, b: string) => {
       const [from, to] = [Number(a), Number(b)];
-      return `from ${from.toLocaleString('en-US')} to ${to.toLocaleString('en-US')} seconds (${humanDuration(from)} to ${humanDuration(to)})`;
+      return (
+        `from ${from.toLocaleString('en-US')} to ${to.toLocaleString('en-US')} seconds ` +
+        `(${humanDuration(from)} to ${humanDuration(to)})`
+      );
     });
   }
   return words;

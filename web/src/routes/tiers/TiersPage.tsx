@@ -146,7 +146,10 @@ export default function TiersPage() {
     <Stack gap={0}>
       <PageHeader
         title="Tiers"
-        description="What a user's tier grants each lease they start: its length, how many agents may run at once, and its spend cap."
+        description={
+          "What a user's tier grants each lease they start: its length, how many agents may run at once, " +
+          'and its spend cap.'
+        }
       />
       <Alert variant="light" color="blue" icon={<IconInfoCircle size={18} />} mb="md" py="xs">
         <Text size="sm">

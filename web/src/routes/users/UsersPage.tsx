@@ -228,8 +228,10 @@ export default function UsersPage() {
         title="Users"
         description={
           admin
-            ? "Everyone MPK has seen, with their agents against their tier's limit and their leases' spend this UTC month. Change a tier in its column."
-            : "Everyone MPK has seen, with their agents against their tier's limit and their leases' spend this UTC month."
+            ? "Everyone MPK has seen, with their agents against their tier's limit and their leases' spend " +
+              'this UTC month. Change a tier in its column.'
+            : "Everyone MPK has seen, with their agents against their tier's limit and their leases' spend " +
+              'this UTC month.'
         }
       />
       <Group gap="sm" mb="sm" wrap="wrap">
