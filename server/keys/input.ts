@@ -15,11 +15,19 @@ export const PROVIDER_DEFAULTS: Record<Provider, { baseUrl?: string; defaultMode
 const MAX_CONFIG_BYTES = 64 * 1024;
 
 const label = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
-const apiKey = z
-  .string()
-  .min(8, 'must be at least 8 characters')
-  .max(1024, 'must be at most 1024 characters')
-  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+/**
+ * OpenRouter's and Venice's keys are long; a local OpenAI-compatible server often takes any word
+ * (`ollama` is customary), so OPENAI_COMPATIBLE keys may be as short as one character.
+ */
+const apiKeyOf = (provider: Provider) =>
+  z
+    .string()
+    .min(
+      provider === 'OPENAI_COMPATIBLE' ? 1 : 8,
+      provider === 'OPENAI_COMPATIBLE' ? 'must not be empty' : 'must be at least 8 characters',
+    )
+    .max(4096, 'must be at most 4096 characters')
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
 const baseUrl = z
   .string()
   .trim()
@@ -111,7 +119,7 @@ export function validateCreate(input: CreateKeyInput) {
   return {
     provider,
     label: parse(label, input.label, 'label'),
-    apiKey: parse(apiKey, input.apiKey, 'apiKey'),
+    apiKey: parse(apiKeyOf(provider), input.apiKey, 'apiKey'),
     baseUrl: parse(baseUrl, url, 'baseUrl'),
     defaultModel:
       input.defaultModel != null ? parse(model, input.defaultModel, 'defaultModel') : (defaults.defaultModel ?? null),
@@ -143,12 +151,14 @@ export function validateUpdate(input: UpdateKeyInput) {
   };
 }
 
-export const validateApiKey = (value: string) => parse(apiKey, value, 'apiKey');
+export const validateApiKey = (value: string, provider: Provider) => parse(apiKeyOf(provider), value, 'apiKey');
 export const validateReason = (value: string | null | undefined) =>
   value == null ? null : parse(z.string().trim().max(500, 'must be at most 500 characters'), value, 'reason') || null;
 
 /** A short prefix and the last four characters: enough to recognize a key, never to use it. */
 export function maskKey(secret: string): string {
+  // A short key (a local server's `ollama`) would be half shown by any prefix and suffix.
+  if (secret.length < 8) return '*'.repeat(secret.length);
   const prefixLength = Math.min(6, Math.floor(secret.length / 4));
   const suffixLength = secret.length >= 16 ? 4 : 2;
   return `${secret.slice(0, prefixLength)}...${secret.slice(-suffixLength)}`;

@@ -136,9 +136,9 @@ export function createKeyService(deps: {
 
     async rotateSecret(actor: Identity | null, id: string, newApiKey: string) {
       const admin = authorize(actor, 'rotateManagedKeySecret');
-      const apiKey = validateApiKey(newApiKey);
       const rotated = await db.$transaction(async (tx) => {
         const key = await lockKey(tx, id);
+        const apiKey = validateApiKey(newApiKey, key.provider);
         const maskedKey = maskKey(apiKey);
         const updated = await tx.managedKey.update({
           where: { id },
