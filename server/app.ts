@@ -31,6 +31,7 @@ import { createPoolSummary } from './leases/summary.js';
 import { advisoryLockLeader, soleLeader } from './scheduler/leader.js';
 import { createScheduler } from './scheduler/runner.js';
 import { createAdmissionCache } from './usage/admission.js';
+import { createGenerationLookups } from './usage/generation-stats.js';
 import { createUsageHistory } from './usage/history.js';
 import { createMeterBuffer } from './usage/meter-buffer.js';
 import { createMeteringProxy } from './usage/proxy.js';
@@ -49,6 +50,8 @@ export interface AppOptions {
   leaderIntervalMs?: number;
   /** Run the scheduler (default). Tests that move an injected clock drive expiry themselves. */
   scheduler?: boolean;
+  /** When the proxy asks OpenRouter for a cancelled generation's cost (tests shorten the waits). */
+  generationDelaysMs?: readonly number[];
 }
 
 export async function buildApp(options: AppOptions) {
@@ -106,7 +109,8 @@ export async function buildApp(options: AppOptions) {
   const pool = createPoolSummary({ db, clock });
   const services = { audit, users, keys, keyUsage, leases, tierPolicies, pool, live, usage, usageHistory };
   const meter = createMeterBuffer({ usage, logger, onSettled: admission.settled });
-  const proxy = createMeteringProxy({ admission, tokens, meter, clock, logger });
+  const generations = createGenerationLookups({ delaysMs: options.generationDelaysMs });
+  const proxy = createMeteringProxy({ admission, tokens, meter, generations, clock, logger });
 
   const expiry = createExpiryJob({ clock, leases, pump, logger });
   const reconcile = createReconcileJob({ db, keys, clock, logger });

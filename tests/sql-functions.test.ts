@@ -64,6 +64,8 @@ describe('SQL rule functions', () => {
         pattern: /\."activeLeaseCount"\s*(<|>=)\s*(p|v_policy|limits)\."maxActiveLeases"|active\s*>=\s*\S*max\b/,
       },
       { file: 'mpk_lease_over_cap.sql', pattern: /"usageUsd"\s*>=?\s*\S*"spendCapUsd"/ },
+      // A lease usable for requests: not ended, not past its expiry, on an active key.
+      { file: 'mpk_lease_refusal.sql', pattern: /"expiresAt"\s*(<=|>)\s*\S+\s+(OR|AND)\s+k\.status/ },
       { file: 'mpk_audit.sql', pattern: /INSERT\s+INTO\s+"AuditEntry"/i },
       { file: 'mpk_see_user.sql', pattern: /INSERT\s+INTO\s+"User"/i },
     ];

@@ -26,13 +26,18 @@ BEGIN
 
   RETURN QUERY
   WITH input AS (
-    SELECT * FROM jsonb_to_recordset(p_rows)
-      AS x("leaseId" uuid, "requestId" text, model text, "promptTokens" int, "completionTokens" int, "costUsd" numeric, "costSource" text, at timestamptz)
+    -- In the batch's order, so that ledger ids follow the order requests were metered in.
+    SELECT x.*, e.ord FROM jsonb_array_elements(p_rows) WITH ORDINALITY e(r, ord),
+      jsonb_to_record(e.r)
+      AS x("leaseId" uuid, "requestId" text, "providerRequestId" text, model text, "promptTokens" int,
+           "completionTokens" int, "costUsd" numeric, "costSource" text, at timestamptz)
   ), ins AS (
-    INSERT INTO "UsageRecord" ("leaseId", "keyId", "requestId", model, "promptTokens", "completionTokens", "costUsd", "costSource", at)
-    SELECT i."leaseId", l."keyId", i."requestId", i.model, i."promptTokens", i."completionTokens", i."costUsd", i."costSource",
-           coalesce(i.at AT TIME ZONE 'UTC', p_now)
+    INSERT INTO "UsageRecord" ("leaseId", "keyId", "requestId", "providerRequestId", model, "promptTokens",
+                               "completionTokens", "costUsd", "costSource", at)
+    SELECT i."leaseId", l."keyId", i."requestId", i."providerRequestId", i.model, i."promptTokens",
+           i."completionTokens", i."costUsd", i."costSource", coalesce(i.at AT TIME ZONE 'UTC', p_now)
     FROM input i JOIN "Lease" l ON l.id = i."leaseId"
+    ORDER BY i.ord
     ON CONFLICT ("leaseId", "requestId") DO NOTHING
     RETURNING "UsageRecord"."leaseId", "UsageRecord"."keyId", "UsageRecord"."costUsd", "UsageRecord".at
   ), lease_totals AS (

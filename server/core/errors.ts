@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'NO_KEY_AVAILABLE'
   | 'QUOTA_EXHAUSTED'
   | 'LEASE_NOT_ACTIVE'
+  | 'LEASE_SPEND_CAP_REACHED'
   | 'CONFLICT';
 
 export class MpkError extends Error {

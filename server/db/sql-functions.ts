@@ -18,6 +18,7 @@ export const SQL_FUNCTIONS = [
   'mpk_key_under_limits',
   'mpk_key_has_room',
   'mpk_lease_over_cap',
+  'mpk_lease_refusal',
   'mpk_user_has_room',
   'mpk_audit',
   'mpk_see_user',

@@ -1,6 +1,7 @@
 // Leases: grant on the least-used eligible key, release, extend, revoke, re-cap, suspend at the
 // cap, and the worker's resolution. Every change is one transaction through the lease store
 // (store.ts); its event rows are announced once it has committed.
+
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { AuditService } from '../audit/service.js';
@@ -18,6 +19,7 @@ import { inTransaction } from '../db/transaction.js';
 import type { EventBus, LeaseEventRecord } from '../events/bus.js';
 import type { KeyService } from '../keys/service.js';
 import type { LeaseTokens } from './lease-token.js';
+import { capReachedMessage, KEY_QUOTA_MESSAGE, notActiveMessage } from './refusals.js';
 import { renderAgentConfig } from './renderers.js';
 import * as store from './store.js';
 
@@ -54,6 +56,20 @@ function parseAgentId(value: string | null | undefined): string | null {
 }
 
 const notActive = (message: string) => new MpkError('LEASE_NOT_ACTIVE', message);
+
+function refusalError(row: store.ResolvedRow, now: Date): MpkError {
+  switch (row.refusal) {
+    case 'LEASE_SPEND_CAP_REACHED':
+      return new MpkError(
+        'LEASE_SPEND_CAP_REACHED',
+        capReachedMessage(row.usageUsd.toString(), row.spendCapUsd.toString()),
+      );
+    case 'QUOTA_EXHAUSTED':
+      return new MpkError('QUOTA_EXHAUSTED', KEY_QUOTA_MESSAGE);
+    default:
+      return notActive(notActiveMessage(row, now));
+  }
+}
 const noRoom = (refusal: 'TIER' | 'KEY') =>
   refusal === 'TIER'
     ? new MpkError('TIER_LIMIT_REACHED', 'The user already holds as many active leases as their tier allows')
@@ -381,17 +397,7 @@ export function createLeaseService(deps: {
       }
       const row = await store.resolveRow(db, match, now, worker);
       if (!row) throw notFound('Lease');
-      if (!row.usable) {
-        const why =
-          row.status !== 'ACTIVE'
-            ? `Lease is ${row.status}`
-            : row.expiresAt <= now
-              ? 'Lease has expired'
-              : "The lease's key is disabled";
-        throw notActive(why);
-      }
-      if (!row.underLimits)
-        throw new MpkError('QUOTA_EXHAUSTED', "The lease's key has reached its daily or monthly spend limit");
+      if (row.refusal) throw refusalError(row, now);
       const key = row.key as unknown as ManagedKey & {
         fallbackModels: string[];
         config: { frameworks?: Record<string, Record<string, unknown>>; delivery?: 'PROXY' | 'DIRECT' };
@@ -399,7 +405,7 @@ export function createLeaseService(deps: {
       const model = key.defaultModel ?? key.fallbackModels[0];
       if (!model) throw new MpkError('CONFLICT', "The lease's key has no default model configured");
       const fallbackModels = key.fallbackModels.filter((m) => m !== model);
-      const { usable: _u, underLimits: _l, key: _k, ...leaseRow } = row;
+      const { refusal: _r, key: _k, ...leaseRow } = row;
       const lease = { ...leaseRow, lastUsedAt: now } as Lease;
       // PROXY (the default): the agent gets a lease token and MPK's metering proxy, so every
       // request is checked and metered. DIRECT: the provider key itself, metered by reportUsage.

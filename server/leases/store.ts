@@ -6,12 +6,14 @@
 //
 // Lock order, everywhere: users, then keys, then leases (each set in id order). Grants follow it
 // too, so concurrent grants, ends and batch expiries queue instead of deadlocking.
+
 import { utcDate } from '../core/clock.js';
 import type { Identity } from '../core/identity.js';
 import { type Db, type Lease, type ManagedKey, Prisma, type Tx } from '../db/client.js';
 import type { Framework, LeaseEventType, LeaseStatus, Provider } from '../db/enums.js';
 import { sqlState } from '../db/errors.js';
 import type { LeaseEventRecord } from '../events/bus.js';
+import type { LeaseRefusal } from './refusals.js';
 
 export type Actor = Pick<Identity, 'userId' | 'role'>;
 
@@ -287,12 +289,12 @@ export async function recordLeaseEvent(
 
 // ---- resolution ---------------------------------------------------------------------------------
 
-export type ResolvedRow = Lease & { usable: boolean; underLimits: boolean; key: ManagedKey };
+export type ResolvedRow = Lease & { refusal: LeaseRefusal | null; key: ManagedKey };
 
 /**
- * A worker's resolution of a lease (by `match` on `"Lease" l`): the lease with its key, whether it
- * is usable and its key under its limits; when both, the lease's and the key's lastUsedAt are
- * stamped and the resolution audited, in the same statement.
+ * A worker's resolution of a lease (by `match` on `"Lease" l`): the lease with its key and why it
+ * may not be used (mpk_lease_refusal); when nothing stands in the way, the lease's and the key's
+ * lastUsedAt are stamped and the resolution audited, in the same statement.
  */
 export async function resolveRow(
   db: Db,
@@ -303,12 +305,11 @@ export async function resolveRow(
   const [row] = await db.$queryRaw<ResolvedRow[]>`
     WITH cur AS (
       SELECT l.*, row_to_json(k.*)::jsonb AS key,
-             (l.status = 'ACTIVE' AND l."expiresAt" > ${now} AND k.status = 'ACTIVE') AS usable,
-             mpk_key_under_limits(k, ${windows(now)}) AS "underLimits"
+             mpk_lease_refusal(l, k, ${now}, ${windows(now)}) AS refusal
       FROM "Lease" l JOIN "ManagedKey" k ON k.id = l."keyId"
       WHERE ${match}
       ORDER BY (l.status = 'ACTIVE') DESC, l."grantedAt" DESC LIMIT 1
-    ), ok AS (SELECT id, "keyId" FROM cur WHERE usable AND "underLimits"),
+    ), ok AS (SELECT id, "keyId" FROM cur WHERE refusal IS NULL),
     stamp_lease AS (UPDATE "Lease" SET "lastUsedAt" = ${now} FROM ok WHERE "Lease".id = ok.id),
     stamp_key AS (UPDATE "ManagedKey" SET "lastUsedAt" = ${now} FROM ok WHERE "ManagedKey".id = ok."keyId"),
     audited AS (

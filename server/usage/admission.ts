@@ -21,6 +21,7 @@ import { type Clock, utcDate } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { Db } from '../db/client.js';
 import type { LeaseEventRecord } from '../events/bus.js';
+import type { LeaseRefusal } from '../leases/refusals.js';
 
 export interface Prices {
   prompt: string | number;
@@ -30,6 +31,8 @@ export interface Prices {
 /** A key as the proxy forwards to it. Amounts are whole micro-dollars, exact as numbers. */
 export interface AdmittedKey {
   id: string;
+  /** OPENROUTER, VENICE or OPENAI_COMPATIBLE: what the provider can say about a request afterwards. */
+  provider: string;
   active: boolean;
   /** Where requests go: the base URL's origin, and its path prefix (e.g. `/api/v1`). */
   origin: string;
@@ -73,7 +76,8 @@ interface LeaseState {
 
 export type AdmissionVerdict =
   | { admitted: true; leaseId: string; key: AdmittedKey }
-  | { admitted: false; status: 402 | 403; leaseId: string };
+  /** `used` and `cap` in micro-dollars, for the refusal's message. */
+  | { admitted: false; refusal: LeaseRefusal; leaseId: string; used: number; cap: number };
 
 export interface SnapshotRow {
   status: string | null;
@@ -81,6 +85,7 @@ export interface SnapshotRow {
   used: bigint;
   cap: bigint;
   keyId: string;
+  provider: string;
   keyStatus: string;
   baseUrl: string;
   secretCiphertext: string;
@@ -96,6 +101,9 @@ const micros = (value: bigint | null) => (value === null ? null : Number(value))
 /**
  * What admission needs of a lease and its key, in whole micro-dollars; the key's spend is that of
  * the current UTC day and month (mpk_window_spend, the rule the ledger keeps the windows by).
+ * Spend is kept to 12 decimals and rounded down to whole micro-dollars here: caps and limits are
+ * whole micro-dollars, and for a whole number c, spend >= c exactly when floor(spend) >= c, so the
+ * comparison stays exact.
  */
 export async function readSnapshot(
   db: Db,
@@ -105,22 +113,23 @@ export async function readSnapshot(
 ): Promise<SnapshotRow | undefined> {
   const [row] = await db.$queryRaw<SnapshotRow[]>`
     SELECT l.status::text AS status, l."expiresAt",
-           (l."usageUsd" * 1000000)::bigint AS used, (l."spendCapUsd" * 1000000)::bigint AS cap,
-           k.id::text AS "keyId", k.status::text AS "keyStatus", k."baseUrl", k."secretCiphertext", k.config,
+           floor(l."usageUsd" * 1000000)::bigint AS used, (l."spendCapUsd" * 1000000)::bigint AS cap,
+           k.id::text AS "keyId", k.provider::text, k.status::text AS "keyStatus", k."baseUrl", k."secretCiphertext", k.config,
            (k."dailyLimitUsd" * 1000000)::bigint AS "dailyLimit",
            (k."monthlyLimitUsd" * 1000000)::bigint AS "monthlyLimit",
-           (mpk_window_spend(k."spendDay", k."spendTodayUsd", ${day}::date) * 1000000)::bigint AS "spentToday",
-           (mpk_window_spend(k."spendMonth", k."spendThisMonthUsd", ${month}::date) * 1000000)::bigint
+           floor(mpk_window_spend(k."spendDay", k."spendTodayUsd", ${day}::date) * 1000000)::bigint AS "spentToday",
+           floor(mpk_window_spend(k."spendMonth", k."spendThisMonthUsd", ${month}::date) * 1000000)::bigint
              AS "spentThisMonth"
     FROM "Lease" l JOIN "ManagedKey" k ON k.id = l."keyId" WHERE l.id = ${leaseId}::uuid`;
   return row;
 }
 
 /**
- * The in-memory copy of the rules a request is admitted by: the lease ACTIVE and unexpired on an
- * ACTIVE key (else 403), not over its cap (mpk_lease_over_cap) and its key under its limits
- * (mpk_key_under_limits) (else 402). The proxy must decide without a round trip, so the rules run
- * here too; a test feeds the same cases to both and holds them to the same answers.
+ * The in-memory copy of mpk_lease_refusal, the rule a request is admitted by: the lease not ended,
+ * unexpired and on an ACTIVE key (else LEASE_NOT_ACTIVE), neither suspended nor at its cap
+ * (mpk_lease_over_cap; else LEASE_SPEND_CAP_REACHED), its key under its limits
+ * (mpk_key_under_limits; else QUOTA_EXHAUSTED). The proxy must decide without a round trip, so the
+ * rule runs here too; a test feeds the same cases to both and holds them to the same answers.
  */
 export function admissionRefusal(
   lease: { status: string; expiresAt: number; used: number; cap: number },
@@ -134,13 +143,14 @@ export function admissionRefusal(
       }
     | undefined,
   nowMs: number,
-): 402 | 403 | null {
-  if (lease.status !== 'ACTIVE' || lease.expiresAt <= nowMs || !key?.active) return 403;
-  const overCap = lease.used >= lease.cap;
+): LeaseRefusal | null {
+  const ended = lease.status !== 'ACTIVE' && lease.status !== 'SUSPENDED';
+  if (ended || lease.expiresAt <= nowMs || !key?.active) return 'LEASE_NOT_ACTIVE';
+  if (lease.status === 'SUSPENDED' || lease.used >= lease.cap) return 'LEASE_SPEND_CAP_REACHED';
   const underLimits =
     (key.dailyLimit === null || key.spentToday < key.dailyLimit) &&
     (key.monthlyLimit === null || key.spentThisMonth < key.monthlyLimit);
-  return overCap || !underLimits ? 402 : null;
+  return underLimits ? null : 'QUOTA_EXHAUSTED';
 }
 
 export function createAdmissionCache(deps: {
@@ -236,6 +246,7 @@ export function createAdmissionCache(deps: {
     if (!key) {
       key = {
         id: row.keyId,
+        provider: row.provider,
         active: false,
         origin: '',
         basePath: '',
@@ -323,7 +334,7 @@ export function createAdmissionCache(deps: {
   function verdict(state: LeaseState, nowMs: number): AdmissionVerdict {
     const refusal = admissionRefusal(state, state.key, nowMs);
     return refusal
-      ? { admitted: false, status: refusal, leaseId: state.id }
+      ? { admitted: false, refusal, leaseId: state.id, used: state.used, cap: state.cap }
       : { admitted: true, leaseId: state.id, key: state.key! };
   }
 

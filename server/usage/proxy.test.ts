@@ -55,8 +55,11 @@ describe('pass-through', () => {
         promptTokens: 12,
         completionTokens: 3,
         costSource: 'PROVIDER',
-        requestId: JSON.parse(text).id,
+        // MPK's own id, told to the client; the provider's id beside it for reconciliation.
+        requestId: proxied.headers.get('x-mpk-request-id'),
+        providerRequestId: JSON.parse(text).id,
       });
+      expect(record!.requestId).toMatch(/^mpk-[0-9a-f-]{36}$/);
       expect(record!.costUsd.toFixed(6)).toBe('0.001845');
     },
   );
@@ -138,7 +141,8 @@ describe('pass-through', () => {
     await reader.read();
     controller.abort();
     await expect.poll(() => upstream.aborted, { timeout: 3000 }).toBe(before + 1);
-    // Nothing was reported before the client left: the request is recorded, flagged, at no cost.
+    // Nothing was reported before the client left and the key has no prices to estimate with: the
+    // request is recorded, flagged, at no cost (metering.test.ts: the exact and estimated costs).
     await expect.poll(() => records(lease.id)).toHaveLength(1);
     expect((await records(lease.id))[0]).toMatchObject({ costSource: 'NONE' });
   });

@@ -9,18 +9,31 @@ import type http from 'node:http';
 import { Agent, type Dispatcher } from 'undici';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
-import { Decimal } from '../core/money.js';
 import type { LeaseTokens } from '../leases/lease-token.js';
-import type { AdmissionCache, AdmittedKey, Prices } from './admission.js';
+import { capReachedMessage, KEY_QUOTA_MESSAGE, type LeaseRefusal } from '../leases/refusals.js';
+import type { AdmissionCache, AdmittedKey } from './admission.js';
+import type { GenerationLookups } from './generation-stats.js';
 import type { MeterBuffer } from './meter-buffer.js';
+import {
+  askForStreamUsage,
+  costOf,
+  createStreamReader,
+  estimateOf,
+  newProgress,
+  type StreamProgress,
+  usageOf,
+} from './provider-answers.js';
 import type { MeteredRequest } from './service.js';
 
 const ROUTES: Record<string, string> = {
   'POST /v1/chat/completions': '/chat/completions',
   'POST /v1/completions': '/completions',
+  'POST /v1/responses': '/responses',
   'POST /v1/embeddings': '/embeddings',
   'GET /v1/models': '/models',
 };
+/** Where a streaming request's usage must be asked for (the Responses API always reports it). */
+const ASK_FOR_STREAM_USAGE = new Set(['/chat/completions', '/completions']);
 const MAX_REQUEST_BYTES = 10 * 1024 * 1024;
 // content-length too: the bytes pass unchanged, and a sized answer spares the client chunked decoding.
 const PASS_HEADERS = [
@@ -32,55 +45,43 @@ const PASS_HEADERS = [
   'retry-after',
 ];
 
-function openAiError(res: http.ServerResponse, status: number, type: string, code: string, message: string) {
-  const body = JSON.stringify({ error: { message, type, param: null, code } });
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+function openAiError(
+  res: http.ServerResponse,
+  status: number,
+  error: { type: string; code: string; message: string },
+  headers: Record<string, string> = {},
+) {
+  const body = JSON.stringify({ error: { message: error.message, type: error.type, param: null, code: error.code } });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
   res.end(body);
 }
 
-interface Usage {
-  id?: string;
-  model?: string;
-  promptTokens?: number;
-  completionTokens?: number;
-  providerCost?: string;
-}
-
-/** Usage and cost as OpenAI, OpenRouter (`usage.cost`) and Venice (`cost.usd`) report them. */
-export function usageOf(body: unknown, into: Usage = {}): Usage {
-  if (!body || typeof body !== 'object') return into;
-  const b = body as { id?: unknown; model?: unknown; usage?: Record<string, unknown>; cost?: { usd?: unknown } };
-  if (typeof b.id === 'string') into.id ??= b.id;
-  if (typeof b.model === 'string') into.model ??= b.model;
-  const u = b.usage;
-  if (u && typeof u === 'object') {
-    if (typeof u.prompt_tokens === 'number') into.promptTokens = u.prompt_tokens;
-    if (typeof u.completion_tokens === 'number') into.completionTokens = u.completion_tokens;
-    if (typeof u.cost === 'number' || typeof u.cost === 'string') into.providerCost = String(u.cost);
-  }
-  if (b.cost && (typeof b.cost.usd === 'number' || typeof b.cost.usd === 'string'))
-    into.providerCost = String(b.cost.usd);
-  return into;
-}
-
-/** Reads the `data:` lines of a server-sent event stream as they arrive, keeping the usage seen. */
-function sseUsageScanner(usage: Usage) {
-  let pending = '';
-  const decoder = new TextDecoder();
-  return (chunk: Uint8Array) => {
-    pending += decoder.decode(chunk, { stream: true });
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      const data = line.startsWith('data:') ? line.slice(5).trim() : '';
-      if (!data || data === '[DONE]') continue;
-      try {
-        usageOf(JSON.parse(data), usage);
-      } catch {
-        // Not JSON: passed through untouched, nothing to meter in it.
-      }
+/**
+ * A refused lease in OpenAI's error shape. 402 is what agents' SDKs treat as "out of money" and do
+ * not retry; `x-should-retry: false` says so to the official SDKs in so many words.
+ */
+function refuse(res: http.ServerResponse, refusal: LeaseRefusal, used: number, cap: number) {
+  const noRetry = { 'x-should-retry': 'false' };
+  switch (refusal) {
+    case 'LEASE_SPEND_CAP_REACHED': {
+      const message = capReachedMessage(used / 1e6, cap / 1e6);
+      return openAiError(res, 402, { type: 'insufficient_quota', code: 'lease_spend_cap_reached', message }, noRetry);
     }
-  };
+    case 'QUOTA_EXHAUSTED':
+      return openAiError(
+        res,
+        402,
+        { type: 'insufficient_quota', code: 'quota_exhausted', message: KEY_QUOTA_MESSAGE },
+        noRetry,
+      );
+    default:
+      return openAiError(
+        res,
+        403,
+        { type: 'invalid_request_error', code: 'lease_not_active', message: 'The lease behind this token has ended' },
+        noRetry,
+      );
+  }
 }
 
 function readBody(req: http.IncomingMessage): Promise<Buffer | null> {
@@ -107,39 +108,46 @@ function readBody(req: http.IncomingMessage): Promise<Buffer | null> {
 
 /** Answers up to this size (announced by content-length, not streamed) are sent in one write. */
 const WHOLE_ANSWER_BYTES = 256 * 1024;
+/**
+ * After the generation is over, what the proxy reads on for the usage when the client has left
+ * (or stopped reading): at most this long and this much. Usage follows the last text at once.
+ */
+const DRAIN_MS = 10_000;
+const DRAIN_BYTES = 1024 * 1024;
 /** Why an upstream request is aborted when its client leaves; one instance (an Error costs a stack capture). */
 const CLIENT_GONE = new Error('the client went away');
+const DRAIN_OVER = new Error('the usage did not come in time after the client went away');
 const SERVICE_UNAVAILABLE = 'MPK cannot check the lease right now; try again shortly';
+
+/** How a proxied request ended, for its metering. */
+type Outcome = 'complete' | 'client-gone';
+
+interface Exchange {
+  requestId: string;
+  leaseId: string;
+  key: AdmittedKey;
+  method: string;
+  /** The body as the client sent it (before MPK asked for stream usage). */
+  body: Buffer | null;
+  status: number;
+  /** The answer's bytes, when it was not streamed. */
+  chunks: Buffer[] | undefined;
+  progress: StreamProgress;
+  streamed: boolean;
+  outcome: Outcome;
+}
 
 export function createMeteringProxy(deps: {
   admission: AdmissionCache;
   tokens: LeaseTokens;
   meter: MeterBuffer;
+  generations: GenerationLookups;
   clock: Clock;
   logger: Logger;
 }) {
-  const { admission, tokens, meter, clock, logger } = deps;
+  const { admission, tokens, meter, generations, clock, logger } = deps;
   // One connection pool per provider origin, kept alive between requests.
   const upstreamAgent = new Agent({ keepAliveTimeout: 30_000 });
-
-  function costOf(
-    seen: Usage,
-    prices: Record<string, Prices> | undefined,
-    model: string | undefined,
-  ): Pick<MeteredRequest, 'costUsd' | 'costSource'> {
-    if (seen.providerCost !== undefined && /^\d+(\.\d+)?(e-?\d+)?$/i.test(seen.providerCost)) {
-      return { costUsd: new Decimal(seen.providerCost).toDecimalPlaces(6, Decimal.ROUND_UP), costSource: 'PROVIDER' };
-    }
-    const price = model ? prices?.[model] : undefined;
-    if (price && (seen.promptTokens !== undefined || seen.completionTokens !== undefined)) {
-      const cost = new Decimal(price.prompt)
-        .times(seen.promptTokens ?? 0)
-        .plus(new Decimal(price.completion).times(seen.completionTokens ?? 0))
-        .dividedBy(1_000_000);
-      return { costUsd: cost.toDecimalPlaces(6, Decimal.ROUND_UP), costSource: 'PRICE' };
-    }
-    return { costUsd: new Decimal(0), costSource: 'NONE' };
-  }
 
   /** Sends the request upstream and the answer back as it arrives; meters it once it is over. */
   async function forward(
@@ -152,17 +160,44 @@ export function createMeteringProxy(deps: {
   ) {
     const body = req.method === 'POST' ? await readBody(req) : null;
     if (req.method === 'POST' && !body)
-      return openAiError(res, 413, 'invalid_request_error', 'request_too_large', 'Request body too large');
+      return openAiError(res, 413, {
+        type: 'invalid_request_error',
+        code: 'request_too_large',
+        message: 'Request body too large',
+      });
+    // A stream's usage comes only when asked for: MPK asks, and hides it from a client that did not.
+    const asked = body && ASK_FOR_STREAM_USAGE.has(upstreamPath) ? askForStreamUsage(body) : undefined;
+    const hideUsage = asked?.clientAsked === false;
 
-    const seen: Usage = {};
-    let status = 0;
-    let streamed = false;
-    let whole = false;
-    let scan: ((chunk: Uint8Array) => void) | undefined;
+    const exchange: Exchange = {
+      requestId: `mpk-${randomUUID()}`,
+      leaseId,
+      key,
+      method: req.method!,
+      body,
+      status: 0,
+      chunks: undefined,
+      progress: newProgress(),
+      streamed: false,
+      outcome: 'complete',
+    };
     const chunks: Buffer[] = [];
+    let whole = false;
+    let reader: ReturnType<typeof createStreamReader> | undefined;
     let upstream: Dispatcher.DispatchController | undefined;
+    let clientGone = false;
+    let drained = 0;
+    let drainTimer: NodeJS.Timeout | undefined;
     res.on('close', () => {
-      if (!res.writableFinished) upstream?.abort(CLIENT_GONE);
+      if (res.writableFinished) return;
+      clientGone = true;
+      if (exchange.streamed && exchange.progress.finished && upstream && !upstream.aborted) {
+        // The generation is over and its usage follows: read on without the client, briefly.
+        drainTimer = setTimeout(() => upstream?.abort(DRAIN_OVER), DRAIN_MS);
+        upstream.resume();
+      } else {
+        upstream?.abort(CLIENT_GONE);
+      }
     });
 
     // undici's dispatch API, the lowest layer of Node's HTTP client: no stream or promise per
@@ -180,121 +215,171 @@ export function createMeteringProxy(deps: {
             // Bytes must reach the client as the provider sent them.
             'accept-encoding': 'identity',
           },
-          body,
+          body: asked?.body ?? body,
         },
         {
           onRequestStart(controller) {
             upstream = controller;
-            if (res.destroyed) controller.abort(CLIENT_GONE);
+            if (res.destroyed) {
+              clientGone = true;
+              controller.abort(CLIENT_GONE);
+            }
           },
           onResponseStart(_controller, statusCode, headers) {
             if (statusCode < 200) return;
-            status = statusCode;
-            const passed: Record<string, string> = { 'x-mpk-lease': leaseId };
+            exchange.status = statusCode;
+            const passed: Record<string, string> = { 'x-mpk-lease': leaseId, 'x-mpk-request-id': exchange.requestId };
             for (const name of PASS_HEADERS) {
               const value = headers[name];
               if (value) passed[name] = Array.isArray(value) ? value.join(', ') : value;
             }
-            streamed = (passed['content-type'] ?? '').includes('text/event-stream');
-            if (streamed) scan = sseUsageScanner(seen);
+            exchange.streamed = (passed['content-type'] ?? '').includes('text/event-stream');
+            if (exchange.streamed) reader = createStreamReader(exchange.progress, { hideUsage });
             // A small sized answer goes out in one write with its headers when it is complete;
             // anything else, streamed or large, passes through as it arrives.
             const length = Number(passed['content-length']);
-            whole = !streamed && length <= WHOLE_ANSWER_BYTES;
-            res.writeHead(statusCode, passed);
+            whole = !exchange.streamed && length <= WHOLE_ANSWER_BYTES;
+            if (exchange.streamed && hideUsage) delete passed['content-length'];
+            if (!clientGone) res.writeHead(statusCode, passed);
           },
           onResponseData(controller, chunk) {
-            if (!streamed) chunks.push(chunk);
-            if (whole) return;
-            // Respect the client's pace: a slow reader holds the provider's stream back, not memory.
-            if (!res.write(chunk)) {
+            if (!exchange.streamed) chunks.push(chunk);
+            const out = reader ? reader.read(chunk) : chunk;
+            if (clientGone) {
+              drained += chunk.length;
+              if (drained > DRAIN_BYTES) controller.abort(DRAIN_OVER);
+              return;
+            }
+            if (whole || out.length === 0) return;
+            // Respect the client's pace: a slow reader holds the provider's stream back, not memory;
+            // but once the generation is over the rest (its usage) is read regardless.
+            if (!res.write(out) && !exchange.progress.finished) {
               controller.pause();
               res.once('drain', () => controller.resume());
             }
-            if (scan) scan(chunk);
           },
           onResponseEnd() {
-            if (whole) res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
-            else res.end();
+            clearTimeout(drainTimer);
+            if (!clientGone) {
+              const rest = reader?.end();
+              if (whole) res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+              else res.end(rest || undefined);
+            } else {
+              reader?.end();
+            }
             done(true);
           },
           onResponseError(_controller, error) {
-            if (error !== CLIENT_GONE)
-              logger.warn({ err: error, leaseId }, status ? 'upstream stream failed' : 'upstream request failed');
-            if (status) res.destroy();
+            clearTimeout(drainTimer);
+            if (clientGone || error === CLIENT_GONE || error === DRAIN_OVER) {
+              exchange.outcome = 'client-gone';
+              return done(true);
+            }
+            logger.warn(
+              { err: error, leaseId },
+              exchange.status ? 'upstream stream failed' : 'upstream request failed',
+            );
+            if (exchange.status) res.destroy();
             else if (!res.destroyed)
-              openAiError(res, 502, 'api_error', 'upstream_unreachable', 'The provider could not be reached');
-            done(status !== 0);
+              openAiError(res, 502, {
+                type: 'api_error',
+                code: 'upstream_unreachable',
+                message: 'The provider could not be reached',
+              });
+            done(exchange.status !== 0);
           },
         },
       );
     });
-    // What reached the client is metered, also when it left mid-stream; after this tick, so that
-    // the answer's bytes leave first.
-    if (answered)
-      setImmediate(() => meterRequest(req.method!, status, streamed ? undefined : chunks, seen, body, key, leaseId));
+    if (!answered) return;
+    if (!exchange.streamed) exchange.chunks = chunks;
+    // After this tick, so that the answer's bytes leave first.
+    setImmediate(() => meterExchange(exchange));
   }
 
-  function meterRequest(
-    method: string,
-    status: number,
-    chunks: Buffer[] | undefined,
-    seen: Usage,
-    body: Buffer | null,
-    key: AdmittedKey,
-    leaseId: string,
-  ) {
-    if (chunks?.length) {
+  /** Records what a request cost, from the best source there is for how it ended. */
+  function meterExchange(exchange: Exchange) {
+    const { progress, key } = exchange;
+    if (exchange.chunks?.length) {
       try {
-        usageOf(JSON.parse(Buffer.concat(chunks).toString('utf8')), seen);
+        usageOf(JSON.parse(Buffer.concat(exchange.chunks).toString('utf8')), progress.usage);
       } catch {
-        // Not JSON (an upstream error page): nothing to meter.
+        // Not JSON (an upstream error page, or an answer cut short): nothing to read in it.
       }
     }
-    const ok = status >= 200 && status < 300;
+    const usage = progress.usage;
+    const ok = exchange.status >= 200 && exchange.status < 300;
+    const reported = usage.promptTokens !== undefined || usage.providerCost !== undefined;
     // Listing models costs nothing; a refused request with no usage in it neither.
-    if (method !== 'POST' || (!ok && seen.promptTokens === undefined && seen.providerCost === undefined)) return;
-    const model = seen.model ?? requestedModel(body);
-    const cost = costOf(seen, key.prices, model);
-    const micros = cost.costUsd.times(1_000_000).toNumber();
-    admission.charge(leaseId, key.id, micros);
+    if (exchange.method !== 'POST' || (exchange.status && !ok && !reported)) return;
+    const model = usage.model ?? requestedModel(exchange.body);
+    if (reported) return record(exchange, model, costOf(usage, key.prices, model));
+    // The client left before the usage came (or the answer never had any). OpenRouter can say what
+    // that generation cost; otherwise the tokens so far are estimated at the key's prices.
+    const estimate = () => record(exchange, model, estimateOf(progress, exchange.body?.length ?? 0, key.prices, model));
+    if (key.provider !== 'OPENROUTER' || !usage.id || exchange.outcome !== 'client-gone') return estimate();
+    void generations.lookUp(key, usage.id).then((stats) => {
+      if (!stats) return estimate();
+      const statsModel = stats.model ?? model;
+      const statsUsage = { ...usage, ...stats, providerCost: stats.costUsd };
+      record(exchange, statsModel, {
+        ...costOf(statsUsage, key.prices, statsModel),
+        promptTokens: statsUsage.promptTokens ?? null,
+        completionTokens: statsUsage.completionTokens ?? null,
+      });
+    });
+  }
+
+  function record(
+    exchange: Exchange,
+    model: string | undefined,
+    cost: Pick<MeteredRequest, 'costUsd' | 'costSource'> & Partial<MeteredRequest>,
+  ) {
+    const { usage } = exchange.progress;
+    // The admission cache counts in whole micro-dollars, rounded up: it errs on the side of refusing.
+    const micros = cost.costUsd.times(1_000_000).ceil().toNumber();
+    admission.charge(exchange.leaseId, exchange.key.id, micros);
     meter.add({
-      leaseId,
-      keyId: key.id,
+      leaseId: exchange.leaseId,
+      keyId: exchange.key.id,
       micros,
-      requestId: seen.id ? `${seen.id}` : `mpk-${randomUUID()}`,
+      requestId: exchange.requestId,
+      providerRequestId: usage.id ?? null,
       model: model ?? null,
-      promptTokens: seen.promptTokens ?? null,
-      completionTokens: seen.completionTokens ?? null,
+      promptTokens: cost.promptTokens ?? usage.promptTokens ?? null,
+      completionTokens: cost.completionTokens ?? usage.completionTokens ?? null,
       at: clock.now(),
-      ...cost,
+      costUsd: cost.costUsd,
+      costSource: cost.costSource,
     });
   }
 
   return {
-    /** Closes the kept-alive connections to providers (after the server stopped taking requests). */
-    close: () => upstreamAgent.close(),
+    /**
+     * Closes the kept-alive connections to providers (after the server stopped taking requests);
+     * requests still waiting for OpenRouter's figures are estimated now.
+     */
+    close: () => {
+      generations.close();
+      return upstreamAgent.close();
+    },
 
     async handle(req: http.IncomingMessage, res: http.ServerResponse, pathname: string, search = '') {
       const upstreamPath = ROUTES[`${req.method} ${pathname}`];
       if (!upstreamPath)
-        return openAiError(
-          res,
-          404,
-          'invalid_request_error',
-          'unknown_url',
-          `Unknown endpoint ${req.method} ${pathname}`,
-        );
+        return openAiError(res, 404, {
+          type: 'invalid_request_error',
+          code: 'unknown_url',
+          message: `Unknown endpoint ${req.method} ${pathname}`,
+        });
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
       const leaseId = bearer ? tokens.verify(bearer) : null;
       if (!leaseId)
-        return openAiError(
-          res,
-          401,
-          'invalid_request_error',
-          'invalid_api_key',
-          'Use the lease token from resolveLease as the API key',
-        );
+        return openAiError(res, 401, {
+          type: 'invalid_request_error',
+          code: 'invalid_api_key',
+          message: 'Use the lease token from resolveLease as the API key',
+        });
 
       let verdict = admission.admit(leaseId);
       if (verdict instanceof Promise) {
@@ -302,26 +387,14 @@ export function createMeteringProxy(deps: {
           verdict = await verdict;
         } catch (error) {
           logger.error({ err: error, leaseId }, 'admission check failed');
-          return openAiError(res, 503, 'api_error', 'service_unavailable', SERVICE_UNAVAILABLE);
+          return openAiError(res, 503, {
+            type: 'api_error',
+            code: 'service_unavailable',
+            message: SERVICE_UNAVAILABLE,
+          });
         }
       }
-      if (!verdict.admitted) {
-        return verdict.status === 403
-          ? openAiError(
-              res,
-              403,
-              'invalid_request_error',
-              'lease_not_active',
-              'The lease behind this token is not active',
-            )
-          : openAiError(
-              res,
-              402,
-              'insufficient_quota',
-              'quota_exhausted',
-              "The lease's spend cap or its key's spend limit has been reached",
-            );
-      }
+      if (!verdict.admitted) return refuse(res, verdict.refusal, verdict.used, verdict.cap);
       return forward(req, res, upstreamPath, search, verdict.key, leaseId);
     },
   };

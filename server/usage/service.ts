@@ -12,15 +12,23 @@ import type { Db, Lease, Prisma } from '../db/client.js';
 import { withRetry } from '../db/transaction.js';
 import type { EventBus, LeaseEventRecord } from '../events/bus.js';
 import type { LeaseService } from '../leases/service.js';
+import { LEDGER_DECIMALS } from './provider-answers.js';
 
 export interface MeteredRequest {
+  /** Unique per lease: the worker's id for reportUsage (a repeat counts once), MPK's for the proxy. */
   requestId: string;
+  /** The provider's id for the answer, when the proxy saw one (not unique: providers repeat them). */
+  providerRequestId?: string | null;
   costUsd: Prisma.Decimal;
   model: string | null;
   promptTokens: number | null;
   completionTokens: number | null;
-  /** REPORTED (reportUsage), PROVIDER (the response's own cost), PRICE (tokens x price), NONE (flagged). */
-  costSource: 'REPORTED' | 'PROVIDER' | 'PRICE' | 'NONE';
+  /**
+   * REPORTED (reportUsage), PROVIDER (the answer's own cost, or the provider's stats for it), PRICE
+   * (tokens x the key's prices), ESTIMATED (tokens counted from what streamed before the client
+   * left, x prices), NONE (no cost known: flagged).
+   */
+  costSource: 'REPORTED' | 'PROVIDER' | 'PRICE' | 'ESTIMATED' | 'NONE';
   /**
    * When the request was metered, if before it is written (the proxy writes behind): its spend
    * belongs to that UTC day and month, even when its batch lands after midnight.
@@ -71,6 +79,7 @@ export function createUsageService(deps: {
       batch.map((b) => ({
         leaseId: b.leaseId,
         requestId: b.requestId,
+        providerRequestId: b.providerRequestId ?? null,
         model: b.model,
         promptTokens: b.promptTokens,
         completionTokens: b.completionTokens,
@@ -104,7 +113,7 @@ export function createUsageService(deps: {
       const worker = authorize(actor, 'reportUsage');
       const entry: MeteredRequest = {
         requestId: field(requestIdSchema, input.requestId, 'requestId'),
-        costUsd: parseUsd(input.costUsd, 'costUsd'),
+        costUsd: parseUsd(input.costUsd, 'costUsd', { decimals: LEDGER_DECIMALS }),
         model: input.model == null ? null : field(z.string().min(1).max(200), input.model, 'model'),
         promptTokens: input.promptTokens == null ? null : field(tokens, input.promptTokens, 'promptTokens'),
         completionTokens:

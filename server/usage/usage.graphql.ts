@@ -6,7 +6,7 @@ import { connectionOf, pageArgs } from '../graphql/connection.js';
 import { Lease } from '../leases/leases.graphql.js';
 import type { UsageHistory } from './history.js';
 import { MAX_SERIES_DAYS } from './history.js';
-import type { UsageService } from './service.js';
+import type { MeteredRequest, UsageService } from './service.js';
 
 declare module '../graphql/context.js' {
   interface ServiceRegistry {
@@ -46,6 +46,10 @@ const CostSource = builder.enumType('CostSource', {
     REPORTED: { description: 'Reported by a worker (reportUsage).' },
     PROVIDER: { description: "The provider's own figure in its response." },
     PRICE: { description: "Tokens times the key's configured prices." },
+    ESTIMATED: {
+      description:
+        "The client left before the provider said: tokens counted from what streamed, times the key's prices.",
+    },
     NONE: { description: 'No figure was available: tokens only, flagged.' },
   } as const,
 });
@@ -55,14 +59,20 @@ const UsageRecord = builder.prismaObject('UsageRecord', {
   fields: (t) => ({
     id: t.id({ resolve: (r) => r.id.toString() }),
     at: t.expose('at', { type: 'DateTime' }),
-    requestId: t.exposeString('requestId'),
+    requestId: t.exposeString('requestId', {
+      description: "The worker's id (reportUsage), or MPK's own for a proxied request (x-mpk-request-id).",
+    }),
+    providerRequestId: t.exposeString('providerRequestId', {
+      nullable: true,
+      description: "The provider's id for a proxied request's answer, for reconciliation (providers may repeat it).",
+    }),
     model: t.exposeString('model', { nullable: true }),
     promptTokens: t.exposeInt('promptTokens', { nullable: true }),
     completionTokens: t.exposeInt('completionTokens', { nullable: true }),
     costUsd: t.expose('costUsd', { type: 'Decimal' }),
     costSource: t.field({
       type: CostSource,
-      resolve: (r) => r.costSource as 'REPORTED' | 'PROVIDER' | 'PRICE' | 'NONE',
+      resolve: (r) => r.costSource as MeteredRequest['costSource'],
     }),
     leaseId: t.id({ resolve: (r) => r.leaseId }),
     keyId: t.id({ resolve: (r) => r.keyId }),

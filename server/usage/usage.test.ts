@@ -6,8 +6,6 @@ import { createManualClock } from '../../tests/support/clock.js';
 import { codeOf, createKey, disableKeys, leaseForNewUser, ok, Q, reportUsage } from '../../tests/support/fixtures.js';
 import { type TestServer, withTestServer } from '../../tests/support/server.js';
 
-const CAP = `mutation($id: ID!, $cap: Decimal!) {
-  updateLeaseCap(id: $id, spendCapUsd: $cap) { id status spendCapUsd endReason } }`;
 const KEY = `query($id: ID!) {
   managedKey(id: $id) { spendTodayUsd spendThisMonthUsd remainingTodayUsd remainingThisMonthUsd } }`;
 
@@ -125,14 +123,16 @@ describe('limits', () => {
     const row = await server.app.db.lease.findUniqueOrThrow({ where: { id: held.id } });
     expect(row).toMatchObject({ status: 'SUSPENDED', endReason: 'spend cap reached' });
     expect(row.usageUsd.toFixed(2)).toBe('10.00');
-    expect(codeOf(await server.gql(Q.resolve, { leaseId: held.id }, worker))).toBe('LEASE_NOT_ACTIVE');
+    const refused = await server.gql(Q.resolve, { leaseId: held.id }, worker);
+    expect(codeOf(refused)).toBe('LEASE_SPEND_CAP_REACHED');
+    expect(refused.errors![0]!.message).toContain('spent $10.00 of its $5.00 spend cap');
 
-    const lifted = ok(await server.gql(CAP, { id: held.id, cap: '20' }, admin), 'updateLeaseCap');
+    const lifted = ok(await server.gql(Q.updateCap, { id: held.id, cap: '20' }, admin), 'updateLeaseCap');
     expect(lifted).toMatchObject({ status: 'ACTIVE', spendCapUsd: '20.00', endReason: null });
     ok(await server.gql(Q.resolve, { leaseId: held.id }, worker), 'resolveLease');
-    const lowered = ok(await server.gql(CAP, { id: held.id, cap: '1' }, admin), 'updateLeaseCap');
+    const lowered = ok(await server.gql(Q.updateCap, { id: held.id, cap: '1' }, admin), 'updateLeaseCap');
     expect(lowered.status).toBe('SUSPENDED');
-    expect(codeOf(await server.gql(CAP, { id: held.id, cap: '20' }, await server.token('OBSERVER', 'o')))).toBe(
+    expect(codeOf(await server.gql(Q.updateCap, { id: held.id, cap: '20' }, await server.token('OBSERVER', 'o')))).toBe(
       'FORBIDDEN',
     );
   });
@@ -143,7 +143,7 @@ describe('bad reports are refused and record nothing', () => {
     ['negative cost', { costUsd: '-0.01' }, 'costUsd'],
     ['non-numeric cost', { costUsd: 'a lot' }, 'costUsd'],
     ['absurd cost', { costUsd: '1000000.01' }, 'costUsd'],
-    ['cost with 7 decimals', { costUsd: '0.0000001' }, 'costUsd'],
+    ['cost with 13 decimals', { costUsd: '0.0000000000001' }, 'costUsd'],
     ['10 KB request id', { requestId: 'r'.repeat(10_000) }, 'requestId'],
     ['negative tokens', { promptTokens: -1 }, 'promptTokens'],
   ])('%s', async (_name, patch, fieldName) => {

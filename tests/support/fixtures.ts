@@ -21,6 +21,8 @@ export const Q = {
     extendLease(id: $id, bySeconds: $by, reactivate: $re) { ${LEASE_FIELDS} } }`,
   disableKey: `mutation($id: ID!, $reason: String) {
     disableManagedKey(id: $id, reason: $reason) { id status disabledReason activeLeaseCount } }`,
+  updateCap: `mutation($id: ID!, $cap: Decimal!) {
+    updateLeaseCap(id: $id, spendCapUsd: $cap) { id status spendCapUsd endReason } }`,
   lease: `query($id: ID!) { lease(id: $id) { ${LEASE_FIELDS} key { id } } }`,
   leases: `query($first: Int, $after: String, $status: LeaseStatus, $keyId: ID, $userId: ID, $agentId: String) {
     leases(first: $first, after: $after, status: $status, keyId: $keyId, userId: $userId, agentId: $agentId) {
@@ -122,6 +124,7 @@ export async function resolvedLease(
 /**
  * A lease served by the metering proxy: a key on `keyInput.baseUrl` made the only active one, a new
  * user's lease on it, and what resolveLease hands the agent (the lease token and the proxy's URL).
+ * The key is OPENAI_COMPATIBLE unless `keyInput.provider` says otherwise.
  */
 export async function proxiedLease(
   server: TestServer,
@@ -130,19 +133,11 @@ export async function proxiedLease(
   keyInput: Record<string, unknown>,
 ) {
   await disableKeys(server);
-  const key = await createKey(server, admin, {
-    provider: 'OPENAI_COMPATIBLE',
-    defaultModel: 'fake-model',
-    ...keyInput,
-  });
+  const provider = keyInput.provider ?? 'OPENAI_COMPATIBLE';
+  const key = await createKey(server, admin, { provider, defaultModel: 'fake-model', ...keyInput });
   return {
     key,
-    ...(await resolvedLease(
-      server,
-      worker,
-      { provider: 'OPENAI_COMPATIBLE', framework: 'GENERIC' },
-      { prefix: 'proxied' },
-    )),
+    ...(await resolvedLease(server, worker, { provider, framework: 'GENERIC' }, { prefix: 'proxied' })),
   };
 }
 

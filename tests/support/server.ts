@@ -27,6 +27,8 @@ export interface TestServerOptions {
   database?: TestDatabase;
   scheduler?: boolean;
   leaderIntervalMs?: number;
+  /** When the proxy asks OpenRouter for a cancelled generation's cost (the app waits seconds). */
+  generationDelaysMs?: readonly number[];
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
@@ -51,6 +53,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     logger: createLogger('debug', sink),
     scheduler,
     leaderIntervalMs: options.leaderIntervalMs,
+    generationDelaysMs: options.generationDelaysMs,
   });
   const url = await app.listen();
 
