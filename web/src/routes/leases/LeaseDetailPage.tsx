@@ -18,7 +18,7 @@ import { RelativeTime } from '../../components/RelativeTime';
 import { SpendBar } from '../../components/SpendBar';
 import { dark, EventTypeBadge, LeaseStatusBadge } from '../../components/StatusBadge';
 import { useLiveEvents } from '../../events';
-import type { EventItemFragment } from '../../gql/graphql';
+import type { CostSource, EventItemFragment } from '../../gql/graphql';
 import { FRAMEWORK_NAMES, formatUsd, PROVIDER_NAMES, shortId } from '../../lib/format';
 import { canAdminister } from '../../lib/roles';
 import { useUrlFilters } from '../../lib/url';
@@ -27,6 +27,14 @@ import { LeaseDetailQuery } from './documents';
 import { LeaseActions } from './LeaseActions';
 
 const PAGE = 25;
+/** Where a request's cost came from: flagged when no provider or price table said (NONE, ESTIMATED). */
+const COST_SOURCE_COLORS: Record<CostSource, string> = {
+  PROVIDER: 'gray',
+  PRICE: 'gray',
+  REPORTED: 'gray',
+  ESTIMATED: 'yellow',
+  NONE: 'orange',
+};
 
 /** What an event's details say, in a line. */
 function detailsLine(event: EventItemFragment): string {
@@ -198,10 +206,18 @@ export default function LeaseDetailPage() {
             {
               accessor: 'requestId',
               title: 'Request',
+              // MPK's id (x-mpk-request-id), and the provider's beside it for reconciling with its bills.
               render: (r) => (
-                <Text span ff="monospace" size="xs">
-                  {r.requestId}
-                </Text>
+                <Stack gap={0}>
+                  <Text span ff="monospace" size="xs">
+                    {r.requestId}
+                  </Text>
+                  {r.providerRequestId && (
+                    <Text span ff="monospace" size="xs" c="dimmed" title="The provider's id for this request">
+                      {r.providerRequestId}
+                    </Text>
+                  )}
+                </Stack>
               ),
             },
             { accessor: 'model', render: (r) => r.model ?? '—' },
@@ -227,7 +243,7 @@ export default function LeaseDetailPage() {
               accessor: 'costSource',
               title: 'Cost from',
               render: (r) => (
-                <Badge size="xs" variant="light" color={dark(r.costSource === 'NONE' ? 'orange' : 'gray')}>
+                <Badge size="xs" variant="light" color={dark(COST_SOURCE_COLORS[r.costSource])}>
                   {r.costSource}
                 </Badge>
               ),

@@ -51,6 +51,7 @@ export const LeaseDetailQuery = graphql(`
           id
           at
           requestId
+          providerRequestId
           model
           promptTokens
           completionTokens
