@@ -65,6 +65,12 @@ export interface FakeUpstream {
   generationDelayMs: number;
   /** A status to answer with instead of a completion (e.g. 429), until cleared. */
   failWith: number | null;
+  /**
+   * A careless provider that quotes the caller's Authorization back: in error pages, answers, a
+   * stream event (written in two pieces, cut inside the key), an x-request-id header, and a
+   * non-JSON answer to GET /key.
+   */
+  echoKey: boolean;
   chunkDelayMs: number;
   /** Pause before the usage-only chunk of a stream (after its finish_reason), in milliseconds. */
   usageDelayMs: number;
@@ -179,6 +185,7 @@ export async function startFakeUpstream(options: FakeProviderOptions = {}): Prom
     responseIds: 'unique',
     generationDelayMs: 0,
     failWith: null,
+    echoKey: false,
     chunkDelayMs: 5,
     usageDelayMs: 0,
     accounts: new Map(),
@@ -338,6 +345,13 @@ export async function startFakeUpstream(options: FakeProviderOptions = {}): Prom
       words,
       (word) => chunk([{ index: 0, delta: { content: word }, finish_reason: null }]),
       async (charged) => {
+        if (state.echoKey) {
+          const leak = chunk([{ index: 0, delta: { content: ` (${apiKey})` }, finish_reason: null }]);
+          const cut = leak.indexOf(apiKey) + Math.floor(apiKey.length / 2);
+          res.write(leak.slice(0, cut));
+          await sleep(20);
+          res.write(leak.slice(cut));
+        }
         const finish = [{ index: 0, delta: {}, finish_reason: 'stop' }];
         if (withUsage && !asked) {
           // Always-reporting providers (OpenRouter) put the usage in the finishing chunk.
@@ -424,13 +438,19 @@ export async function startFakeUpstream(options: FakeProviderOptions = {}): Prom
 
   async function answer(req: http.IncomingMessage, res: http.ServerResponse, route: string, body: Record<string, any>) {
     const apiKey = (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '');
+    if (state.echoKey) res.setHeader('x-request-id', `req for ${req.headers.authorization}`);
+    if (route === '/key' && state.echoKey) {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      return res.end(`${apiKey} is not a key this server knows`);
+    }
     if (route === '/key') return json(res, 200, openRouterKey(apiKey));
     if (route === '/generation')
       return generationStats(res, new URL(req.url ?? '', 'http://x').searchParams.get('id') ?? '');
     if (route === '/api_keys/rate_limits') return json(res, 200, veniceRateLimits(apiKey));
     if (state.failWith) {
+      const message = state.echoKey ? `Incorrect API key provided: ${apiKey}` : 'Rate limit reached';
       return json(res, state.failWith, {
-        error: { message: 'Rate limit reached', type: 'rate_limit_error', param: null, code: 'rate_limit' },
+        error: { message, type: 'rate_limit_error', param: null, code: 'rate_limit' },
       });
     }
     const model = String(body.model ?? '');
@@ -472,7 +492,7 @@ export async function startFakeUpstream(options: FakeProviderOptions = {}): Prom
       streamed: false,
       endedAt: Date.now(),
     });
-    const content = priced ? words.join('').trim() : 'Hello there.';
+    const content = `${priced ? words.join('').trim() : 'Hello there.'}${state.echoKey ? ` (${apiKey})` : ''}`;
     return json(res, 200, {
       id,
       object: 'chat.completion',

@@ -229,3 +229,55 @@ describe("refusals in OpenAI's error shape", () => {
     expect(later.status).toBe(402);
   });
 });
+
+describe('no secret reaches the client', () => {
+  const noSecrets = (text: string, token: string) => {
+    expect(text).not.toContain(SECRET);
+    expect(text).not.toContain(SECRET.slice(0, 12));
+    expect(text).not.toContain(token);
+  };
+
+  it('an upstream quoting the key in a 401 page, an answer, a stream cut inside the key, and a header', async () => {
+    const { lease, token, baseUrl } = await leaseWithToken();
+    upstream.echoKey = true;
+    try {
+      upstream.failWith = 401;
+      const denied = await call(baseUrl, token, '/chat/completions', { model: 'fake-model', messages: [] });
+      expect(denied.status).toBe(401);
+      const deniedText = await denied.text();
+      expect(deniedText).toContain(`Incorrect API key provided: ${'*'.repeat(SECRET.length)}`);
+      noSecrets(deniedText, token);
+      expect(denied.headers.get('x-request-id')).toBe(`req for Bearer ${'*'.repeat(SECRET.length)}`);
+      upstream.failWith = null;
+
+      const answer = await call(baseUrl, token, '/chat/completions', { model: 'fake-model', messages: [] });
+      const answerText = await answer.text();
+      expect(JSON.parse(answerText).choices[0].message.content).toBe(`Hello there. (${'*'.repeat(SECRET.length)})`);
+      noSecrets(answerText, token);
+      noSecrets(String(answer.headers.get('x-request-id')), token);
+
+      for (const streamOptions of [{}, { stream_options: { include_usage: true } }]) {
+        const streamed = await call(baseUrl, token, '/chat/completions', {
+          model: 'fake-model',
+          stream: true,
+          messages: [],
+          ...streamOptions,
+        });
+        const streamText = await streamed.text();
+        noSecrets(streamText, token);
+        const content = streamText
+          .split('\n\n')
+          .filter((e) => e.startsWith('data: {'))
+          .map((e) => JSON.parse(e.slice(6)).choices[0]?.delta?.content ?? '')
+          .join('');
+        expect(content).toBe(`Hello there. (${'*'.repeat(SECRET.length)})`);
+      }
+      // Metering read the answers as usual.
+      await expect.poll(async () => (await records(lease.id)).length).toBe(3);
+      expect((await records(lease.id)).every((r) => r.costSource === 'PROVIDER')).toBe(true);
+    } finally {
+      upstream.echoKey = false;
+      upstream.failWith = null;
+    }
+  });
+});

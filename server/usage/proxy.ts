@@ -23,6 +23,7 @@ import {
   type StreamProgress,
   usageOf,
 } from './provider-answers.js';
+import { createRedactor, redactText } from './redact.js';
 import type { MeteredRequest } from './service.js';
 
 const ROUTES: Record<string, string> = {
@@ -157,6 +158,7 @@ export function createMeteringProxy(deps: {
     search: string,
     key: AdmittedKey,
     leaseId: string,
+    leaseToken: string,
   ) {
     const body = req.method === 'POST' ? await readBody(req) : null;
     if (req.method === 'POST' && !body)
@@ -182,6 +184,9 @@ export function createMeteringProxy(deps: {
       outcome: 'complete',
     };
     const chunks: Buffer[] = [];
+    // The pool's key (and the lease token) never go back to the client, whatever the provider echoes.
+    const secrets = [key.secret, leaseToken];
+    const redactor = createRedactor(secrets);
     let whole = false;
     let reader: ReturnType<typeof createStreamReader> | undefined;
     let upstream: Dispatcher.DispatchController | undefined;
@@ -231,7 +236,7 @@ export function createMeteringProxy(deps: {
             const passed: Record<string, string> = { 'x-mpk-lease': leaseId, 'x-mpk-request-id': exchange.requestId };
             for (const name of PASS_HEADERS) {
               const value = headers[name];
-              if (value) passed[name] = Array.isArray(value) ? value.join(', ') : value;
+              if (value) passed[name] = redactText(Array.isArray(value) ? value.join(', ') : value, secrets);
             }
             exchange.streamed = (passed['content-type'] ?? '').includes('text/event-stream');
             if (exchange.streamed) reader = createStreamReader(exchange.progress, { hideUsage });
@@ -242,7 +247,8 @@ export function createMeteringProxy(deps: {
             if (exchange.streamed && hideUsage) delete passed['content-length'];
             if (!clientGone) res.writeHead(statusCode, passed);
           },
-          onResponseData(controller, chunk) {
+          onResponseData(controller, upstreamChunk) {
+            const chunk = redactor.read(upstreamChunk);
             if (!exchange.streamed) chunks.push(chunk);
             const out = reader ? reader.read(chunk) : chunk;
             if (clientGone) {
@@ -260,12 +266,18 @@ export function createMeteringProxy(deps: {
           },
           onResponseEnd() {
             clearTimeout(drainTimer);
+            const tail = redactor.end();
+            if (!exchange.streamed && tail.length) chunks.push(tail);
+            // What is left to send: the held-back tail, and a stream's last incomplete event.
+            let rest: Uint8Array | string = tail;
+            if (reader) {
+              const out = tail.length ? reader.read(tail) : '';
+              const last = reader.end();
+              rest = typeof out === 'string' ? out + last : Buffer.concat([out, Buffer.from(last)]);
+            }
             if (!clientGone) {
-              const rest = reader?.end();
               if (whole) res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
-              else res.end(rest || undefined);
-            } else {
-              reader?.end();
+              else res.end(rest.length ? rest : undefined);
             }
             done(true);
           },
@@ -395,7 +407,7 @@ export function createMeteringProxy(deps: {
         }
       }
       if (!verdict.admitted) return refuse(res, verdict.refusal, verdict.used, verdict.cap);
-      return forward(req, res, upstreamPath, search, verdict.key, leaseId);
+      return forward(req, res, upstreamPath, search, verdict.key, leaseId, bearer!);
     },
   };
 }

@@ -14,6 +14,8 @@ let fakeUrl: string;
 let admin: string;
 let worker: string;
 let failing = false;
+/** The fake answers GET /key with a text page quoting the key (some providers' 401 pages do). */
+let quoting = false;
 const seen: string[] = [];
 
 const PROVIDER = `query($id: ID!) { managedKey(id: $id) { spendTodayUsd providerUsage {
@@ -24,6 +26,7 @@ beforeAll(async () => {
   fake = http.createServer((req, res) => {
     seen.push(`${req.method} ${req.url} ${req.headers.authorization}`);
     if (failing) return res.writeHead(500).end('upstream broke');
+    if (quoting) return res.writeHead(200, { 'content-type': 'text/plain' }).end(`${req.headers.authorization} ok`);
     res.setHeader('content-type', 'application/json');
     if (req.url === '/openrouter/api/v1/key') {
       return res.end(
@@ -112,6 +115,26 @@ describe('reconciliation', () => {
       expect(server.logs.join('\n')).not.toContain(OPENROUTER_KEY);
     } finally {
       failing = false;
+    }
+  });
+
+  it("stores and logs no part of a non-JSON answer: only the endpoint, the status and MPK's reason", async () => {
+    quoting = true;
+    try {
+      const key = await createKey(server, admin, { baseUrl: `${fakeUrl}/openrouter/api/v1`, apiKey: OPENROUTER_KEY });
+      await server.app.reconcile.runOnce();
+      const res = await server.gql(PROVIDER, { id: key.id }, admin);
+      expect(ok(res, 'managedKey').providerUsage.error).toBe(
+        '/openrouter/api/v1/key answered 200 with a body that is not JSON',
+      );
+      const stored = await server.app.db.managedKey.findUniqueOrThrow({ where: { id: key.id } });
+      for (const leak of [OPENROUTER_KEY, OPENROUTER_KEY.slice(0, 10), 'Bearer']) {
+        expect(res.raw).not.toContain(leak);
+        expect(stored.providerError).not.toContain(leak);
+        expect(server.logs.join('\n')).not.toContain(leak);
+      }
+    } finally {
+      quoting = false;
     }
   });
 });

@@ -25,16 +25,39 @@ const usd = (value: unknown): Decimal | null =>
       ? new Decimal(value).toDecimalPlaces(6)
       : null;
 
+/**
+ * A reconciliation failure worded by MPK: the endpoint, the status and a short reason. Nothing a
+ * provider wrote goes into it: a provider's error page or a non-JSON answer can quote the key.
+ */
+class ProviderAnswerError extends Error {}
+
 async function getJson(url: string, apiKey: string): Promise<{ data?: Record<string, unknown> }> {
+  const endpoint = new URL(url).pathname;
   const res = await fetch(url, {
     headers: { authorization: `Bearer ${apiKey}`, accept: 'application/json' },
     signal: AbortSignal.timeout(TIMEOUT_MS),
   });
-  if (!res.ok) throw new Error(`${new URL(url).pathname} answered ${res.status}`);
-  const body = (await res.json()) as { data?: Record<string, unknown> };
-  if (!body || typeof body !== 'object' || !body.data || typeof body.data !== 'object')
-    throw new Error(`${new URL(url).pathname} answered without a data object`);
-  return body;
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw new ProviderAnswerError(`${endpoint} answered ${res.status}`);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(await res.text());
+  } catch {
+    throw new ProviderAnswerError(`${endpoint} answered ${res.status} with a body that is not JSON`);
+  }
+  const data = (body as { data?: unknown } | null)?.data;
+  if (!data || typeof data !== 'object')
+    throw new ProviderAnswerError(`${endpoint} answered ${res.status} without a data object`);
+  return { data: data as Record<string, unknown> };
+}
+
+/** What went wrong, in MPK's words only (see ProviderAnswerError). */
+function reasonOf(error: unknown): string {
+  if (error instanceof ProviderAnswerError) return error.message;
+  if (error instanceof Error && error.name === 'TimeoutError') return `no answer within ${TIMEOUT_MS / 1000} s`;
+  return 'the provider could not be reached';
 }
 
 /** The provider's figures for one key, or null for providers without such an API. */
@@ -102,8 +125,8 @@ export function createReconcileJob(deps: {
         });
         checked++;
       } catch (error) {
-        // The message names the endpoint and status only: never the key.
-        const message = error instanceof Error ? error.message.slice(0, 300) : 'unknown error';
+        // The endpoint, the status and a short reason: never the key, never the provider's words.
+        const message = reasonOf(error);
         logger.warn({ keyId: key.id, error: message }, 'provider reconciliation failed');
         await db.managedKey.update({
           where: { id: key.id },
