@@ -52,6 +52,8 @@ export interface AppOptions {
   scheduler?: boolean;
   /** When the proxy asks OpenRouter for a cancelled generation's cost (tests shorten the waits). */
   generationDelaysMs?: readonly number[];
+  /** Metered requests not yet written beyond which the proxy answers 503 (default 50,000). */
+  maxUnwrittenMetering?: number;
 }
 
 export async function buildApp(options: AppOptions) {
@@ -108,7 +110,12 @@ export async function buildApp(options: AppOptions) {
   const usageHistory = createUsageHistory({ db, clock });
   const pool = createPoolSummary({ db, clock });
   const services = { audit, users, keys, keyUsage, leases, tierPolicies, pool, live, usage, usageHistory };
-  const meter = createMeterBuffer({ usage, logger, onSettled: admission.settled });
+  const meter = createMeterBuffer({
+    usage,
+    logger,
+    onSettled: admission.settled,
+    maxUnwritten: options.maxUnwrittenMetering,
+  });
   const generations = createGenerationLookups({ delaysMs: options.generationDelaysMs });
   const proxy = createMeteringProxy({ admission, tokens, meter, generations, clock, logger });
 
@@ -188,7 +195,8 @@ export async function buildApp(options: AppOptions) {
     },
     /**
      * Graceful stop: stop accepting, close subscriptions (1001), let in-flight requests finish
-     * (up to `graceMs`), hand the scheduler lock back, then close the database.
+     * (up to `graceMs`), write the metering still queued (retrying up to `graceMs` more, and
+     * reporting what could not be written), hand the scheduler lock back, then close the database.
      */
     async stop(graceMs = 10_000) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -198,7 +206,7 @@ export async function buildApp(options: AppOptions) {
       await closed;
       clearTimeout(timer);
       await proxy.close();
-      await meter.flush();
+      await meter.stop(graceMs);
       await scheduler.stop();
       keyUsage.stop();
       await pump.stop();

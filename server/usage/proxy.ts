@@ -35,7 +35,7 @@ const ROUTES: Record<string, string> = {
 };
 /** Where a streaming request's usage must be asked for (the Responses API always reports it). */
 const ASK_FOR_STREAM_USAGE = new Set(['/chat/completions', '/completions']);
-const MAX_REQUEST_BYTES = 10 * 1024 * 1024;
+export const MAX_REQUEST_BYTES = 10 * 1024 * 1024;
 // content-length too: the bytes pass unchanged, and a sized answer spares the client chunked decoding.
 const PASS_HEADERS = [
   'content-type',
@@ -145,6 +145,8 @@ export function createMeteringProxy(deps: {
   generations: GenerationLookups;
   clock: Clock;
   logger: Logger;
+  /** The lease's request rate (its tier's requestsPerMinute): seconds to wait, 0 to go on. */
+  rateLimits?: { check(leaseId: string): number | Promise<number> };
 }) {
   const { admission, tokens, meter, generations, clock, logger } = deps;
   // One connection pool per provider origin, kept alive between requests.
@@ -392,7 +394,32 @@ export function createMeteringProxy(deps: {
           code: 'invalid_api_key',
           message: 'Use the lease token from resolveLease as the API key',
         });
+      let wait = deps.rateLimits?.check(leaseId) ?? 0;
+      if (wait instanceof Promise) wait = await wait;
+      if (wait > 0) {
+        const seconds = Math.ceil(wait);
+        // OpenAI's own shape for a rate limit: its SDKs wait for Retry-After and try again.
+        return openAiError(
+          res,
+          429,
+          {
+            type: 'requests',
+            code: 'rate_limit_exceeded',
+            message: `Rate limit reached for this lease's requests per minute; try again in ${seconds} s`,
+          },
+          { 'retry-after': String(seconds) },
+        );
+      }
 
+      // The database has not taken the metering for a while (an outage): admitting more would
+      // grow what a crash can lose, and memory, without bound.
+      if (meter.full())
+        return openAiError(
+          res,
+          503,
+          { type: 'api_error', code: 'service_unavailable', message: SERVICE_UNAVAILABLE },
+          { 'retry-after': '5' },
+        );
       let verdict = admission.admit(leaseId);
       if (verdict instanceof Promise) {
         try {
