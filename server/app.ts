@@ -136,8 +136,21 @@ export async function buildApp(options: AppOptions) {
           }),
   });
 
-  const authenticator = createAuthenticator({ jwtSecret: config.jwtSecret, jwksUrl: config.jwksUrl, clock });
-  const graphql = createGraphQLHandler({ authenticator, services, prisma: db, logger });
+  const authenticator = createAuthenticator({
+    jwtSecret: config.jwtSecret,
+    jwksUrl: config.jwksUrl,
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+    clock,
+  });
+  const graphql = createGraphQLHandler({
+    authenticator,
+    services,
+    prisma: db,
+    logger,
+    corsOrigins: config.corsOrigins ?? [],
+    production: config.production ?? false,
+  });
   const server = createHttpServer({
     graphql,
     logger,
@@ -145,7 +158,13 @@ export async function buildApp(options: AppOptions) {
     proxy,
     // Only on the generated development secret: with MPK_JWT_SECRET set the endpoint does not exist.
     devSignIn: config.generatedSecrets.includes('MPK_JWT_SECRET')
-      ? createDevSignIn({ jwtSecret: config.jwtSecret, clock, logger })
+      ? createDevSignIn({
+          jwtSecret: config.jwtSecret,
+          issuer: config.jwtIssuer,
+          audience: config.jwtAudience,
+          clock,
+          logger,
+        })
       : undefined,
     health: () => ({ scheduler: options.scheduler === false ? 'off' : scheduler.isLeader() ? 'leader' : 'standby' }),
     readiness: async () => {

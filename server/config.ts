@@ -14,6 +14,10 @@ const envSchema = z.object({
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   MPK_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   MPK_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
+  MPK_JWT_ISSUER: z.string().max(512).optional(),
+  MPK_JWT_AUDIENCE: z.string().max(512).optional(),
+  MPK_CORS_ORIGINS: z.string().max(4096).optional(),
+  NODE_ENV: z.string().optional(),
   MPK_MASTER_KEYS: z.string().min(1).optional(),
   MPK_DATA_DIR: z.string().min(1).default('.data'),
   MPK_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
@@ -29,6 +33,14 @@ export interface Config {
   redisUrl: string | undefined;
   jwtSecret: string;
   jwksUrl: string | undefined;
+  /** Tokens must carry this `iss` (required with a JWKS; checked on every token when set). */
+  jwtIssuer?: string | undefined;
+  /** Tokens must list this in `aud` (required with a JWKS; checked on every token when set). */
+  jwtAudience?: string | undefined;
+  /** Origins (scheme://host[:port]) a browser may call the API from; none = same origin only. */
+  corsOrigins?: readonly string[];
+  /** NODE_ENV=production: anonymous callers get no introspection and no field suggestions. */
+  production?: boolean;
   /** `id:base64key,...`; the first one encrypts. */
   masterKeys: string;
   dataDir: string;
@@ -47,11 +59,37 @@ export class ConfigError extends Error {
 export function parseEnv(env: NodeJS.ProcessEnv) {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = envSchema.safeParse(cleaned);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-    throw new ConfigError(`Invalid environment:\n${lines.join('\n')}`);
+  const lines = parsed.success ? [] : parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+  if (parsed.success) {
+    // A JWKS usually serves many applications: without both checks, a token it signed for any of
+    // them would be accepted here.
+    for (const name of ['MPK_JWT_ISSUER', 'MPK_JWT_AUDIENCE'] as const) {
+      if (parsed.data.MPK_JWKS_URL && !parsed.data[name]) lines.push(`  ${name}: required when MPK_JWKS_URL is set`);
+    }
+    for (const origin of splitList(parsed.data.MPK_CORS_ORIGINS)) {
+      if (corsOrigin(origin) === undefined)
+        lines.push(`  MPK_CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin like https://app.example.com`);
+    }
   }
+  if (!parsed.success || lines.length) throw new ConfigError(`Invalid environment:\n${lines.join('\n')}`);
   return parsed.data;
+}
+
+const splitList = (value: string | undefined) =>
+  (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+
+/** The origin as browsers send it in `Origin` (no path, no trailing slash); undefined if it is not one. */
+function corsOrigin(value: string): string | undefined {
+  try {
+    const url = new URL(value);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+    return value.replace(/\/$/, '') === url.origin ? url.origin : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 interface DevSecrets {
@@ -105,6 +143,10 @@ export async function loadConfig(env: NodeJS.ProcessEnv = process.env): Promise<
     redisUrl: e.REDIS_URL,
     jwtSecret,
     jwksUrl: e.MPK_JWKS_URL,
+    jwtIssuer: e.MPK_JWT_ISSUER,
+    jwtAudience: e.MPK_JWT_AUDIENCE,
+    corsOrigins: splitList(e.MPK_CORS_ORIGINS).map((origin) => corsOrigin(origin)!),
+    production: e.NODE_ENV === 'production',
     masterKeys,
     dataDir,
     publicUrl: e.MPK_PUBLIC_URL?.replace(/\/+$/, ''),

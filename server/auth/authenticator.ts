@@ -1,6 +1,8 @@
 // Bearer token verification. HS256 with MPK_JWT_SECRET, and optionally asymmetric tokens from a
 // JWKS (MPK_JWKS_URL). Only listed algorithms are accepted, so `alg: none` and algorithm
-// confusion (an HS256 token "signed" with a public key) are refused by construction.
+// confusion (an HS256 token "signed" with a public key) are refused by construction. With an
+// issuer and an audience configured (required with a JWKS, which serves other applications too),
+// a token must carry both; `iat` and `nbf` may not lie in the future beyond a small clock skew.
 import {
   createRemoteJWKSet,
   decodeProtectedHeader,
@@ -20,11 +22,23 @@ export type { Identity, Role };
 export interface AuthenticatorOptions {
   jwtSecret: string;
   jwksUrl?: string | undefined;
+  /** The `iss` every token must carry; required with `jwksUrl`. */
+  issuer?: string | undefined;
+  /** A value every token's `aud` must hold; required with `jwksUrl`. */
+  audience?: string | undefined;
   clock?: Clock;
 }
 
 const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
 const MAX_TOKEN_LENGTH = 8192;
+/** How far the issuer's clock may be ahead of this server's: `nbf` and `iat` that far ahead pass. */
+export const CLOCK_SKEW_SECONDS = 60;
+/** An expired token stops working promptly (the dashboard signs out): `exp` gets only this much. */
+const EXPIRY_TOLERANCE_SECONDS = 5;
+// Claims are stored (users) and compared in SQL: PostgreSQL refuses NUL in text, so a claim
+// holding one (or any control character) is a bad token, not a database error.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
+const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /**
  * Why a token was refused, as `extensions.reason`: clients tell their users ("token rejected:
@@ -52,6 +66,8 @@ function roleOf(payload: JWTPayload): Role {
 }
 
 export function createAuthenticator(options: AuthenticatorOptions) {
+  if (options.jwksUrl && (!options.issuer || !options.audience))
+    throw new Error('A JWKS needs an issuer and an audience to check: set MPK_JWT_ISSUER and MPK_JWT_AUDIENCE');
   const secret = new TextEncoder().encode(options.jwtSecret);
   const jwks = options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: 30_000 }) : undefined;
   const clock = options.clock ?? systemClock;
@@ -63,11 +79,19 @@ export function createAuthenticator(options: AuthenticatorOptions) {
     } catch {
       throw unauthenticated('Token is malformed', 'MALFORMED');
     }
-    const common = { requiredClaims: ['exp', 'sub'], currentDate: clock.now(), clockTolerance: 5 };
+    const now = clock.now();
+    const common = {
+      requiredClaims: ['exp', 'sub'],
+      currentDate: now,
+      clockTolerance: CLOCK_SKEW_SECONDS,
+      issuer: options.issuer,
+      audience: options.audience,
+    };
+    let payload: JWTPayload | undefined;
     try {
-      if (alg === 'HS256') return (await jwtVerify(token, secret, { ...common, algorithms: ['HS256'] })).payload;
-      if (jwks && alg && ASYMMETRIC_ALGS.includes(alg)) {
-        return (await jwtVerify(token, jwks, { ...common, algorithms: ASYMMETRIC_ALGS })).payload;
+      if (alg === 'HS256') payload = (await jwtVerify(token, secret, { ...common, algorithms: ['HS256'] })).payload;
+      else if (jwks && alg && ASYMMETRIC_ALGS.includes(alg)) {
+        payload = (await jwtVerify(token, jwks, { ...common, algorithms: ASYMMETRIC_ALGS })).payload;
       }
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) throw unauthenticated('Token has expired', 'EXPIRED');
@@ -78,7 +102,16 @@ export function createAuthenticator(options: AuthenticatorOptions) {
       if (error instanceof joseErrors.JOSEError) throw unauthenticated('Token is malformed', 'MALFORMED');
       throw error;
     }
-    throw unauthenticated('Token algorithm is not accepted', 'ALGORITHM');
+    if (!payload) throw unauthenticated('Token algorithm is not accepted', 'ALGORITHM');
+    const seconds = now.getTime() / 1000;
+    // jose allows the one tolerance (the skew) on `exp` as on `nbf`: expiry is held tighter here.
+    if (typeof payload.exp === 'number' && payload.exp <= seconds - EXPIRY_TOLERANCE_SECONDS)
+      throw unauthenticated('Token has expired', 'EXPIRED');
+    // jose checks `iat` only for a maximum age: a token "issued" a year from now would otherwise
+    // pass (and outlive any revocation by issue time).
+    if (typeof payload.iat === 'number' && payload.iat > seconds + CLOCK_SKEW_SECONDS)
+      throw unauthenticated('Token claim iat is in the future', 'INVALID_CLAIMS');
+    return payload;
   }
 
   return {
@@ -92,9 +125,13 @@ export function createAuthenticator(options: AuthenticatorOptions) {
       if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256) {
         throw unauthenticated('Token subject is missing or too long', 'INVALID_CLAIMS');
       }
+      if (CONTROL.test(payload.sub)) throw unauthenticated('Token subject holds control characters', 'INVALID_CLAIMS');
+      const email = typeof payload.email === 'string' ? payload.email : undefined;
+      if (email !== undefined && CONTROL.test(email))
+        throw unauthenticated('Token email holds control characters', 'INVALID_CLAIMS');
       return {
         userId: payload.sub,
-        email: typeof payload.email === 'string' ? payload.email : undefined,
+        email,
         role: roleOf(payload),
         expiresAt: new Date(payload.exp! * 1000),
       };
@@ -103,9 +140,14 @@ export function createAuthenticator(options: AuthenticatorOptions) {
 }
 export type Authenticator = ReturnType<typeof createAuthenticator>;
 
-/** Signs an HS256 token as the dev CLI and the tests do. */
+/**
+ * Signs an HS256 token as the dev CLI, dev sign-in and the tests do; with the configured issuer
+ * and audience, when there are, or the server would refuse it.
+ */
 export async function mintToken(options: {
   secret: string;
+  issuer?: string | undefined;
+  audience?: string | undefined;
   sub: string;
   role?: Role;
   email?: string;
@@ -116,6 +158,8 @@ export async function mintToken(options: {
   const claims: JWTPayload = {};
   if (options.role) claims.mpk_role = options.role.toLowerCase();
   if (options.email) claims.email = options.email;
+  if (options.issuer) claims.iss = options.issuer;
+  if (options.audience) claims.aud = options.audience;
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(options.sub)

@@ -23,5 +23,13 @@ if (!values.sub || !ROLES.includes(role) || !Number.isInteger(ttl) || ttl <= 0) 
 }
 const config = await loadConfig();
 console.log(
-  await mintToken({ secret: config.jwtSecret, sub: values.sub, role, email: values.email, expiresInSeconds: ttl }),
+  await mintToken({
+    secret: config.jwtSecret,
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+    sub: values.sub,
+    role,
+    email: values.email,
+    expiresInSeconds: ttl,
+  }),
 );

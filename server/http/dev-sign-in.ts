@@ -70,8 +70,14 @@ async function readJson(req: http.IncomingMessage): Promise<unknown> {
   return JSON.parse(raw);
 }
 
-export function createDevSignIn(deps: { jwtSecret: string; clock: Clock; logger: Logger }) {
-  const { jwtSecret, clock, logger } = deps;
+export function createDevSignIn(deps: {
+  jwtSecret: string;
+  issuer?: string | undefined;
+  audience?: string | undefined;
+  clock: Clock;
+  logger: Logger;
+}) {
+  const { jwtSecret, issuer, audience, clock, logger } = deps;
   return {
     /** Answers the request if it is for this endpoint and allowed; false to let it fall through (404). */
     async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> {
@@ -102,6 +108,8 @@ export function createDevSignIn(deps: { jwtSecret: string; clock: Clock; logger:
       const now = clock.now();
       const token = await mintToken({
         secret: jwtSecret,
+        issuer,
+        audience,
         sub: parsed.data.sub,
         role: parsed.data.role,
         now,

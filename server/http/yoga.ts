@@ -1,5 +1,5 @@
 // GraphQL over HTTP: Yoga with the caller's identity in the context, stable error codes, depth
-// and cost limits, and CSRF prevention for browsers.
+// and cost limits, input hygiene, CSRF prevention and CORS for browsers.
 import { randomUUID } from 'node:crypto';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
@@ -9,6 +9,7 @@ import type { Identity } from '../core/identity.js';
 import type { Logger } from '../core/logger.js';
 import type { GraphQLContext, ServiceRegistry } from '../graphql/context.js';
 import { maskError } from '../graphql/errors.js';
+import { type Caller, inputHygiene } from '../graphql/hygiene.js';
 import { isIntrospectionOnly } from '../graphql/introspection.js';
 import { schema } from './schema.js';
 
@@ -17,18 +18,25 @@ export interface YogaDeps {
   services: ServiceRegistry;
   prisma: object;
   logger: Logger;
+  /** Origins a browser may call /graphql from (with credentials); none = same origin only. */
+  corsOrigins?: readonly string[];
+  /** Production: anonymous callers get no introspection and no "Did you mean" suggestions. */
+  production?: boolean;
 }
 
 export interface ServerContext {
   requestId?: string;
   /** Set for operations over WebSocket: the identity from the connection's `connectionParams`. */
   connectionIdentity?: Identity | null;
+  /** The HTTP caller, identified by inputHygiene once the params are read. */
+  caller?: Caller;
 }
 
 export const CSRF_HEADER = 'x-mpk-csrf';
 
 export function createGraphQLHandler(deps: YogaDeps) {
   const { authenticator, services, prisma, logger } = deps;
+  const corsOrigins = new Set(deps.corsOrigins ?? []);
 
   /** The caller; a bad token is refused, unless the operation only reads the schema. */
   async function identify(authorization: string | null, query: string | undefined): Promise<Identity | null> {
@@ -49,21 +57,34 @@ export function createGraphQLHandler(deps: YogaDeps) {
     logging: false,
     maskedErrors: {
       maskError: (error) => {
-        const masked = maskError(error);
+        const masked = maskError(error, { suggestions: !deps.production });
         if (masked.unexpected) logger.error({ err: masked.unexpected }, 'unexpected error in a GraphQL operation');
         return masked.error;
       },
     },
-    context: async ({ request, params, requestId, connectionIdentity }): Promise<GraphQLContext> => ({
-      identity:
-        connectionIdentity !== undefined
-          ? connectionIdentity
-          : await identify(request.headers.get('authorization'), params?.query),
-      requestId: requestId ?? randomUUID(),
-      services,
-      prisma,
-    }),
+    // Same origin needs no CORS: only listed origins get Access-Control-Allow-Origin (and with it
+    // credentials); any other origin gets no CORS headers, so its page cannot read the answer.
+    cors: (request) => {
+      const origin = request.headers.get('origin');
+      if (!origin || !corsOrigins.has(origin)) return false;
+      return {
+        origin,
+        credentials: true,
+        methods: ['GET', 'POST'],
+        allowedHeaders: ['authorization', 'content-type', 'x-request-id', CSRF_HEADER],
+        maxAge: 600,
+      };
+    },
+    context: async ({ request, params, requestId, connectionIdentity, caller }): Promise<GraphQLContext> => {
+      let identity = connectionIdentity;
+      if (identity === undefined) {
+        if (caller && 'error' in caller) throw caller.error;
+        identity = caller ? caller.identity : await identify(request.headers.get('authorization'), params?.query);
+      }
+      return { identity, requestId: requestId ?? randomUUID(), services, prisma };
+    },
     plugins: [
+      inputHygiene({ production: deps.production ?? false, identify }),
       useCSRFPrevention({ requestHeaders: [CSRF_HEADER, 'x-graphql-yoga-csrf'] }),
       EnvelopArmorPlugin({
         // Introspection counts too (deeply nested __type queries are a known DoS); 15 still admits

@@ -122,8 +122,10 @@ builder.queryFields((t) => ({
   tierPolicies: t.field({ type: [TierPolicy], resolve: (_, __, ctx) => ctx.services.tierPolicies.list(ctx.identity) }),
   resolveLease: t.field({
     type: ResolvedLease,
-    description: 'For workers, before every agent start: by lease id, or by the agent id of an active lease.',
-    args: { leaseId: t.arg.id(), agentId: t.arg.string() },
+    description:
+      'For workers, before every agent start: by lease id, or by the agent id of an active lease with its ' +
+      "user's id (agent ids are unique per user only). A userId given with leaseId must be the lease's.",
+    args: { leaseId: t.arg.id(), agentId: t.arg.string(), userId: t.arg.id() },
     resolve: (_, args, ctx) => ctx.services.leases.resolve(ctx.identity, args),
   }),
 }));

@@ -140,7 +140,8 @@ describe('resolveLease renders each framework', () => {
 
   it('resolves by agent id, stamps lastUsedAt, and audits without the secret', async () => {
     const { key, lease } = await leaseFor('GENERIC', {}, `agent-${randomUUID()}`);
-    const resolved = ok(await server.gql(Q.resolve, { agentId: lease.agentId }, worker), 'resolveLease');
+    const by = { agentId: lease.agentId, userId: lease.user.id };
+    const resolved = ok(await server.gql(Q.resolve, by, worker), 'resolveLease');
     expect(resolved.lease.id).toBe(lease.id);
     const stored = await server.app.db.lease.findUniqueOrThrow({ where: { id: lease.id } });
     expect(stored.lastUsedAt?.toISOString()).toBe(clock.now().toISOString());
@@ -189,7 +190,7 @@ describe('resolveLease refuses', () => {
     ok(await server.gql(Q.release, { id: lease.id }, await server.token('USER', owner.userId)), 'releaseLease');
     expect(codeOf(await server.gql(Q.resolve, { leaseId: lease.id }, worker))).toBe('LEASE_NOT_ACTIVE');
     expect(codeOf(await server.gql(Q.resolve, { leaseId: randomUUID() }, worker))).toBe('NOT_FOUND');
-    expect(codeOf(await server.gql(Q.resolve, { agentId: 'nobody' }, worker))).toBe('NOT_FOUND');
+    expect(codeOf(await server.gql(Q.resolve, { agentId: 'nobody', userId: owner.userId }, worker))).toBe('NOT_FOUND');
     expect((await server.gql(Q.resolve, {}, worker)).errors?.[0]?.extensions).toMatchObject({
       code: 'BAD_USER_INPUT',
       field: 'leaseId',

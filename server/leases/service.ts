@@ -381,19 +381,29 @@ export function createLeaseService(deps: {
     /**
      * The worker's call before every agent start: the lease must be ACTIVE, unexpired (checked
      * here, not left to the scheduler), on an ACTIVE key that is under its spend limits.
-     * Checking, stamping lastUsedAt and auditing take one statement.
+     * Checking, stamping lastUsedAt and auditing take one statement. An agent id is one user's
+     * name for their agent (two users may both run `agent-1`), so it resolves only with that user.
      */
-    async resolve(actor: Identity | null, by: { leaseId?: string | null; agentId?: string | null }) {
+    async resolve(
+      actor: Identity | null,
+      by: { leaseId?: string | null; agentId?: string | null; userId?: string | null },
+    ) {
       const worker = authorize(actor, 'resolveLease');
       const now = clock.now();
+      const userId = filterText(by.userId, 'userId');
+      // With a lease id, a user id (optional) must be the lease's: a worker's check that it has
+      // the lease it thinks it has.
+      const ofUser = userId === null ? Prisma.empty : Prisma.sql` AND l."userId" = ${userId}`;
       let match: Prisma.Sql;
       if (by.leaseId) {
         if (!isUuid(by.leaseId)) throw notFound('Lease');
-        match = Prisma.sql`l.id = ${by.leaseId}::uuid`;
+        match = Prisma.sql`l.id = ${by.leaseId}::uuid${ofUser}`;
       } else if (by.agentId) {
-        match = Prisma.sql`l."agentId" = ${parseAgentId(by.agentId)}`;
+        const agentId = parseAgentId(by.agentId);
+        if (userId === null) throw badInput('userId', 'Give userId with agentId: agent ids are unique per user only');
+        match = Prisma.sql`l."agentId" = ${agentId}${ofUser}`;
       } else {
-        throw badInput('leaseId', 'Give leaseId or agentId');
+        throw badInput('leaseId', 'Give leaseId, or agentId with userId');
       }
       const row = await store.resolveRow(db, match, now, worker);
       if (!row) throw notFound('Lease');

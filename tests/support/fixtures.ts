@@ -32,7 +32,8 @@ export const Q = {
   updatePolicy: `mutation($tier: Tier!, $input: TierPolicyInput!) {
     updateTierPolicy(tier: $tier, input: $input) { tier leaseDurationSeconds maxActiveLeases spendCapUsd } }`,
   setTier: `mutation($userId: ID!, $tier: Tier!) { setUserTier(userId: $userId, tier: $tier) { id tier } }`,
-  resolve: `query($leaseId: ID, $agentId: String) { resolveLease(leaseId: $leaseId, agentId: $agentId) {
+  resolve: `query($leaseId: ID, $agentId: String, $userId: ID) {
+    resolveLease(leaseId: $leaseId, agentId: $agentId, userId: $userId) {
     apiKey baseUrl model fallbackModels agentConfig env lease { id status lastUsedAt } } }`,
   report: `mutation($input: ReportUsageInput!) {
     reportUsage(input: $input) { duplicate lease { id status usageUsd requestCount } } }`,

@@ -12,6 +12,8 @@ import { testConfig } from './config.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 import { type GraphQLServer, postGraphQL } from './graphql.js';
 
+const YEAR_MS = 365 * 86400_000;
+
 export interface TestServer extends GraphQLServer {
   app: App;
   config: Config;
@@ -64,13 +66,16 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     database,
     logs,
     token: (role, sub = `${role.toLowerCase()}-1`, extra = {}) =>
-      // Tests move their clock by days: tokens outlive that unless a test says otherwise.
+      // Tests move their clock by days, forwards and back: tokens outlive that, and were issued a
+      // year before (a token issued in the server's future is refused), unless a test says otherwise.
       mintToken({
         secret: config.jwtSecret,
+        issuer: config.jwtIssuer,
+        audience: config.jwtAudience,
         sub,
         role,
-        now: options.clock?.now(),
-        expiresInSeconds: 10 * 365 * 86400,
+        now: options.clock ? new Date(options.clock.now().getTime() - YEAR_MS) : undefined,
+        expiresInSeconds: 11 * 365 * 86400,
         ...extra,
       }),
     gql: (query, variables, token) => postGraphQL(url, query, variables, token),
