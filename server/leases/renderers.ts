@@ -17,11 +17,18 @@ export interface Rendered {
   env: Record<string, string>;
 }
 
-/** The provider's id inside agent frameworks, and the prefix of its environment variables. */
-const PROVIDER_IDS: Record<Provider, { id: string; env: string }> = {
-  OPENROUTER: { id: 'openrouter', env: 'OPENROUTER' },
-  VENICE: { id: 'venice', env: 'VENICE' },
-  OPENAI_COMPATIBLE: { id: 'mpk', env: 'OPENAI' },
+/** Each provider's id (GENERIC's `provider`), its id in OpenClaw, and the ElizaOS plugin for it. */
+const PROVIDERS: Record<Provider, { id: string; openclaw: string; eliza: { plugin: string; prefix: string } }> = {
+  // OpenClaw bundles its OpenRouter provider. Its Venice provider is a plugin that OpenClaw would
+  // install from ClawHub on start when a config names the provider `venice` (a download the worker did
+  // not ask for, which stalls offline); MPK's entry needs none of it, so it has an id of its own.
+  OPENROUTER: {
+    id: 'openrouter',
+    openclaw: 'openrouter',
+    eliza: { plugin: '@elizaos/plugin-openrouter', prefix: 'OPENROUTER' },
+  },
+  VENICE: { id: 'venice', openclaw: 'mpk-venice', eliza: { plugin: '@elizaos/plugin-venice', prefix: 'VENICE' } },
+  OPENAI_COMPATIBLE: { id: 'mpk', openclaw: 'mpk', eliza: { plugin: '@elizaos/plugin-openai', prefix: 'OPENAI' } },
 };
 
 const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -43,60 +50,62 @@ export function deepMerge(
   return out;
 }
 
+/**
+ * OpenClaw's `openclaw.json` fragment: the provider under `models.providers`, with MPK's base URL and
+ * the lease's models, and the agents' default model and fallbacks as `<provider>/<model>` refs. The key
+ * itself is only in `env`.
+ */
 function openclaw(input: RenderInput): Rendered {
-  const { id, env } = PROVIDER_IDS[input.provider];
-  const models = [input.model, ...input.fallbackModels];
+  const id = PROVIDERS[input.provider].openclaw;
+  // A name of MPK's own: OpenClaw reads OPENROUTER_API_KEY for other features too (web_search then
+  // installs its Perplexity plugin and searches through OpenRouter directly), and the lease's key is
+  // for MPK's provider entry only.
+  const keyVariable = `MPK_${input.provider}_API_KEY`;
   // OpenClaw splits a model ref at its first "/", so OpenRouter-style ids keep the provider prefix.
   const ref = (model: string) => `${id}/${model}`;
   return {
     agentConfig: {
-      auth: { profiles: { [`${id}:mpk`]: { provider: id, mode: 'api_key' } } },
       models: {
-        mode: 'merge',
         providers: {
           [id]: {
             baseUrl: input.baseUrl,
-            apiKey: input.apiKey,
+            // An env SecretRef, read when OpenClaw calls the model. Not the documented "${VAR}" string:
+            // `doctor --lint` checks the config after substitution and reports that as a plaintext key.
+            apiKey: { source: 'env', provider: 'default', id: keyVariable },
+            // Chat completions: what every upstream MPK proxies speaks; a provider plugin may default
+            // to another API.
             api: 'openai-completions',
-            models: models.map((model) => ({ id: model, name: model })),
+            models: [input.model, ...input.fallbackModels].map((model) => ({ id: model, name: model })),
           },
         },
       },
       agents: { defaults: { model: { primary: ref(input.model), fallbacks: input.fallbackModels.map(ref) } } },
     },
-    env: { [`${env}_API_KEY`]: input.apiKey, [`${env}_BASE_URL`]: input.baseUrl },
+    env: { [keyVariable]: input.apiKey },
   };
 }
 
+/**
+ * An ElizaOS 1.x character fragment: the provider's plugin, and the variables that plugin reads in
+ * `settings.secrets`, where ElizaOS puts environment variables itself, so either half is enough: the
+ * plugins read the runtime's settings first, then the process environment. ElizaOS has two text
+ * slots: LARGE is the lease's model, SMALL its last fallback (the model itself when there is none).
+ */
 function eliza(input: RenderInput): Rendered {
-  const { id, env } = PROVIDER_IDS[input.provider];
-  const apiKeyName = `${env}_API_KEY`;
-  const urlName = input.provider === 'OPENAI_COMPATIBLE' ? 'OPENAI_API_URL' : `${env}_BASE_URL`;
-  const small = input.fallbackModels.at(-1) ?? input.model;
-  return {
-    agentConfig: {
-      modelProvider: input.provider === 'OPENAI_COMPATIBLE' ? 'openai' : id,
-      settings: {
-        model: input.model,
-        fallbackModels: input.fallbackModels,
-        secrets: { [apiKeyName]: input.apiKey, [urlName]: input.baseUrl },
-      },
-    },
-    env: {
-      [apiKeyName]: input.apiKey,
-      [urlName]: input.baseUrl,
-      [`${env}_MODEL`]: input.model,
-      [`SMALL_${env}_MODEL`]: small,
-      [`MEDIUM_${env}_MODEL`]: input.model,
-      [`LARGE_${env}_MODEL`]: input.model,
-    },
+  const { plugin, prefix } = PROVIDERS[input.provider].eliza;
+  const variables = {
+    [`${prefix}_API_KEY`]: input.apiKey,
+    [`${prefix}_BASE_URL`]: input.baseUrl,
+    [`${prefix}_SMALL_MODEL`]: input.fallbackModels.at(-1) ?? input.model,
+    [`${prefix}_LARGE_MODEL`]: input.model,
   };
+  return { agentConfig: { plugins: [plugin], settings: { secrets: { ...variables } } }, env: variables };
 }
 
 function generic(input: RenderInput): Rendered {
   return {
     agentConfig: {
-      provider: PROVIDER_IDS[input.provider].id,
+      provider: PROVIDERS[input.provider].id,
       baseUrl: input.baseUrl,
       apiKey: input.apiKey,
       model: input.model,

@@ -26,7 +26,7 @@ withTestServer({ clock, roles: 'r' }, (s) => ({ server, admin, worker } = s));
 beforeEach(() => clock.advance(1000));
 
 describe('resolveLease renders each framework', () => {
-  it('OPENCLAW: auth profile, models.providers entry and the primary model, with overrides merged', async () => {
+  it('OPENCLAW: a models.providers entry keyed from env, and the default models, with overrides merged', async () => {
     const { lease } = await leaseFor('OPENCLAW', {
       fallbackModels: ['anthropic/claude-3.5-haiku', 'openai/gpt-4o-mini'],
       config: {
@@ -46,13 +46,11 @@ describe('resolveLease renders each framework', () => {
       model: 'openrouter/auto',
       fallbackModels: ['anthropic/claude-3.5-haiku', 'openai/gpt-4o-mini'],
       agentConfig: {
-        auth: { profiles: { 'openrouter:mpk': { provider: 'openrouter', mode: 'api_key' } } },
         models: {
-          mode: 'merge',
           providers: {
             openrouter: {
               baseUrl: 'https://openrouter.ai/api/v1',
-              apiKey: '<API_KEY>',
+              apiKey: { source: 'env', provider: 'default', id: 'MPK_OPENROUTER_API_KEY' },
               api: 'openai-completions',
               models: [
                 { id: 'openrouter/auto', name: 'openrouter/auto' },
@@ -69,36 +67,56 @@ describe('resolveLease renders each framework', () => {
           },
         },
       },
-      env: { OPENROUTER_API_KEY: '<API_KEY>', OPENROUTER_BASE_URL: 'https://openrouter.ai/api/v1' },
+      // The key only in the environment, never in the config file.
+      env: { MPK_OPENROUTER_API_KEY: '<API_KEY>' },
       lease: { id: lease.id, status: 'ACTIVE', lastUsedAt: clock.now().toISOString() },
     });
   });
 
-  it('ELIZA: model provider, key and model settings', async () => {
+  it('ELIZA: the provider plugin and the variables it reads, in the character and the environment', async () => {
     const { lease } = await leaseFor('ELIZA', {
       provider: 'VENICE',
       defaultModel: 'llama-3.3-70b',
-      fallbackModels: ['qwen3-4b'],
-      config: { delivery: 'DIRECT', frameworks: { ELIZA: { settings: { voice: { model: 'af_sky' } } } } },
+      fallbackModels: ['qwen3-235b', 'qwen3-4b'],
+      config: { delivery: 'DIRECT', frameworks: { ELIZA: { settings: { VENICE_EMBEDDING_MODEL: 'bge-m3' } } } },
     });
     const resolved = ok(await server.gql(Q.resolve, { leaseId: lease.id }, worker), 'resolveLease');
-    expect(redact(resolved.agentConfig)).toEqual({
-      modelProvider: 'venice',
-      settings: {
-        model: 'llama-3.3-70b',
-        fallbackModels: ['qwen3-4b'],
-        secrets: { VENICE_API_KEY: '<API_KEY>', VENICE_BASE_URL: 'https://api.venice.ai/api/v1' },
-        voice: { model: 'af_sky' },
-      },
-    });
-    expect(redact(resolved.env)).toEqual({
+    const variables = {
       VENICE_API_KEY: '<API_KEY>',
       VENICE_BASE_URL: 'https://api.venice.ai/api/v1',
-      VENICE_MODEL: 'llama-3.3-70b',
-      SMALL_VENICE_MODEL: 'qwen3-4b',
-      MEDIUM_VENICE_MODEL: 'llama-3.3-70b',
-      LARGE_VENICE_MODEL: 'llama-3.3-70b',
+      // SMALL is the last fallback, LARGE the lease's model.
+      VENICE_SMALL_MODEL: 'qwen3-4b',
+      VENICE_LARGE_MODEL: 'llama-3.3-70b',
+    };
+    expect(redact(resolved.agentConfig)).toEqual({
+      plugins: ['@elizaos/plugin-venice'],
+      settings: { secrets: variables, VENICE_EMBEDDING_MODEL: 'bge-m3' },
     });
+    expect(redact(resolved.env)).toEqual(variables);
+  });
+
+  it('ELIZA: each provider its plugin; without fallbacks both slots take the model', async () => {
+    const expected = {
+      OPENROUTER: ['@elizaos/plugin-openrouter', 'OPENROUTER', 'openrouter/auto'],
+      OPENAI_COMPATIBLE: ['@elizaos/plugin-openai', 'OPENAI', 'local-llm'],
+    } as const;
+    for (const [provider, [plugin, prefix, model]] of Object.entries(expected)) {
+      const { lease } = await leaseFor('ELIZA', {
+        provider,
+        baseUrl: 'http://127.0.0.1:8000/v1',
+        defaultModel: model,
+        config: { delivery: 'DIRECT' },
+      });
+      const resolved = ok(await server.gql(Q.resolve, { leaseId: lease.id }, worker), 'resolveLease');
+      const variables = {
+        [`${prefix}_API_KEY`]: '<API_KEY>',
+        [`${prefix}_BASE_URL`]: 'http://127.0.0.1:8000/v1',
+        [`${prefix}_SMALL_MODEL`]: model,
+        [`${prefix}_LARGE_MODEL`]: model,
+      };
+      expect(redact(resolved.agentConfig)).toEqual({ plugins: [plugin], settings: { secrets: variables } });
+      expect(redact(resolved.env)).toEqual(variables);
+    }
   });
 
   it('GENERIC: OpenAI-style environment variables', async () => {
