@@ -114,8 +114,16 @@ export async function startServerProcess(
   return {
     ...spawned,
     secrets,
+    // With the issuer and audience the process checks, when `env` sets them.
     token: (role, sub = `${role.toLowerCase()}-1`, extra = {}) =>
-      mintToken({ secret: secrets.jwtSecret, sub, role, ...extra }),
+      mintToken({
+        secret: secrets.jwtSecret,
+        issuer: env.MPK_JWT_ISSUER,
+        audience: env.MPK_JWT_AUDIENCE,
+        sub,
+        role,
+        ...extra,
+      }),
     gql: (query, variables, token) => postGraphQL(spawned.url, query, variables, token),
     async stop() {
       const code = await spawned.stop();
