@@ -14,6 +14,7 @@ import { createDb } from './db/client.js';
 import { pendingMigrations } from './db/migrate.js';
 import { openDatabase } from './db/open.js';
 import { createEventBus } from './events/bus.js';
+import { createSubscriberLimits, DEFAULT_SUBSCRIBER_LIMITS } from './events/limits.js';
 import { createLiveEvents } from './events/live.js';
 import { createNudges } from './events/nudges.js';
 import { createEventPump } from './events/pump.js';
@@ -82,9 +83,23 @@ export async function buildApp(options: AppOptions) {
     throw error;
   }
 
-  const nudges = createNudges(config.redisUrl);
-  const pump = createEventPump({ db, nudges, onError: (err) => logger.error({ err }, 'event log read failed') });
+  // Redis only speeds up cross-instance delivery: without it (absent, down, not yet subscribed) the
+  // pump reads the log every eventFallbackPollMs, and the instance serves either way.
+  const nudges = createNudges({ redisUrl: config.redisUrl, logger });
+  const pump = createEventPump({
+    db,
+    nudges,
+    pollMs: config.eventPollMs,
+    fallbackPollMs: config.eventFallbackPollMs,
+    onError: (err) => logger.error({ err }, 'event log read failed'),
+    onDegradedStart: () =>
+      logger.warn('Redis subscription not confirmed at start: serving, reading the event log on a short timer'),
+  });
   await pump.start();
+  const subscriberLimits = createSubscriberLimits({
+    maxSubscriptionsPerUser: config.maxSubscriptionsPerUser ?? DEFAULT_SUBSCRIBER_LIMITS.maxSubscriptionsPerUser,
+    maxConnectionsPerUser: config.maxConnectionsPerUser ?? DEFAULT_SUBSCRIBER_LIMITS.maxConnectionsPerUser,
+  });
   const events = createEventBus(pump.nudge);
 
   const audit = createAuditService({ db, clock });
@@ -99,13 +114,13 @@ export async function buildApp(options: AppOptions) {
   events.observe(admission.observe);
   pump.listen(admission.observe);
   const keys = createKeyService({ db, keyring, clock, audit, onChanged: admission.forgetKey });
-  const keyUsage = createKeyUsageFeed({ db, pump });
+  const keyUsage = createKeyUsageFeed({ db, pump, limits: subscriberLimits });
   const tokens = createLeaseTokens(config.jwtSecret);
   // Agents reach the proxy where this server listens, unless MPK_PUBLIC_URL says otherwise.
   let publicUrl = config.publicUrl ?? '';
   const leases = createLeaseService({ db, clock, audit, keys, events, tokens, proxyBaseUrl: () => `${publicUrl}/v1` });
   const tierPolicies = createTierPolicyService({ db, audit });
-  const live = createLiveEvents({ db, pump });
+  const live = createLiveEvents({ db, pump, limits: subscriberLimits });
   const usage = createUsageService({ db, clock, events, leases });
   const usageHistory = createUsageHistory({ db, clock });
   const pool = createPoolSummary({ db, clock });
@@ -177,15 +192,20 @@ export async function buildApp(options: AppOptions) {
       } catch {
         checks.database = 'unreachable';
       }
-      return { ready: Object.values(checks).every((c) => c === 'ok'), checks };
+      const ready = Object.values(checks).every((c) => c === 'ok');
+      // Reported, never required: without Redis the instance serves on the event log's fallback poll.
+      if (config.redisUrl) checks.redis = nudges.state();
+      return { ready, checks };
     },
   });
-  const websocket = attachWebSocket(server, graphql, authenticator);
+  const websocket = attachWebSocket(server, graphql, authenticator, subscriberLimits);
 
   return {
     db,
     services,
     pump,
+    /** Subscriptions and WebSocket connections held open on this instance, capped per USER. */
+    subscriberLimits,
     expiry,
     reconcile,
     scheduler,

@@ -12,6 +12,10 @@ const envSchema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(500).default(20),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  MPK_EVENT_POLL_MS: z.coerce.number().int().min(50).max(3_600_000).default(500),
+  MPK_EVENT_FALLBACK_POLL_MS: z.coerce.number().int().min(50).max(10_000).default(250),
+  MPK_MAX_SUBSCRIPTIONS_PER_USER: z.coerce.number().int().min(0).default(100),
+  MPK_MAX_CONNECTIONS_PER_USER: z.coerce.number().int().min(0).default(50),
   MPK_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   MPK_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
   MPK_JWT_ISSUER: z.string().max(512).optional(),
@@ -31,6 +35,14 @@ export interface Config {
   /** Connections per instance to DATABASE_URL (the embedded database sets its own). */
   dbPoolSize: number;
   redisUrl: string | undefined;
+  /** Reads of the event log when nothing woke it, while the Redis subscription is live (ms). */
+  eventPollMs?: number;
+  /** Reads of the event log while the Redis subscription is not live: Redis down, starting (ms). */
+  eventFallbackPollMs?: number;
+  /** Concurrent subscriptions per USER on one instance (0 = no limit). */
+  maxSubscriptionsPerUser?: number;
+  /** Concurrent WebSocket connections per USER on one instance (0 = no limit). */
+  maxConnectionsPerUser?: number;
   jwtSecret: string;
   jwksUrl: string | undefined;
   /** Tokens must carry this `iss` (required with a JWKS; checked on every token when set). */
@@ -141,6 +153,10 @@ export async function loadConfig(env: NodeJS.ProcessEnv = process.env): Promise<
     databaseUrl: e.DATABASE_URL,
     dbPoolSize: e.DATABASE_POOL_SIZE,
     redisUrl: e.REDIS_URL,
+    eventPollMs: e.MPK_EVENT_POLL_MS,
+    eventFallbackPollMs: e.MPK_EVENT_FALLBACK_POLL_MS,
+    maxSubscriptionsPerUser: e.MPK_MAX_SUBSCRIPTIONS_PER_USER,
+    maxConnectionsPerUser: e.MPK_MAX_CONNECTIONS_PER_USER,
     jwtSecret,
     jwksUrl: e.MPK_JWKS_URL,
     jwtIssuer: e.MPK_JWT_ISSUER,

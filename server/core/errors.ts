@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'QUOTA_EXHAUSTED'
   | 'LEASE_NOT_ACTIVE'
   | 'LEASE_SPEND_CAP_REACHED'
+  | 'SUBSCRIPTION_LIMIT'
   | 'CONFLICT';
 
 export class MpkError extends Error {

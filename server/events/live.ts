@@ -1,5 +1,6 @@
 // Lease event streams for subscribers: replay from a cursor out of the durable log, then live
-// from this instance's pump, with no gap and no duplicate across the switch.
+// from this instance's pump, with no gap and no duplicate across the switch. A stream lets go of
+// everything at once when it is cancelled (see stream.ts), and a USER holds a bounded number.
 
 import { authorize } from '../auth/permissions.js';
 import { badInput, MpkError } from '../core/errors.js';
@@ -7,6 +8,7 @@ import type { Identity } from '../core/identity.js';
 import { isUuid } from '../core/ids.js';
 import type { Db } from '../db/client.js';
 import { LEASE_EVENT_TYPES, type LeaseEventType } from '../db/enums.js';
+import { createSubscriberLimits, type SubscriberLimits } from './limits.js';
 import {
   compareCursors,
   decodeEventCursor,
@@ -17,6 +19,7 @@ import {
   readRecentEvents,
 } from './log.js';
 import type { EventPump } from './pump.js';
+import { releasableStream } from './stream.js';
 
 export interface LeaseEventFilter {
   after?: string | null;
@@ -43,23 +46,24 @@ function scope(
   if (types)
     for (const t of types) if (!LEASE_EVENT_TYPES.includes(t)) throw badInput('types', `Unknown event type ${t}`);
   return {
+    caller,
     userId: caller.role === 'USER' ? caller.userId : (filter.userId ?? null),
     keyId: filter.keyId ?? null,
     types,
   };
 }
 
-export function createLiveEvents(deps: { db: Db; pump: EventPump }) {
-  const { db, pump } = deps;
+export function createLiveEvents(deps: { db: Db; pump: EventPump; limits?: SubscriberLimits }) {
+  const { db, pump, limits = createSubscriberLimits() } = deps;
 
   return {
     /** Authorizes and validates a subscription now, so refusals come back before any event. */
     leaseEvents(actor: Identity | null, filter: LeaseEventFilter): AsyncIterable<LoggedEvent> {
-      const { userId, keyId, types } = scope(actor, 'leaseEvents', filter);
+      const { caller, userId, keyId, types } = scope(actor, 'leaseEvents', filter);
       const after = filter.after ? decodeEventCursor(filter.after) : null;
       const matches = (e: LoggedEvent) =>
         (!userId || e.userId === userId) && (!keyId || e.keyId === keyId) && (!types || types.has(e.type));
-      return stream(after, matches);
+      return stream(caller, after, matches);
     },
 
     /** The newest events, newest first, under the same rules as the live stream (a feed's start). */
@@ -94,48 +98,59 @@ export function createLiveEvents(deps: { db: Db; pump: EventPump }) {
     },
   };
 
-  async function* stream(after: EventCursor | null, matches: (e: LoggedEvent) => boolean): AsyncGenerator<LoggedEvent> {
-    const backlog: LoggedEvent[] = [];
-    let wakeUp: (() => void) | undefined;
-    let overflow = false;
-    // Listen before replaying: whatever the pump delivers from now on is kept, and the replay
-    // below reaches at least as far as the pump had read, so the two overlap and never gap.
-    const unlisten = pump.listen((events) => {
-      for (const e of events) if (matches(e)) backlog.push(e);
-      if (backlog.length > MAX_BACKLOG) overflow = true;
-      wakeUp?.();
-    });
-    let cursor = after ?? pump.position();
-    try {
-      if (after) {
-        for (;;) {
-          const page = await readEvents(db, cursor, REPLAY_PAGE);
-          for (const e of page.events) {
-            cursor = e;
-            if (matches(e)) yield e;
+  function stream(
+    caller: Identity,
+    after: EventCursor | null,
+    matches: (e: LoggedEvent) => boolean,
+  ): AsyncIterableIterator<LoggedEvent> {
+    // Refused before anything is read or listened to; released however the stream ends.
+    const release = limits.subscription(caller);
+    return releasableStream(async function* ({ signal, wait, wake }) {
+      const backlog: LoggedEvent[] = [];
+      let overflow = false;
+      // Listen before replaying: whatever the pump delivers from now on is kept, and the replay
+      // below reaches at least as far as the pump had read, so the two overlap and never gap.
+      const unlisten = pump.listen((events) => {
+        let matched = false;
+        for (const e of events)
+          if (matches(e)) {
+            backlog.push(e);
+            matched = true;
           }
-          if (page.events.length < REPLAY_PAGE) break;
+        if (backlog.length > MAX_BACKLOG) overflow = true;
+        if (matched) wake();
+      });
+      let cursor = after ?? pump.position();
+      try {
+        if (after) {
+          while (!signal.aborted) {
+            const page = await readEvents(db, cursor, REPLAY_PAGE);
+            for (const e of page.events) {
+              cursor = e;
+              if (matches(e)) yield e;
+            }
+            if (page.events.length < REPLAY_PAGE) break;
+          }
         }
-      }
-      for (;;) {
-        if (overflow)
-          throw new MpkError(
-            'CONFLICT',
-            'Subscriber fell too far behind the event stream; reconnect with the last cursor',
-          );
-        const e = backlog.shift();
-        if (!e) {
-          await new Promise<void>((resolve) => (wakeUp = resolve));
-          wakeUp = undefined;
-          continue;
+        while (!signal.aborted) {
+          if (overflow)
+            throw new MpkError(
+              'CONFLICT',
+              'Subscriber fell too far behind the event stream; reconnect with the last cursor',
+            );
+          const e = backlog.shift();
+          if (!e) {
+            await wait();
+            continue;
+          }
+          if (compareCursors(e, cursor) <= 0) continue;
+          cursor = e;
+          yield e;
         }
-        if (compareCursors(e, cursor) <= 0) continue;
-        cursor = e;
-        yield e;
+      } finally {
+        unlisten();
       }
-    } finally {
-      unlisten();
-    }
+    }, release);
   }
 }
 export type LiveEvents = ReturnType<typeof createLiveEvents>;

@@ -7,6 +7,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Identity } from '../core/identity.js';
+import type { SubscriberLimits } from '../events/limits.js';
 import type { GraphQLHandler } from './yoga.js';
 
 type Extra = Record<string, unknown> & {
@@ -17,6 +18,11 @@ type Enveloped = ReturnType<GraphQLHandler['getEnveloped']>;
 
 /** graphql-ws's "Unauthorized": its client does not retry it, so a signed-out page stays so. */
 export const TOKEN_EXPIRED_CLOSE = 4401;
+/**
+ * The caller holds as many connections as it may (a USER past MPK_MAX_CONNECTIONS_PER_USER). The
+ * code graphql-ws uses for "too many": its client does not retry it, so nothing hammers the cap.
+ */
+export const TOO_MANY_CONNECTIONS_CLOSE = 4429;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
@@ -35,7 +41,12 @@ function closeAtExpiry(socket: WebSocket, expiresAt: Date) {
   socket.once('close', () => clearTimeout(timer));
 }
 
-export function attachWebSocket(server: http.Server, graphql: GraphQLHandler, authenticator: Authenticator) {
+export function attachWebSocket(
+  server: http.Server,
+  graphql: GraphQLHandler,
+  authenticator: Authenticator,
+  limits: SubscriberLimits,
+) {
   const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: 1024 * 1024 });
   const disposable = useServer<Record<string, unknown> | undefined, Extra>(
     {
@@ -45,6 +56,16 @@ export function attachWebSocket(server: http.Server, graphql: GraphQLHandler, au
         const authorization = ctx.connectionParams?.authorization;
         try {
           const identity = await authenticator.authenticate(typeof authorization === 'string' ? authorization : null);
+          const release = limits.connection(identity);
+          if (!release) {
+            ctx.extra.socket.close(
+              TOO_MANY_CONNECTIONS_CLOSE,
+              `SUBSCRIPTION_LIMIT: at most ${limits.config.maxConnectionsPerUser} connections per user`,
+            );
+            return false;
+          }
+          if (ctx.extra.socket.readyState !== ctx.extra.socket.OPEN) release();
+          else ctx.extra.socket.once('close', release);
           ctx.extra.identity = identity;
           if (identity?.expiresAt) closeAtExpiry(ctx.extra.socket, identity.expiresAt);
           return true;

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import { createYoga } from 'graphql-yoga';
+import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Identity } from '../core/identity.js';
 import type { Logger } from '../core/logger.js';
@@ -33,6 +33,22 @@ export interface ServerContext {
 }
 
 export const CSRF_HEADER = 'x-mpk-csrf';
+
+/**
+ * A subscription over server-sent events ends when its client goes away: the request's abort
+ * signal is handed to the executor, which then returns the event stream (its listener and
+ * everything it holds are let go at once). Without it the stream was only noticed gone at its
+ * next event. Queries and mutations are not cancelled this way: a mutation runs to its end.
+ * (Over WebSocket, graphql-ws returns the stream on `complete` and on close.)
+ */
+function releaseSubscriptionsOnDisconnect(): Plugin<{ request?: Request }> {
+  return {
+    onSubscribe({ args }) {
+      const signal = args.contextValue.request?.signal;
+      if (signal) (args as { signal?: AbortSignal }).signal = signal;
+    },
+  };
+}
 
 export function createGraphQLHandler(deps: YogaDeps) {
   const { authenticator, services, prisma, logger } = deps;
@@ -84,6 +100,7 @@ export function createGraphQLHandler(deps: YogaDeps) {
       return { identity, requestId: requestId ?? randomUUID(), services, prisma };
     },
     plugins: [
+      releaseSubscriptionsOnDisconnect(),
       inputHygiene({ production: deps.production ?? false, identify }),
       useCSRFPrevention({ requestHeaders: [CSRF_HEADER, 'x-graphql-yoga-csrf'] }),
       EnvelopArmorPlugin({

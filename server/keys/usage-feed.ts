@@ -1,19 +1,22 @@
 // keyUsage: a key's active lease count and spend, pushed when a lease event touches the key, at
 // most four times a second per key. One read of the key serves every subscriber of this instance.
+// A stream lets go at once when cancelled (events/stream.ts).
 
 import { authorize } from '../auth/permissions.js';
 import { notFound } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
 import { isUuid } from '../core/ids.js';
 import type { Db, ManagedKey } from '../db/client.js';
+import { createSubscriberLimits, type SubscriberLimits } from '../events/limits.js';
 import type { EventPump } from '../events/pump.js';
+import { releasableStream } from '../events/stream.js';
 
 export const KEY_USAGE_INTERVAL_MS = 250;
 
 type Listener = (key: ManagedKey) => void;
 
-export function createKeyUsageFeed(deps: { db: Db; pump: EventPump }) {
-  const { db, pump } = deps;
+export function createKeyUsageFeed(deps: { db: Db; pump: EventPump; limits?: SubscriberLimits }) {
+  const { db, pump, limits = createSubscriberLimits() } = deps;
   const byKey = new Map<string, Set<Listener>>();
   const everyKey = new Set<Listener>();
   const lastSent = new Map<string, number>();
@@ -41,40 +44,41 @@ export function createKeyUsageFeed(deps: { db: Db; pump: EventPump }) {
     for (const keyId of new Set(events.map((e) => e.keyId))) changed(keyId);
   });
 
-  async function* stream(keyId: string | null, first: ManagedKey | null): AsyncGenerator<ManagedKey> {
-    const queue = new Map<string, ManagedKey>();
-    let wakeUp: (() => void) | undefined;
-    const listener: Listener = (key) => {
-      queue.set(key.id, key);
-      wakeUp?.();
-    };
-    const set = keyId ? (byKey.get(keyId) ?? byKey.set(keyId, new Set()).get(keyId)!) : everyKey;
-    set.add(listener);
-    try {
-      if (first) yield first;
-      for (;;) {
-        const next = queue.values().next();
-        if (next.done) {
-          await new Promise<void>((resolve) => (wakeUp = resolve));
-          wakeUp = undefined;
-          continue;
+  function stream(actor: Identity, keyId: string | null, first: ManagedKey | null): AsyncIterableIterator<ManagedKey> {
+    const release = limits.subscription(actor);
+    return releasableStream(async function* ({ signal, wait, wake }) {
+      const queue = new Map<string, ManagedKey>();
+      const listener: Listener = (key) => {
+        queue.set(key.id, key);
+        wake();
+      };
+      const set = keyId ? (byKey.get(keyId) ?? byKey.set(keyId, new Set()).get(keyId)!) : everyKey;
+      set.add(listener);
+      try {
+        if (first) yield first;
+        while (!signal.aborted) {
+          const next = queue.values().next();
+          if (next.done) {
+            await wait();
+            continue;
+          }
+          queue.delete(next.value.id);
+          yield next.value;
         }
-        queue.delete(next.value.id);
-        yield next.value;
+      } finally {
+        set.delete(listener);
+        if (keyId && set.size === 0) byKey.delete(keyId);
       }
-    } finally {
-      set.delete(listener);
-      if (keyId && set.size === 0) byKey.delete(keyId);
-    }
+    }, release);
   }
 
   return {
     async keyUsage(actor: Identity | null, keyId: string | null): Promise<AsyncIterable<ManagedKey>> {
-      authorize(actor, 'keyUsage');
-      if (keyId === null) return stream(null, null);
+      const caller = authorize(actor, 'keyUsage');
+      if (keyId === null) return stream(caller, null, null);
       const key = isUuid(keyId) ? await db.managedKey.findUnique({ where: { id: keyId } }) : null;
       if (!key) throw notFound('Managed key');
-      return stream(keyId, key);
+      return stream(caller, keyId, key);
     },
     stop() {
       for (const timer of pending.values()) clearTimeout(timer);
