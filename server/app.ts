@@ -5,9 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { createAuditService } from './audit/service.js';
 import { createAuthenticator } from './auth/authenticator.js';
 import { createUserService } from './auth/users.js';
-import type { Config } from './config.js';
+import { type Config, DEFAULT_LIMITS } from './config.js';
 import { type Clock, systemClock } from './core/clock.js';
 import { createLogger, type Logger } from './core/logger.js';
+import { createTokenBuckets } from './core/rate-limit.js';
 import { createKeyring, parseMasterKeys } from './crypto/keyring.js';
 import { assertKeyringCoversStoredSecrets } from './crypto/rotate.js';
 import { createDb } from './db/client.js';
@@ -19,6 +20,8 @@ import { createLiveEvents } from './events/live.js';
 import { createNudges } from './events/nudges.js';
 import { createEventPump } from './events/pump.js';
 import { createDevSignIn } from './http/dev-sign-in.js';
+import { createRequestLimits } from './http/limits.js';
+import { useMutationRateLimit } from './http/mutation-rate.js';
 import { createHttpServer } from './http/server.js';
 import { attachWebSocket } from './http/websocket.js';
 import { createGraphQLHandler } from './http/yoga.js';
@@ -27,6 +30,7 @@ import { createKeyUsageFeed } from './keys/usage-feed.js';
 import { createExpiryJob } from './leases/expiry.js';
 import { createLeaseTokens } from './leases/lease-token.js';
 import { createTierPolicyService } from './leases/policies.js';
+import { createLeaseRequestLimits } from './leases/request-rate.js';
 import { createLeaseService } from './leases/service.js';
 import { createPoolSummary } from './leases/summary.js';
 import { advisoryLockLeader, soleLeader } from './scheduler/leader.js';
@@ -61,6 +65,7 @@ export async function buildApp(options: AppOptions) {
   const { config } = options;
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
+  const limits = config.limits ?? DEFAULT_LIMITS;
   for (const name of config.generatedSecrets) {
     logger.warn(
       `${name} is not set: using a generated development value stored in ${config.dataDir} (set it in production)`,
@@ -119,7 +124,9 @@ export async function buildApp(options: AppOptions) {
   // Agents reach the proxy where this server listens, unless MPK_PUBLIC_URL says otherwise.
   let publicUrl = config.publicUrl ?? '';
   const leases = createLeaseService({ db, clock, audit, keys, events, tokens, proxyBaseUrl: () => `${publicUrl}/v1` });
-  const tierPolicies = createTierPolicyService({ db, audit });
+  // Rate limits run on real time whatever the injected clock: they limit load, not domain time.
+  const leaseRequestLimits = createLeaseRequestLimits({ db, clock: systemClock, logger });
+  const tierPolicies = createTierPolicyService({ db, audit, onChanged: leaseRequestLimits.policiesChanged });
   const live = createLiveEvents({ db, pump, limits: subscriberLimits });
   const usage = createUsageService({ db, clock, events, leases });
   const usageHistory = createUsageHistory({ db, clock });
@@ -132,7 +139,15 @@ export async function buildApp(options: AppOptions) {
     maxUnwritten: options.maxUnwrittenMetering,
   });
   const generations = createGenerationLookups({ delaysMs: options.generationDelaysMs });
-  const proxy = createMeteringProxy({ admission, tokens, meter, generations, clock, logger });
+  const proxy = createMeteringProxy({
+    admission,
+    tokens,
+    meter,
+    generations,
+    clock,
+    logger,
+    rateLimits: leaseRequestLimits,
+  });
 
   const expiry = createExpiryJob({ clock, leases, pump, logger });
   const reconcile = createReconcileJob({ db, keys, clock, logger });
@@ -165,12 +180,15 @@ export async function buildApp(options: AppOptions) {
     logger,
     corsOrigins: config.corsOrigins ?? [],
     production: config.production ?? false,
+    plugins: [useMutationRateLimit({ limits, buckets: createTokenBuckets({ clock: systemClock }) })],
   });
+  const requestLimits = createRequestLimits(limits, logger);
   const server = createHttpServer({
     graphql,
     logger,
     staticDir: path.join(root, 'web/dist'),
     proxy,
+    limits: requestLimits,
     // Only on the generated development secret: with MPK_JWT_SECRET set the endpoint does not exist.
     devSignIn: config.generatedSecrets.includes('MPK_JWT_SECRET')
       ? createDevSignIn({
@@ -244,6 +262,7 @@ export async function buildApp(options: AppOptions) {
       const timer = setTimeout(() => server.closeAllConnections(), graceMs);
       await closed;
       clearTimeout(timer);
+      requestLimits.close();
       await proxy.close();
       await meter.stop(graceMs);
       await scheduler.stop();

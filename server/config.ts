@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import type { Role } from './core/identity.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -26,6 +27,18 @@ const envSchema = z.object({
   MPK_DATA_DIR: z.string().min(1).default('.data'),
   MPK_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  MPK_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  MPK_MAX_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(0).max(1_000_000).default(1_000),
+  MPK_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  MPK_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
+  MPK_BODY_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  MPK_BODY_BUDGET_MIB: z.coerce.number().min(1).max(1_048_576).default(256),
+  MPK_MUTATION_BURST: z.coerce.number().int().min(1).max(1_000_000).default(600),
+  MPK_MUTATIONS_PER_SECOND: z.coerce.number().min(0.001).max(1_000_000).default(10),
+  MPK_MUTATION_LIMITED_ROLES: z
+    .string()
+    .regex(/^(none|((user|worker|admin|observer)(\s*,\s*|$))+)$/i, 'a list of user, worker, admin, observer, or none')
+    .default('USER'),
 });
 
 export interface Config {
@@ -59,8 +72,48 @@ export interface Config {
   /** Where agents reach this server (the metering proxy's base); absent = where it listens. */
   publicUrl?: string | undefined;
   logLevel: (typeof LOG_LEVELS)[number];
+  /** Connections, timeouts, the request body budget and rate limits; DEFAULT_LIMITS when absent. */
+  limits?: Limits;
   /** Names of the secrets that were generated for development because none was set. */
   generatedSecrets: string[];
+}
+
+/** What one instance takes on at once, and how fast one caller may go (see README, Errors and limits). */
+export interface Limits {
+  /** Open connections in all (HTTP and WebSocket); over it, new ones are closed at once. */
+  maxConnections: number;
+  /** Open connections from one address; 0 = no cap (behind a reverse proxy every client is one address). */
+  maxConnectionsPerAddress: number;
+  /** Time to receive a request's headers. */
+  headersTimeoutMs: number;
+  /** Time to receive a whole request, headers and body (not the answer). */
+  requestTimeoutMs: number;
+  /** Time a request body may make no progress before its connection is closed. */
+  bodyIdleTimeoutMs: number;
+  /** Request bodies (/graphql, /v1) being received at once, in bytes; over it, 503 with Retry-After. */
+  bodyBudgetBytes: number;
+  /** Mutations per caller: a token bucket of `mutationBurst`, refilled at `mutationsPerSecond`. */
+  mutationBurst: number;
+  mutationsPerSecond: number;
+  /** The roles whose mutations are rate-limited (USER only, by default). */
+  mutationLimitedRoles: readonly Role[];
+}
+
+function limitsOf(e: ReturnType<typeof parseEnv>): Limits {
+  if (e.MPK_HEADERS_TIMEOUT_MS > e.MPK_REQUEST_TIMEOUT_MS)
+    throw new ConfigError('Invalid environment:\n  MPK_HEADERS_TIMEOUT_MS: must not exceed MPK_REQUEST_TIMEOUT_MS');
+  const roles = e.MPK_MUTATION_LIMITED_ROLES.toUpperCase();
+  return {
+    maxConnections: e.MPK_MAX_CONNECTIONS,
+    maxConnectionsPerAddress: e.MPK_MAX_CONNECTIONS_PER_ADDRESS,
+    headersTimeoutMs: e.MPK_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: e.MPK_REQUEST_TIMEOUT_MS,
+    bodyIdleTimeoutMs: e.MPK_BODY_IDLE_TIMEOUT_MS,
+    bodyBudgetBytes: Math.round(e.MPK_BODY_BUDGET_MIB * 1024 * 1024),
+    mutationBurst: e.MPK_MUTATION_BURST,
+    mutationsPerSecond: e.MPK_MUTATIONS_PER_SECOND,
+    mutationLimitedRoles: roles === 'NONE' ? [] : [...new Set(roles.split(',').map((r) => r.trim() as Role))],
+  };
 }
 
 export class ConfigError extends Error {
@@ -167,6 +220,10 @@ export async function loadConfig(env: NodeJS.ProcessEnv = process.env): Promise<
     dataDir,
     publicUrl: e.MPK_PUBLIC_URL?.replace(/\/+$/, ''),
     logLevel: e.LOG_LEVEL,
+    limits: limitsOf(e),
     generatedSecrets,
   };
 }
+
+// Last in the file: parsing an empty environment uses everything above.
+export const DEFAULT_LIMITS: Limits = limitsOf(parseEnv({}));

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'QUOTA_EXHAUSTED'
   | 'LEASE_NOT_ACTIVE'
   | 'LEASE_SPEND_CAP_REACHED'
+  | 'RATE_LIMITED'
   | 'SUBSCRIPTION_LIMIT'
   | 'CONFLICT';
 

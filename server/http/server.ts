@@ -1,13 +1,16 @@
 // The node HTTP server: routes /graphql to Yoga, answers health checks, serves the dashboard, and
-// caps request bodies before anything parses them.
+// caps request bodies before anything parses them (their size, their count against the instance's
+// body budget, how long they may take: see limits.ts).
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import type { Logger } from '../core/logger.js';
+import { MAX_REQUEST_BYTES as MAX_PROXY_BODY_BYTES } from '../usage/proxy.js';
 import { DEV_SIGN_IN_PATH, type DevSignIn } from './dev-sign-in.js';
 import { serveGraphiQL, wantsGraphiQL } from './graphiql.js';
+import { BODY_BUDGET_RETRY_AFTER_SECONDS, type RequestLimits } from './limits.js';
 import type { GraphQLHandler } from './yoga.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -31,6 +34,8 @@ export interface HttpDeps {
   staticDir: string;
   /** Development sign-in, present only while the server runs on its generated JWT secret. */
   devSignIn?: DevSignIn;
+  /** Connection caps, timeouts and the request body budget; none when absent (some tests). */
+  limits?: RequestLimits;
 }
 
 /**
@@ -138,7 +143,22 @@ export function createHttpServer(deps: HttpDeps): http.Server {
     });
   }
 
-  return http.createServer(async (req, res) => {
+  /** The body budget is spent: try again in a moment, in the route's own error shape. */
+  function bodyBudgetSpent(res: http.ServerResponse, proxied: boolean) {
+    const message = 'The server is receiving too many request bodies at once; try again shortly';
+    res.setHeader('retry-after', String(BODY_BUDGET_RETRY_AFTER_SECONDS));
+    // The body is not read: the connection cannot carry another request after this answer.
+    res.setHeader('connection', 'close');
+    sendJson(
+      res,
+      503,
+      proxied
+        ? { error: { message, type: 'server_error', param: null, code: 'server_busy' } }
+        : { errors: [{ message, extensions: { code: 'SERVER_BUSY' } }] },
+    );
+  }
+
+  const server = http.createServer(deps.limits?.serverOptions ?? {}, async (req, res) => {
     const started = performance.now();
     const header = req.headers['x-request-id'];
     const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
@@ -175,10 +195,14 @@ export function createHttpServer(deps: HttpDeps): http.Server {
           checks: result.checks,
         });
       }
-      if (proxied && deps.proxy) return await deps.proxy.handle(req, res, pathname, search);
+      if (proxied && deps.proxy) {
+        if (deps.limits && !deps.limits.admitBody(req, res, MAX_PROXY_BODY_BYTES)) return bodyBudgetSpent(res, true);
+        return await deps.proxy.handle(req, res, pathname, search);
+      }
       if (pathname === '/graphql' && wantsGraphiQL(req)) return await serveGraphiQL(req, res);
       if (pathname === '/graphql') {
         if (req.method !== 'GET' && req.method !== 'HEAD') {
+          if (deps.limits && !deps.limits.admitBody(req, res, MAX_BODY_BYTES)) return bodyBudgetSpent(res, false);
           const body = await readCappedBody(req, res);
           if (!body) return;
           // The adapter takes a body that was already read from `body` instead of the stream.
@@ -195,4 +219,6 @@ export function createHttpServer(deps: HttpDeps): http.Server {
       else res.destroy();
     }
   });
+  deps.limits?.attach(server);
+  return server;
 }

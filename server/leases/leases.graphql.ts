@@ -55,6 +55,12 @@ const TierPolicy = builder.prismaObject('TierPolicy', {
     leaseDurationSeconds: t.exposeInt('leaseDurationSeconds'),
     maxActiveLeases: t.exposeInt('maxActiveLeases'),
     spendCapUsd: t.expose('spendCapUsd', { type: 'Decimal' }),
+    requestsPerMinute: t.exposeInt('requestsPerMinute', {
+      nullable: true,
+      description:
+        'Requests per minute each lease of the tier may send through the metering proxy (per server ' +
+        'instance; over it, HTTP 429 with Retry-After). Null: no limit.',
+    }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
   }),
 });
@@ -94,6 +100,7 @@ const TierPolicyInput = builder.inputType('TierPolicyInput', {
     leaseDurationSeconds: t.int(),
     maxActiveLeases: t.int(),
     spendCapUsd: t.field({ type: 'Decimal' }),
+    requestsPerMinute: t.int({ description: 'Null clears the limit; absent leaves it as it is.' }),
   }),
 });
 

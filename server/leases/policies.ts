@@ -1,5 +1,6 @@
-// Tier policies: lease length, agent limit (active leases) and per-lease spend cap per tier.
-// A change applies to new leases only: a lease keeps the tier, expiry and cap it was granted with.
+// Tier policies: lease length, agent limit (active leases), per-lease spend cap and per-lease
+// request rate per tier. A change applies to new leases only (a lease keeps the tier, expiry and
+// cap it was granted with), except the request rate, which every lease of the tier follows at once.
 import { z } from 'zod';
 import type { AuditService } from '../audit/service.js';
 import { authorize } from '../auth/permissions.js';
@@ -14,9 +15,12 @@ export interface TierPolicyInput {
   leaseDurationSeconds?: number | null;
   maxActiveLeases?: number | null;
   spendCapUsd?: string | null;
+  /** Null clears the limit. */
+  requestsPerMinute?: number | null;
 }
 
 const TEN_YEARS = 10 * 366 * 24 * 3600;
+const MAX_REQUESTS_PER_MINUTE = 1_000_000;
 
 function validate(input: TierPolicyInput) {
   const int = (field: keyof TierPolicyInput, min: number, max: number) => {
@@ -32,11 +36,17 @@ function validate(input: TierPolicyInput) {
     leaseDurationSeconds: int('leaseDurationSeconds', 60, TEN_YEARS),
     maxActiveLeases: int('maxActiveLeases', 0, 10_000),
     spendCapUsd: input.spendCapUsd === undefined ? undefined : parseUsd(input.spendCapUsd, 'spendCapUsd'),
+    requestsPerMinute: input.requestsPerMinute === null ? null : int('requestsPerMinute', 1, MAX_REQUESTS_PER_MINUTE),
   };
 }
 
-export function createTierPolicyService(deps: { db: Db; audit: AuditService }) {
-  const { db, audit } = deps;
+export function createTierPolicyService(deps: {
+  db: Db;
+  audit: AuditService;
+  /** Told after a policy change commits (the proxy's request rate limits re-read the policies). */
+  onChanged?: () => void;
+}) {
+  const { db, audit, onChanged } = deps;
   return {
     async list(actor: Identity | null) {
       authorize(actor, 'tierPolicies');
@@ -47,7 +57,7 @@ export function createTierPolicyService(deps: { db: Db; audit: AuditService }) {
     async update(actor: Identity | null, tier: Tier, input: TierPolicyInput) {
       const admin = authorize(actor, 'updateTierPolicy');
       const changes = validate(input);
-      return inTransaction(db, async (tx) => {
+      const updated = await inTransaction(db, async (tx) => {
         const [current] = await tx.$queryRaw<
           { tier: string }[]
         >`SELECT tier FROM "TierPolicy" WHERE tier = ${tier}::"Tier" FOR UPDATE`;
@@ -63,6 +73,8 @@ export function createTierPolicyService(deps: { db: Db; audit: AuditService }) {
           },
         );
       });
+      onChanged?.();
+      return updated;
     },
 
     async setUserTier(actor: Identity | null, userId: string, tier: Tier) {

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "TierPolicy" ADD COLUMN     "requestsPerMinute" INTEGER;
