@@ -123,6 +123,34 @@ describe('cancelled subscriptions are released at once', () => {
     expect(listening()).toBe(base.listeners);
   });
 
+  it('an SSE request aborted at any moment, even before its answer starts, holds nothing', async () => {
+    const base = open();
+    const user = await newUser(server, { prefix: 'sse-early' });
+    await Promise.all(
+      Array.from({ length: 300 }, async (_, i) => {
+        const controller = new AbortController();
+        setTimeout(() => controller.abort(), i % 30);
+        await fetch(`${server.url}/graphql`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            accept: 'text/event-stream',
+            authorization: `Bearer ${user.token}`,
+          },
+          body: JSON.stringify({ query: WAITING }),
+          signal: controller.signal,
+        })
+          .then((res) => res.body?.cancel())
+          .catch(() => {});
+      }),
+    );
+    await until(
+      () => open().subscriptions === base.subscriptions && listening() === base.listeners,
+      'every aborted request released',
+      3000,
+    );
+  });
+
   it(`${CYCLES} subscribe/abort cycles over server-sent events leave nothing behind`, async () => {
     const user = await newUser(server, { prefix: 'sse-cycle' });
     const growth = await cycles(async (n) => {
