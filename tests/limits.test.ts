@@ -9,7 +9,7 @@ import net from 'node:net';
 import OpenAI, { RateLimitError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeUpstream, startFakeUpstream } from '../demo/fake-provider.js';
-import { DEFAULT_LIMITS, type Limits } from '../server/config.js';
+import { ConfigError, DEFAULT_LIMITS, type Limits, loadConfig } from '../server/config.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import {
   codeOf,
@@ -237,6 +237,54 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('slow senders, against a server 
     expect(refused[0]!.answer).toMatch(/retry-after: 1\r\n/i);
     // And the server is still whole.
     expect((await server.gql('{ __typename }')).data).toEqual({ __typename: 'Query' });
+  });
+});
+
+describe('configuration', () => {
+  const secrets = { MPK_JWT_SECRET: 'x'.repeat(32), MPK_MASTER_KEYS: `k1:${Buffer.alloc(32).toString('base64')}` };
+
+  it('defaults leave room for a platform backend; every limit is set from the environment', async () => {
+    expect(DEFAULT_LIMITS).toMatchObject({
+      maxConnectionsPerAddress: 1000,
+      bodyBudgetBytes: 256 * 1024 * 1024,
+      mutationLimitedRoles: ['USER'],
+    });
+    const config = await loadConfig({
+      ...secrets,
+      MPK_MAX_CONNECTIONS: '500',
+      MPK_MAX_CONNECTIONS_PER_ADDRESS: '0',
+      MPK_HEADERS_TIMEOUT_MS: '2000',
+      MPK_REQUEST_TIMEOUT_MS: '5000',
+      MPK_BODY_IDLE_TIMEOUT_MS: '1500',
+      MPK_BODY_BUDGET_MIB: '64',
+      MPK_MUTATION_BURST: '20',
+      MPK_MUTATIONS_PER_SECOND: '0.5',
+      MPK_MUTATION_LIMITED_ROLES: 'user, Worker',
+    });
+    expect(config.limits).toEqual({
+      maxConnections: 500,
+      maxConnectionsPerAddress: 0,
+      headersTimeoutMs: 2000,
+      requestTimeoutMs: 5000,
+      bodyIdleTimeoutMs: 1500,
+      bodyBudgetBytes: 64 * 1024 * 1024,
+      mutationBurst: 20,
+      mutationsPerSecond: 0.5,
+      mutationLimitedRoles: ['USER', 'WORKER'],
+    });
+    expect((await loadConfig({ ...secrets, MPK_MUTATION_LIMITED_ROLES: 'none' })).limits?.mutationLimitedRoles).toEqual(
+      [],
+    );
+  });
+
+  it('refuses what cannot work, naming the variable', async () => {
+    await expect(loadConfig({ ...secrets, MPK_MUTATION_LIMITED_ROLES: 'users' })).rejects.toThrow(
+      /MPK_MUTATION_LIMITED_ROLES/,
+    );
+    await expect(
+      loadConfig({ ...secrets, MPK_HEADERS_TIMEOUT_MS: '9000', MPK_REQUEST_TIMEOUT_MS: '5000' }),
+    ).rejects.toThrow(ConfigError);
+    await expect(loadConfig({ ...secrets, MPK_MUTATION_BURST: '0' })).rejects.toThrow(/MPK_MUTATION_BURST/);
   });
 });
 
