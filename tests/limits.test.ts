@@ -334,7 +334,8 @@ const NO_SUCH_LEASE = '00000000-0000-4000-8000-000000000000';
 
 describe('the per-user mutation rate', () => {
   it('limits USER mutations (aliases count) with RATE_LIMITED, 429 and Retry-After; not staff, not queries', async () => {
-    const { server, admin, worker } = await serverWith({ mutationBurst: 5, mutationsPerSecond: 1 });
+    // A token every 10 s: none comes back while the test runs.
+    const { server, admin, worker } = await serverWith({ mutationBurst: 5, mutationsPerSecond: 0.1 });
     const user = await newUser(server);
     // Three root fields take three tokens, two more take the rest of the burst.
     const three = await server.gql(
@@ -346,16 +347,23 @@ describe('the per-user mutation rate', () => {
     for (let i = 0; i < 2; i++)
       expect(codeOf(await server.gql(release, { id: NO_SUCH_LEASE }, user.token))).toBe('NOT_FOUND');
 
+    const started = performance.now();
     const res = await fetch(`${server.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${user.token}` },
       body: JSON.stringify({ query: release, variables: { id: NO_SUCH_LEASE } }),
     });
     expect(res.status).toBe(429);
-    expect(res.headers.get('retry-after')).toBe('1');
     const body = await res.json();
-    expect(body.errors[0].extensions).toEqual({ code: 'RATE_LIMITED', retryAfterSeconds: 1 });
-    expect(body.errors[0].message).toMatch(/try again in 1 s/);
+    // The refusal is held back a second (a looping client is slowed down), then says when a token
+    // comes: 10 s after the last one was taken, less that second.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(950);
+    const { retryAfterSeconds } = body.errors[0].extensions;
+    expect(body.errors[0].extensions).toEqual({ code: 'RATE_LIMITED', retryAfterSeconds });
+    expect(retryAfterSeconds).toBeGreaterThanOrEqual(8);
+    expect(retryAfterSeconds).toBeLessThanOrEqual(9);
+    expect(res.headers.get('retry-after')).toBe(String(retryAfterSeconds));
+    expect(body.errors[0].message).toBe(`Too many mutations: try again in ${retryAfterSeconds} s`);
 
     // Over WebSocket too, with the same code.
     const client = wsClient(server.url, user.token);
@@ -366,7 +374,7 @@ describe('the per-user mutation rate', () => {
       );
     });
     await client.dispose();
-    expect(overWs.errors[0].extensions).toEqual({ code: 'RATE_LIMITED', retryAfterSeconds: 1 });
+    expect(overWs.errors[0].extensions).toEqual({ code: 'RATE_LIMITED', retryAfterSeconds: expect.any(Number) });
 
     // Queries are not limited, nor are another user, workers and admins.
     expect((await server.gql(Q.me, {}, user.token)).errors).toBeUndefined();
@@ -380,9 +388,6 @@ describe('the per-user mutation rate', () => {
         ),
       ).toBe('NOT_FOUND');
     }
-    // The bucket refills at its rate.
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    expect(codeOf(await server.gql(release, { id: NO_SUCH_LEASE }, user.token))).toBe('NOT_FOUND');
   });
 });
 
@@ -533,7 +538,8 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('one user in a request/release l
     };
     for (let i = 0; i < 50; i++) await victimCall();
 
-    // The loop does not wait for Retry-After: the worst a client can do from one connection. It
+    // The loop does not wait for Retry-After: the worst a client can do from one connection (a
+    // bounded stand-in for the issue's 5,000 iterations: it loops for as long as the windows). It
     // runs in every other window of the victim's samples, idle first: other tests and databases
     // share this machine, and alternating spreads their noise over both sets alike.
     const attackerProcess = spawn(
@@ -554,13 +560,13 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('one user in a request/release l
     const started = performance.now();
     const idle: number[] = [];
     const loaded: number[] = [];
-    for (let round = 0; round < 8; round++) {
+    for (let round = 0; round < 24; round++) {
       tell('pause');
       await sleep(50);
-      for (let i = 0; i < 50; i++) idle.push(await victimCall());
+      for (let i = 0; i < 25; i++) idle.push(await victimCall());
       tell('attack');
       await sleep(50);
-      for (let i = 0; i < 50; i++) loaded.push(await victimCall());
+      for (let i = 0; i < 25; i++) loaded.push(await victimCall());
     }
     tell('stop');
     const { counts, iterations } = await report;
@@ -578,6 +584,10 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('one user in a request/release l
     expect(Object.keys(counts).sort()).toEqual(['GRANTED', 'RATE_LIMITED', 'RELEASED']);
     expect(counts.GRANTED! + counts.RELEASED!).toBeLessThanOrEqual(burst + perSecond * seconds + 1);
     expect(counts.GRANTED!).toBeGreaterThan(burst / 2);
+    // The loop itself is slowed to the limit: each refusal comes when the next token is due, so
+    // it cannot spin on refusals (answered at once, it sent over a thousand in this time).
+    const allowed = burst + perSecond * seconds;
+    expect(counts.RATE_LIMITED!).toBeLessThan(2 * allowed);
     expect(summary.loaded.p99).toBeLessThan(2 * summary.idle.p99);
   });
 });

@@ -2,7 +2,9 @@
 // limited roles (USER by default; the platform's WORKER and ADMIN services are not limited unless
 // configured). Each root field of a mutation takes a token, so aliases count. Over the limit, the
 // operation is not run: RATE_LIMITED with `retryAfterSeconds`, and over HTTP a 429 with Retry-After.
-// Per instance, in memory.
+// The refusal is sent when the next token is due (at most a second later): a client that loops on
+// its refusals without waiting is thereby slowed to the limit, instead of taking the server's time
+// from everyone else with refusals as fast as it can send. Per instance, in memory.
 import {
   type DocumentNode,
   type FragmentDefinitionNode,
@@ -37,6 +39,9 @@ function rootFieldCount(document: DocumentNode, selectionSet: SelectionSetNode, 
   return count;
 }
 
+/** The longest a refusal is held back. */
+export const MAX_REFUSAL_DELAY_MS = 1000;
+
 export function rateLimitedError(retryAfterSeconds: number, websocket: boolean) {
   const seconds = Math.max(1, Math.ceil(retryAfterSeconds));
   return new GraphQLError(`Too many mutations: try again in ${seconds} s`, {
@@ -57,7 +62,7 @@ export function useMutationRateLimit(deps: {
   const limit: BucketLimit = { capacity: limits.mutationBurst, perSecond: limits.mutationsPerSecond };
   const roles = new Set<string>(limits.mutationLimitedRoles);
   return {
-    onExecute({ args, setResultAndStopExecution }) {
+    async onExecute({ args, setResultAndStopExecution }) {
       const identity = (args.contextValue as GraphQLContext).identity;
       if (!identity || !roles.has(identity.role)) return;
       const operation = getOperationAST(args.document, args.operationName);
@@ -65,8 +70,10 @@ export function useMutationRateLimit(deps: {
       const cost = Math.min(limit.capacity, Math.max(1, rootFieldCount(args.document, operation.selectionSet)));
       const wait = buckets.take(`${identity.role}:${identity.userId}`, limit, cost);
       if (!wait) return;
+      const delayMs = Math.min(wait * 1000, MAX_REFUSAL_DELAY_MS);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
       const websocket = (args.contextValue as { connectionIdentity?: unknown }).connectionIdentity !== undefined;
-      setResultAndStopExecution({ errors: [rateLimitedError(wait, websocket)] });
+      setResultAndStopExecution({ errors: [rateLimitedError(wait - delayMs / 1000, websocket)] });
     },
   };
 }

@@ -172,8 +172,9 @@ export function createHttpServer(deps: HttpDeps): http.Server {
       : new URL(raw, 'http://localhost');
     res.on('finish', () => {
       // A proxied request that went through is already a row of the usage ledger: its access line
-      // is debug-level, so that the proxy's hot path does not pay a log write per request.
-      const level = proxied && res.statusCode < 400 ? 'debug' : 'info';
+      // is debug-level, so that the proxy's hot path does not pay a log write per request. So is a
+      // rate-limited one (429): a caller looping on its refusals must not cost a log write each.
+      const level = (proxied && res.statusCode < 400) || res.statusCode === 429 ? 'debug' : 'info';
       if (!logger.isLevelEnabled(level)) return;
       logger[level](
         {
