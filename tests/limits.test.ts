@@ -326,6 +326,10 @@ describe('connections and the body budget', () => {
     // The stalled uploads are closed once their bodies stop moving, and the budget is free again.
     await expect.poll(() => holders.every((h) => h.closed), { timeout: 3000 }).toBe(true);
     expect((await server.gql('{ __typename }')).data).toEqual({ __typename: 'Query' });
+    // Refused and cut-off uploads are no server error: counted in a warning (at most one every
+    // 10 s), not an error line each.
+    expect(server.logs.filter((l) => l.includes('"level":50'))).toEqual([]);
+    expect(server.logs.filter((l) => l.includes('refused by the limits'))).toHaveLength(1);
   });
 });
 

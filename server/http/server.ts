@@ -36,6 +36,8 @@ export interface HttpDeps {
   devSignIn?: DevSignIn;
   /** Connection caps, timeouts and the request body budget; none when absent (some tests). */
   limits?: RequestLimits;
+  /** GET /metrics (Prometheus text, behind its own access rules); a JSON 404 when absent. */
+  metrics?: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
 }
 
 /**
@@ -211,10 +213,17 @@ export function createHttpServer(deps: HttpDeps): http.Server {
         }
         return await graphql.handle(req, res, { requestId });
       }
+      if (pathname === '/metrics' && deps.metrics) return await deps.metrics(req, res);
       if (pathname === DEV_SIGN_IN_PATH && (await deps.devSignIn?.handle(req, res))) return;
       if (isApiPath(pathname)) return sendJson(res, 404, { error: 'Not found' });
       return await serveStatic(req, res, pathname);
     } catch (error) {
+      // A body cut off before its end (its client went away, or the body idle timeout closed it)
+      // is no failure of the server's: no error line per upload an attacker abandons.
+      if (req.destroyed && (error as NodeJS.ErrnoException).code === 'ECONNRESET') {
+        logger.debug({ requestId }, 'request body cut off');
+        return;
+      }
       logger.error({ err: error, requestId }, 'request failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'Internal server error' });
       else res.destroy();
