@@ -18,8 +18,8 @@ export interface YogaDeps {
   services: ServiceRegistry;
   prisma: object;
   logger: Logger;
-  /** More plugins, run after the built-in ones (the per-user mutation rate limit). */
-  plugins?: Plugin<GraphQLContext>[];
+  /** More plugins, run after the built-in ones (the per-user mutation rate limit, metrics). */
+  plugins?: (Plugin<GraphQLContext> | Plugin)[];
   /** Origins a browser may call /graphql from (with credentials); none = same origin only. */
   corsOrigins?: readonly string[];
   /** Production: anonymous callers get no introspection and no "Did you mean" suggestions. */
