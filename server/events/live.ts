@@ -13,6 +13,7 @@ import {
   compareCursors,
   decodeEventCursor,
   type EventCursor,
+  type EventFilter,
   type LoggedEvent,
   readEvents,
   readLeaseHistories,
@@ -63,7 +64,10 @@ export function createLiveEvents(deps: { db: Db; pump: EventPump; limits?: Subsc
       const after = filter.after ? decodeEventCursor(filter.after) : null;
       const matches = (e: LoggedEvent) =>
         (!userId || e.userId === userId) && (!keyId || e.keyId === keyId) && (!types || types.has(e.type));
-      return stream(caller, after, matches);
+      // The replay filters in SQL, on the index of the user or the key; the live tail, in memory.
+      // A key id that is not a uuid matches nothing, and is not sent to be cast.
+      const replay = keyId && !isUuid(keyId) ? null : { userId, keyId, types: types ? [...types] : null };
+      return stream(caller, after, matches, replay);
     },
 
     /** The newest events, newest first, under the same rules as the live stream (a feed's start). */
@@ -102,6 +106,7 @@ export function createLiveEvents(deps: { db: Db; pump: EventPump; limits?: Subsc
     caller: Identity,
     after: EventCursor | null,
     matches: (e: LoggedEvent) => boolean,
+    replay: EventFilter | null,
   ): AsyncIterableIterator<LoggedEvent> {
     // Refused before anything is read or listened to; released however the stream ends.
     const release = limits.subscription(caller);
@@ -122,12 +127,12 @@ export function createLiveEvents(deps: { db: Db; pump: EventPump; limits?: Subsc
       });
       let cursor = after ?? pump.position();
       try {
-        if (after) {
+        if (after && replay) {
           while (!signal.aborted) {
-            const page = await readEvents(db, cursor, REPLAY_PAGE);
+            const page = await readEvents(db, cursor, REPLAY_PAGE, replay);
             for (const e of page.events) {
               cursor = e;
-              if (matches(e)) yield e;
+              yield e;
             }
             if (page.events.length < REPLAY_PAGE) break;
           }

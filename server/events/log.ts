@@ -5,7 +5,7 @@
 // (txId, id), and a reader takes only rows of transactions older than the oldest transaction
 // still running (the snapshot's xmin): every row it will ever see later sorts after them.
 import { badInput } from '../core/errors.js';
-import type { Db } from '../db/client.js';
+import { type Db, Prisma } from '../db/client.js';
 import type { LeaseEventRecord } from './bus.js';
 
 export interface EventCursor {
@@ -37,14 +37,42 @@ export interface LogPage {
   heldBack: boolean;
 }
 
-/** Events after `after`, in cursor order, up to the safe horizon. */
-export async function readEvents(db: Db, after: EventCursor, limit: number): Promise<LogPage> {
+/** Which events a reader wants: one user's, one key's, some types only (null: any). */
+export interface EventFilter {
+  userId?: string | null;
+  keyId?: string | null;
+  types?: readonly string[] | null;
+}
+
+/**
+ * The filter as SQL conditions on `"LeaseEvent" e`, written only for what is set: a user or a key
+ * then leads the condition, and its (userId, txId, id) or (keyId, txId, id) index serves the read.
+ */
+function eventConditions(filter: EventFilter): Prisma.Sql[] {
+  const conditions: Prisma.Sql[] = [];
+  if (filter.userId != null) conditions.push(Prisma.sql`e."userId" = ${filter.userId}`);
+  if (filter.keyId != null) conditions.push(Prisma.sql`e."keyId" = ${filter.keyId}::uuid`);
+  if (filter.types) conditions.push(Prisma.sql`e.type::text = ANY(${filter.types}::text[])`);
+  return conditions;
+}
+
+/** Events after `after` (matching `filter`, if given), in cursor order, up to the safe horizon. */
+export async function readEvents(
+  db: Db,
+  after: EventCursor,
+  limit: number,
+  filter: EventFilter = {},
+): Promise<LogPage> {
+  const where = Prisma.join(
+    [Prisma.sql`(e."txId", e.id) > (${after.txId}, ${after.id})`, ...eventConditions(filter)],
+    ' AND ',
+  );
   const rows = await db.$queryRaw<(LoggedEvent & { horizon: bigint })[]>`
     SELECT e.id, e."txId", e.type::text AS type, e.at, e."leaseId"::text AS "leaseId", e."userId",
            e."keyId"::text AS "keyId", e."agentId", e."stopAgent", e.details,
            (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint AS horizon
     FROM "LeaseEvent" e
-    WHERE (e."txId", e.id) > (${after.txId}, ${after.id})
+    WHERE ${where}
     ORDER BY e."txId", e.id
     LIMIT ${limit}`;
   const horizon = rows[0]?.horizon;
@@ -93,13 +121,13 @@ export async function readRecentEvents(
   db: Db,
   options: { limit: number; userId: string | null; keyId: string | null; types: readonly string[] | null },
 ): Promise<LoggedEvent[]> {
+  const conditions = eventConditions(options);
+  const where = conditions.length ? Prisma.sql`WHERE ${Prisma.join(conditions, ' AND ')}` : Prisma.empty;
   return db.$queryRaw<LoggedEvent[]>`
     SELECT e.id, e."txId", e.type::text AS type, e.at, e."leaseId"::text AS "leaseId", e."userId",
            e."keyId"::text AS "keyId", e."agentId", e."stopAgent", e.details
     FROM "LeaseEvent" e
-    WHERE (${options.userId}::text IS NULL OR e."userId" = ${options.userId})
-      AND (${options.keyId}::uuid IS NULL OR e."keyId" = ${options.keyId}::uuid)
-      AND (${options.types}::text[] IS NULL OR e.type::text = ANY(${options.types}::text[]))
+    ${where}
     ORDER BY e."txId" DESC, e.id DESC
     LIMIT ${options.limit}`;
 }

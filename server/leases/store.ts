@@ -124,7 +124,7 @@ export interface EndLeasesOptions {
 export async function endLeases(tx: Tx, options: EndLeasesOptions): Promise<LeaseEventRecord[]> {
   const { where, from, to, reason, actor, now } = options;
   const limit = options.limit ?? 1000;
-  const match = Prisma.sql`${where} AND l.status = ANY(${from}::"LeaseStatus"[])`;
+  const match = Prisma.sql`${where} AND ${statusIn(from)}`;
   // Choose the batch first, then lock exactly its users and keys, in the global order.
   const batch = await tx.$queryRaw<{ id: string }[]>`
     SELECT l.id::text AS id FROM "Lease" l WHERE ${match} ORDER BY l."expiresAt", l.id LIMIT ${limit}`;
@@ -195,11 +195,20 @@ export function expireDue(tx: Tx, now: Date, options: { where?: Prisma.Sql; limi
 /** The statuses a lease expires from. */
 const EXPIRING: LeaseStatus[] = ['ACTIVE', 'SUSPENDED'];
 
+/**
+ * `l.status IN (...)` with the statuses written as enum literals, not a bound array: the planner
+ * can then prove that ACTIVE and SUSPENDED rows are the live index's rows (its predicate) and use it.
+ */
+function statusIn(statuses: readonly LeaseStatus[]): Prisma.Sql {
+  if (!statuses.length || statuses.some((s) => !/^[A-Z]+$/.test(s))) throw new Error(`bad statuses ${statuses}`);
+  return Prisma.raw(`l.status IN (${statuses.map((s) => `'${s}'::"LeaseStatus"`).join(', ')})`);
+}
+
 /** When the next lease falls due, if any does (the expiry job arms its timer for it). */
 export async function nextExpiry(db: Db): Promise<Date | null> {
   const [next] = await db.$queryRaw<
     { at: Date | null }[]
-  >`SELECT min("expiresAt") AS at FROM "Lease" WHERE status = ANY(${EXPIRING}::"LeaseStatus"[])`;
+  >`SELECT min(l."expiresAt") AS at FROM "Lease" l WHERE ${statusIn(EXPIRING)}`;
   return next?.at ?? null;
 }
 
@@ -303,12 +312,20 @@ export async function resolveRow(
   worker: Actor,
 ): Promise<ResolvedRow | undefined> {
   const [row] = await db.$queryRaw<ResolvedRow[]>`
-    WITH cur AS (
+    WITH pick AS (
+      -- The ACTIVE lease if there is one, else the newest: each branch is one step down an index
+      -- ((userId, status, agentId) and (userId, agentId, grantedAt) for an agent), however long
+      -- the agent's history.
+      SELECT id FROM (
+        (SELECT l.id, 0 AS rank FROM "Lease" l WHERE ${match} AND l.status = 'ACTIVE'
+         ORDER BY l."grantedAt" DESC LIMIT 1)
+        UNION ALL
+        (SELECT l.id, 1 AS rank FROM "Lease" l WHERE ${match} ORDER BY l."grantedAt" DESC LIMIT 1)
+      ) c ORDER BY rank LIMIT 1
+    ), cur AS (
       SELECT l.*, row_to_json(k.*)::jsonb AS key,
              mpk_lease_refusal(l, k, ${now}, ${windows(now)}) AS refusal
-      FROM "Lease" l JOIN "ManagedKey" k ON k.id = l."keyId"
-      WHERE ${match}
-      ORDER BY (l.status = 'ACTIVE') DESC, l."grantedAt" DESC LIMIT 1
+      FROM pick JOIN "Lease" l ON l.id = pick.id JOIN "ManagedKey" k ON k.id = l."keyId"
     ), ok AS (SELECT id, "keyId" FROM cur WHERE refusal IS NULL),
     stamp_lease AS (UPDATE "Lease" SET "lastUsedAt" = ${now} FROM ok WHERE "Lease".id = ok.id),
     stamp_key AS (UPDATE "ManagedKey" SET "lastUsedAt" = ${now} FROM ok WHERE "ManagedKey".id = ok."keyId"),

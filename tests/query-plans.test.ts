@@ -1,0 +1,204 @@
+// The hot queries use the indexes made for them, at a size where that matters: the application's
+// own statements (captured from Prisma's query log while its services run) are explained against
+// 60,000 ended leases with their events and audit entries, and each plan must read the named
+// index. Each is explained again with that index dropped (inside a transaction rolled back): the
+// plan must then cost at least half as much again: the data is large enough for the index to be the reason.
+import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAuditService } from '../server/audit/service.js';
+import type { Identity } from '../server/core/identity.js';
+import { type Prisma, PrismaClient } from '../server/db/client.js';
+import { createEventBus } from '../server/events/bus.js';
+import { readEvents, readLeaseHistories, readRecentEvents, START } from '../server/events/log.js';
+import type { KeyService } from '../server/keys/service.js';
+import { createLeaseTokens } from '../server/leases/lease-token.js';
+import { createLeaseService } from '../server/leases/service.js';
+import * as store from '../server/leases/store.js';
+import { createTestDatabase, type TestDatabase } from './support/db.js';
+
+const NOW = new Date('2026-06-15T12:00:00Z');
+const USERS = 200;
+const KEYS = 20;
+const ENDED = 60_000;
+const ACTIVE = 400;
+const admin: Identity = { userId: 'admin-plans', email: undefined, role: 'ADMIN' };
+const worker: Identity = { userId: 'worker-plans', email: undefined, role: 'WORKER' };
+
+let database: TestDatabase;
+let client: pg.Client;
+let db: PrismaClient;
+const captured: { query: string; params: string }[] = [];
+
+/** Runs `work` and returns the SQL statements it sent that match `pattern`, with their parameters. */
+async function statementsOf(pattern: RegExp, work: () => Promise<unknown>) {
+  captured.length = 0;
+  await work().catch(() => {});
+  const found = captured.filter((c) => pattern.test(c.query));
+  expect(found.length, `no statement matching ${pattern}`).toBeGreaterThan(0);
+  return found.map((c) => ({ query: c.query, params: JSON.parse(c.params) as unknown[] }));
+}
+
+interface PlanNode {
+  'Node Type': string;
+  'Index Name'?: string;
+  'Relation Name'?: string;
+  'Total Cost': number;
+  Plans?: PlanNode[];
+}
+
+async function explain(statement: { query: string; params: unknown[] }): Promise<PlanNode> {
+  const { rows } = await client.query(`EXPLAIN (FORMAT JSON) ${statement.query}`, statement.params);
+  return (rows[0]['QUERY PLAN'] as { Plan: PlanNode }[])[0]!.Plan;
+}
+
+function nodes(plan: PlanNode): PlanNode[] {
+  return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
+}
+
+/** The plan reads `index` (index or bitmap scan), scans `table` nowhere whole, and costs less than without it. */
+async function expectServedBy(statement: { query: string; params: unknown[] }, index: string, table: string) {
+  const plan = await explain(statement);
+  const all = nodes(plan);
+  const indexes = all.filter((n) => /Index|Bitmap/.test(n['Node Type'])).map((n) => n['Index Name']);
+  expect(indexes, JSON.stringify(plan)).toContain(index);
+  expect(all.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === table)).toEqual([]);
+  await client.query('BEGIN');
+  try {
+    await client.query(`DROP INDEX "${index}"`);
+    const without = await explain(statement);
+    expect(nodes(without).map((n) => n['Index Name'])).not.toContain(index);
+    expect(
+      without['Total Cost'],
+      `${index}: ${plan['Total Cost']} vs ${JSON.stringify(without).slice(0, 3000)}`,
+    ).toBeGreaterThan(plan['Total Cost'] * 1.5);
+  } finally {
+    await client.query('ROLLBACK');
+  }
+}
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  await client.query(`
+    INSERT INTO "User" (id, role, tier, "updatedAt")
+    SELECT 'user-' || u, 'USER', 'PRO', now() FROM generate_series(1, ${USERS}) u;
+    INSERT INTO "ManagedKey" (id, provider, label, "secretCiphertext", "maskedKey", "baseUrl", "updatedAt")
+    SELECT ('00000000-0000-4000-8000-' || lpad(k::text, 12, '0'))::uuid, 'OPENROUTER', 'key ' || k, 'x', 'sk-...',
+           'http://127.0.0.1:1', now()
+    FROM generate_series(1, ${KEYS}) k;
+    INSERT INTO "Lease" (id, "userId", "keyId", status, tier, provider, framework, "agentId", "grantedAt",
+                         "expiresAt", "endedAt", "spendCapUsd", "updatedAt")
+    SELECT gen_random_uuid(), 'user-' || (1 + i % ${USERS}),
+           ('00000000-0000-4000-8000-' || lpad((1 + i % ${KEYS})::text, 12, '0'))::uuid,
+           CASE WHEN i <= ${ACTIVE} THEN 'ACTIVE' ELSE 'EXPIRED' END::"LeaseStatus", 'PRO', 'OPENROUTER', 'GENERIC',
+           'agent-' || (i % 30),
+           timestamp '2026-06-15 12:00' - (i || ' minutes')::interval,
+           CASE WHEN i <= ${ACTIVE} THEN timestamp '2026-06-16 12:00' + (i || ' seconds')::interval
+                ELSE timestamp '2026-06-15 12:00' - (i || ' minutes')::interval + interval '1 hour' END,
+           CASE WHEN i <= ${ACTIVE} THEN NULL ELSE timestamp '2026-06-15 12:00' - (i || ' minutes')::interval END,
+           10, now()
+    FROM generate_series(1, ${ACTIVE + ENDED}) i;
+    -- One user with a long history over 50 agents: their agent's leases are a small part of it.
+    INSERT INTO "User" (id, role, tier, "updatedAt") VALUES ('user-heavy', 'USER', 'PRO', now());
+    INSERT INTO "Lease" (id, "userId", "keyId", status, tier, provider, framework, "agentId", "grantedAt",
+                         "expiresAt", "endedAt", "spendCapUsd", "updatedAt")
+    SELECT gen_random_uuid(), 'user-heavy', '00000000-0000-4000-8000-000000000001', 'EXPIRED', 'PRO', 'OPENROUTER',
+           'GENERIC', 'agent-' || (i % 50), timestamp '2026-06-01' - (i || ' minutes')::interval,
+           timestamp '2026-06-01' - (i || ' minutes')::interval + interval '1 hour',
+           timestamp '2026-06-01' - (i || ' minutes')::interval + interval '1 hour', 10, now()
+    FROM generate_series(1, 5000) i;
+    INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "agentId", "stopAgent")
+    SELECT t.type::"LeaseEventType", l."grantedAt", l.id, l."userId", l."keyId", l."agentId", t.type <> 'GRANTED'
+    FROM "Lease" l CROSS JOIN (VALUES ('GRANTED'), ('EXPIRED')) t(type) ORDER BY l."grantedAt";
+    INSERT INTO "AuditEntry" (at, "actorId", "actorRole", action, "targetType", "targetId")
+    SELECT l."grantedAt", l."userId", 'USER', 'lease.grant', 'Lease', l.id::text FROM "Lease" l;
+    ANALYZE;`);
+  db = new PrismaClient({
+    adapter: new PrismaPg({ connectionString: database.url, max: 2 }),
+    log: [{ emit: 'event', level: 'query' }],
+  });
+  // The client's type knows of query events only when built from a literal of its options.
+  (db as unknown as { $on(event: 'query', listener: (e: Prisma.QueryEvent) => void): void }).$on('query', (e) =>
+    captured.push({ query: e.query, params: e.params }),
+  );
+}, 60_000);
+
+afterAll(async () => {
+  await db?.$disconnect();
+  await client?.end();
+  await database?.drop();
+});
+
+describe('hot queries read their indexes', () => {
+  const clock = { now: () => NOW };
+  const leases = () =>
+    createLeaseService({
+      db,
+      clock,
+      audit: createAuditService({ db, clock }),
+      keys: {} as KeyService,
+      events: createEventBus(() => {}),
+      tokens: createLeaseTokens('x'.repeat(32)),
+      proxyBaseUrl: () => 'http://127.0.0.1:1/v1',
+    });
+
+  it('the expiry job: an idle sweep, and when it wakes next', async () => {
+    const [sweep] = await statementsOf(/ORDER BY l."expiresAt", l.id LIMIT/, () =>
+      db.$transaction((tx) => store.expireDue(tx, NOW)),
+    );
+    await expectServedBy(sweep!, 'Lease_live_expiresAt_id_idx', 'Lease');
+    const [next] = await statementsOf(/min\(l."expiresAt"\)/, () => store.nextExpiry(db));
+    await expectServedBy(next!, 'Lease_live_expiresAt_id_idx', 'Lease');
+  });
+
+  it('resolveLease and leases() by agent, within its user', async () => {
+    const [resolve] = await statementsOf(/mpk_lease_refusal/, () =>
+      leases().resolve(worker, { agentId: 'agent-7', userId: 'user-heavy' }),
+    );
+    await expectServedBy(resolve!, 'Lease_userId_agentId_grantedAt_id_idx', 'Lease');
+    const [list] = await statementsOf(/FROM "public"."Lease"/, () =>
+      leases().list(admin, { userId: 'user-heavy', agentId: 'agent-7', first: 20 }),
+    );
+    await expectServedBy(list!, 'Lease_userId_agentId_grantedAt_id_idx', 'Lease');
+  });
+
+  it('auditLog by target', async () => {
+    const { rows } = await client.query(`SELECT "targetId" FROM "AuditEntry" ORDER BY id DESC LIMIT 1 OFFSET 30000`);
+    const audit = createAuditService({ db, clock });
+    const [list] = await statementsOf(/FROM "public"."AuditEntry"/, async () => {
+      const page = await audit.list(admin, { targetId: rows[0].targetId, first: 20 });
+      expect(page.edges).toHaveLength(1);
+    });
+    await expectServedBy(list!, 'AuditEntry_targetId_id_idx', 'AuditEntry');
+  });
+
+  it('leaseEvents replayed for a user or a key, the newest events, and a lease history', async () => {
+    const key = '00000000-0000-4000-8000-000000000003';
+    const [byUser] = await statementsOf(/FROM "LeaseEvent" e/, async () => {
+      const page = await readEvents(db, START, 500, { userId: 'user-8' });
+      expect(page.events.length).toBeGreaterThan(0);
+      expect(page.events.every((e) => e.userId === 'user-8')).toBe(true);
+    });
+    await expectServedBy(byUser!, 'LeaseEvent_userId_txId_id_idx', 'LeaseEvent');
+    const [byKey] = await statementsOf(/FROM "LeaseEvent" e/, async () => {
+      const page = await readEvents(db, START, 500, { keyId: key, types: ['EXPIRED'] });
+      expect(page.events.every((e) => e.keyId === key && e.type === 'EXPIRED')).toBe(true);
+    });
+    await expectServedBy(byKey!, 'LeaseEvent_keyId_txId_id_idx', 'LeaseEvent');
+    const [recent] = await statementsOf(/FROM "LeaseEvent" e/, () =>
+      readRecentEvents(db, { limit: 20, userId: 'user-8', keyId: null, types: null }),
+    );
+    await expectServedBy(recent!, 'LeaseEvent_userId_txId_id_idx', 'LeaseEvent');
+    const { rows } = await client.query(`SELECT id::text FROM "Lease" ORDER BY "grantedAt" LIMIT 3`);
+    const [history] = await statementsOf(/CROSS JOIN LATERAL/, () =>
+      readLeaseHistories(
+        db,
+        rows.map((r) => r.id),
+        { limit: 10, types: null },
+      ),
+    );
+    await expectServedBy(history!, 'LeaseEvent_leaseId_txId_id_idx', 'LeaseEvent');
+  });
+});
