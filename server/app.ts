@@ -1,13 +1,13 @@
 // The composition root: config in, a running MPK out. Everything is wired here and nowhere else.
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createAuditService } from './audit/service.js';
 import { createAuthenticator } from './auth/authenticator.js';
 import { createUserService } from './auth/users.js';
 import { type Config, DEFAULT_LIMITS } from './config.js';
 import { type Clock, systemClock } from './core/clock.js';
 import { createLogger, type Logger } from './core/logger.js';
+import { projectRoot } from './core/paths.js';
 import { createTokenBuckets } from './core/rate-limit.js';
 import { createKeyring, parseMasterKeys } from './crypto/keyring.js';
 import { assertKeyringCoversStoredSecrets } from './crypto/rotate.js';
@@ -43,7 +43,6 @@ import { createMeteringProxy } from './usage/proxy.js';
 import { createReconcileJob } from './usage/reconcile.js';
 import { createUsageService } from './usage/service.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** The advisory lock id of the scheduler: one holder across every instance on a database. */
 const SCHEDULER_LOCK = 0x6d706b01;
 
@@ -186,7 +185,7 @@ export async function buildApp(options: AppOptions) {
   const server = createHttpServer({
     graphql,
     logger,
-    staticDir: path.join(root, 'web/dist'),
+    staticDir: path.join(projectRoot, 'web/dist'),
     proxy,
     limits: requestLimits,
     // Only on the generated development secret: with MPK_JWT_SECRET set the endpoint does not exist.

@@ -7,12 +7,16 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { diffMigrationsToSchema, migrationsDir } from '../db/migrate.js';
+import { cliArgs, usageError } from './args.js';
 
-const name = process.argv[2];
-if (!name || !/^[a-z0-9_]+$/i.test(name)) {
-  console.error('usage: npm run db:migration -- <name>   (letters, digits and underscores)');
-  process.exit(2);
-}
+const USAGE = `usage: npm run db:migration -- <name>   (letters, digits and underscores)
+
+Writes prisma/migrations/<timestamp>_<name>/migration.sql: the SQL from the migrations to
+prisma/schema.prisma, and the changed function files of prisma/sql/. Needs a PostgreSQL server with
+CREATEDB at SHADOW_DATABASE_URL, DATABASE_URL or postgresql://postgres@127.0.0.1:5432/postgres.`;
+const { positionals } = cliArgs(USAGE, {}, { positionals: true });
+const name = positionals[0];
+if (!name || positionals.length > 1 || !/^[a-z0-9_]+$/i.test(name)) usageError('One migration name, please.', USAGE);
 const url =
   process.env.SHADOW_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 {

@@ -4,18 +4,17 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
 import type { MigrationList, SchemaEngine } from '@prisma/schema-engine-wasm';
 import * as runtime from '@prisma/schema-engine-wasm/schema_engine_bg';
 import pg from 'pg';
 import { parse as parseConnectionString } from 'pg-connection-string';
+import { projectRoot } from '../core/paths.js';
 import { driftedFunctions, readFunctionFile, type SqlFunction } from './sql-functions.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const schemaPath = path.join(root, 'prisma/schema.prisma');
-export const migrationsDir = path.join(root, 'prisma/migrations');
+export const schemaPath = path.join(projectRoot, 'prisma/schema.prisma');
+export const migrationsDir = path.join(projectRoot, 'prisma/migrations');
 const noFilters = { externalTables: [], externalEnums: [] };
 
 let wasmReady: Promise<void> | undefined;
@@ -186,7 +185,7 @@ export async function diffMigrationsToSchema(
       const schema = await withEngine(scratchUrl, async (engine) => {
         const result = await engine.diff({
           // The live database behind the engine's adapter: the scratch one.
-          from: { tag: 'schemaDatasource', files: [{ path: schemaPath, content }], configDir: root },
+          from: { tag: 'schemaDatasource', files: [{ path: schemaPath, content }], configDir: projectRoot },
           to: { tag: 'schemaDatamodel', files: [{ path: schemaPath, content }] },
           script: true,
           exitCode: null,

@@ -3,11 +3,10 @@
 // `driftedFunctions` tells which functions of a database differ from their files.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
+import { projectRoot } from '../core/paths.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const sqlDir = path.join(root, 'prisma/sql');
+export const sqlDir = path.join(projectRoot, 'prisma/sql');
 
 /**
  * Every function, in an order that creates each after those it calls (an SQL-language function's
