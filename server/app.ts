@@ -32,7 +32,10 @@ import { createLeaseTokens } from './leases/lease-token.js';
 import { createTierPolicyService } from './leases/policies.js';
 import { createLeaseRequestLimits } from './leases/request-rate.js';
 import { createLeaseService } from './leases/service.js';
-import { createPoolSummary } from './leases/summary.js';
+import { activeLeaseCounts, createPoolSummary } from './leases/summary.js';
+import { createMetricsEndpoint } from './metrics/endpoint.js';
+import { useGraphQLMetrics } from './metrics/graphql.js';
+import { createMetrics } from './metrics/metrics.js';
 import { advisoryLockLeader, soleLeader } from './scheduler/leader.js';
 import { createScheduler } from './scheduler/runner.js';
 import { createAdmissionCache } from './usage/admission.js';
@@ -65,6 +68,8 @@ export async function buildApp(options: AppOptions) {
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
   const limits = config.limits ?? DEFAULT_LIMITS;
+  // This instance's own registry: apps built in one process (tests) never mix their figures.
+  const metrics = createMetrics();
   for (const name of config.generatedSecrets) {
     logger.warn(
       `${name} is not set: using a generated development value stored in ${config.dataDir} (set it in production)`,
@@ -105,6 +110,8 @@ export async function buildApp(options: AppOptions) {
     maxConnectionsPerUser: config.maxConnectionsPerUser ?? DEFAULT_SUBSCRIBER_LIMITS.maxConnectionsPerUser,
   });
   const events = createEventBus(pump.nudge);
+  events.observe(metrics.leaseEvents);
+  pump.listen(metrics.eventsRead);
 
   const audit = createAuditService({ db, clock });
   const users = createUserService({ db, clock });
@@ -114,6 +121,7 @@ export async function buildApp(options: AppOptions) {
     clock,
     logger,
     reveal: (keyId, ciphertext) => keyring.decrypt(ciphertext, keyId),
+    metrics,
   });
   events.observe(admission.observe);
   pump.listen(admission.observe);
@@ -122,7 +130,16 @@ export async function buildApp(options: AppOptions) {
   const tokens = createLeaseTokens(config.jwtSecret);
   // Agents reach the proxy where this server listens, unless MPK_PUBLIC_URL says otherwise.
   let publicUrl = config.publicUrl ?? '';
-  const leases = createLeaseService({ db, clock, audit, keys, events, tokens, proxyBaseUrl: () => `${publicUrl}/v1` });
+  const leases = createLeaseService({
+    db,
+    clock,
+    audit,
+    keys,
+    events,
+    tokens,
+    proxyBaseUrl: () => `${publicUrl}/v1`,
+    metrics,
+  });
   // Rate limits run on real time whatever the injected clock: they limit load, not domain time.
   const leaseRequestLimits = createLeaseRequestLimits({ db, clock: systemClock, logger });
   const tierPolicies = createTierPolicyService({ db, audit, onChanged: leaseRequestLimits.policiesChanged });
@@ -132,7 +149,7 @@ export async function buildApp(options: AppOptions) {
   const pool = createPoolSummary({ db, clock });
   const services = { audit, users, keys, keyUsage, leases, tierPolicies, pool, live, usage, usageHistory };
   const meter = createMeterBuffer({
-    usage,
+    usage: { recordBatch: metrics.timedBatches(usage.recordBatch) },
     logger,
     onSettled: admission.settled,
     maxUnwritten: options.maxUnwrittenMetering,
@@ -146,6 +163,7 @@ export async function buildApp(options: AppOptions) {
     clock,
     logger,
     rateLimits: leaseRequestLimits,
+    metrics,
   });
 
   const expiry = createExpiryJob({ clock, leases, pump, logger });
@@ -179,7 +197,10 @@ export async function buildApp(options: AppOptions) {
     logger,
     corsOrigins: config.corsOrigins ?? [],
     production: config.production ?? false,
-    plugins: [useMutationRateLimit({ limits, buckets: createTokenBuckets({ clock: systemClock }) })],
+    plugins: [
+      useMutationRateLimit({ limits, buckets: createTokenBuckets({ clock: systemClock }) }),
+      useGraphQLMetrics(metrics.registry),
+    ],
   });
   const requestLimits = createRequestLimits(limits, logger);
   const server = createHttpServer({
@@ -188,6 +209,11 @@ export async function buildApp(options: AppOptions) {
     staticDir: path.join(projectRoot, 'web/dist'),
     proxy,
     limits: requestLimits,
+    metrics: createMetricsEndpoint({
+      metrics,
+      authenticator,
+      access: { token: config.metricsToken, addresses: config.metricsAddresses },
+    }),
     // Only on the generated development secret: with MPK_JWT_SECRET set the endpoint does not exist.
     devSignIn: config.generatedSecrets.includes('MPK_JWT_SECRET')
       ? createDevSignIn({
@@ -216,6 +242,13 @@ export async function buildApp(options: AppOptions) {
     },
   });
   const websocket = attachWebSocket(server, graphql, authenticator, subscriberLimits);
+  metrics.watch({
+    activeLeases: () => activeLeaseCounts(db),
+    unwrittenMetering: meter.unwritten,
+    subscribers: subscriberLimits.open,
+    schedulerLeader: scheduler.isLeader,
+    onError: (err, source) => logger.warn({ err, source }, 'a metric could not be read for a scrape'),
+  });
 
   return {
     db,
@@ -223,6 +256,8 @@ export async function buildApp(options: AppOptions) {
     pump,
     /** Subscriptions and WebSocket connections held open on this instance, capped per USER. */
     subscriberLimits,
+    /** This instance's Prometheus registry and instruments (GET /metrics). */
+    metrics,
     expiry,
     reconcile,
     scheduler,

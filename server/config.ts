@@ -4,6 +4,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Role } from './core/identity.js';
+import { metricsAddressList, parseMetricsAddresses } from './metrics/addresses.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -27,6 +28,8 @@ const envSchema = z.object({
   MPK_DATA_DIR: z.string().min(1).default('.data'),
   MPK_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  MPK_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(4096).optional(),
+  MPK_METRICS_ADDRESSES: z.string().max(4096).optional(),
   MPK_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   MPK_MAX_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(0).max(1_000_000).default(1_000),
   MPK_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
@@ -72,6 +75,10 @@ export interface Config {
   /** Where agents reach this server (the metering proxy's base); absent = where it listens. */
   publicUrl?: string | undefined;
   logLevel: (typeof LOG_LEVELS)[number];
+  /** A bearer secret that may read /metrics (a scraper's); none when absent. */
+  metricsToken?: string | undefined;
+  /** Peers that may read /metrics without credentials (`loopback`, IPs, CIDRs); loopback when absent. */
+  metricsAddresses?: readonly string[];
   /** Connections, timeouts, the request body budget and rate limits; DEFAULT_LIMITS when absent. */
   limits?: Limits;
   /** Names of the secrets that were generated for development because none was set. */
@@ -130,6 +137,11 @@ export function parseEnv(env: NodeJS.ProcessEnv) {
     // them would be accepted here.
     for (const name of ['MPK_JWT_ISSUER', 'MPK_JWT_AUDIENCE'] as const) {
       if (parsed.data.MPK_JWKS_URL && !parsed.data[name]) lines.push(`  ${name}: required when MPK_JWKS_URL is set`);
+    }
+    try {
+      metricsAddressList(parseMetricsAddresses(parsed.data.MPK_METRICS_ADDRESSES));
+    } catch (error) {
+      lines.push(`  MPK_METRICS_ADDRESSES: ${(error as Error).message}`);
     }
     for (const origin of splitList(parsed.data.MPK_CORS_ORIGINS)) {
       if (corsOrigin(origin) === undefined)
@@ -220,6 +232,8 @@ export async function loadConfig(env: NodeJS.ProcessEnv = process.env): Promise<
     dataDir,
     publicUrl: e.MPK_PUBLIC_URL?.replace(/\/+$/, ''),
     logLevel: e.LOG_LEVEL,
+    metricsToken: e.MPK_METRICS_TOKEN,
+    metricsAddresses: parseMetricsAddresses(e.MPK_METRICS_ADDRESSES),
     limits: limitsOf(e),
     generatedSecrets,
   };

@@ -46,6 +46,8 @@ export const PERMISSIONS = {
   keyUsage: READERS,
   // Fields narrower than their type
   'Lease.key': ['ADMIN', 'OBSERVER', 'WORKER'],
+  // HTTP routes beside GraphQL (GET /metrics also takes MPK_METRICS_TOKEN, or a listed address)
+  'HTTP.metrics': READERS,
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Operation = keyof typeof PERMISSIONS;

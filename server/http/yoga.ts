@@ -11,6 +11,7 @@ import type { GraphQLContext, ServiceRegistry } from '../graphql/context.js';
 import { maskError } from '../graphql/errors.js';
 import { type Caller, inputHygiene } from '../graphql/hygiene.js';
 import { isIntrospectionOnly } from '../graphql/introspection.js';
+import { useOperationLog } from './operation-log.js';
 import { schema } from './schema.js';
 
 export interface YogaDeps {
@@ -102,6 +103,7 @@ export function createGraphQLHandler(deps: YogaDeps) {
       return { identity, requestId: requestId ?? randomUUID(), services, prisma };
     },
     plugins: [
+      useOperationLog(logger),
       releaseSubscriptionsOnDisconnect(),
       inputHygiene({ production: deps.production ?? false, identify }),
       useCSRFPrevention({ requestHeaders: [CSRF_HEADER, 'x-graphql-yoga-csrf'] }),

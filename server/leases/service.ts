@@ -18,6 +18,7 @@ import { FRAMEWORKS, type Framework, type LeaseStatus, PROVIDERS, type Provider,
 import { inTransaction } from '../db/transaction.js';
 import type { EventBus, LeaseEventRecord } from '../events/bus.js';
 import type { KeyService } from '../keys/service.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { LeaseTokens } from './lease-token.js';
 import { capReachedMessage, KEY_QUOTA_MESSAGE, notActiveMessage } from './refusals.js';
 import { renderAgentConfig } from './renderers.js';
@@ -89,6 +90,8 @@ export function createLeaseService(deps: {
   tokens: LeaseTokens;
   /** The metering proxy's base URL as agents reach it (known once the server listens). */
   proxyBaseUrl: () => string;
+  /** Counts refusals by code (grants are counted from the events). */
+  metrics?: Pick<Metrics, 'leaseRefused'>;
 }) {
   const { db, clock, audit, keys, events, tokens } = deps;
 
@@ -173,8 +176,10 @@ export function createLeaseService(deps: {
         case 'EXISTING':
           return db.lease.findUniqueOrThrow({ where: { id: result.leaseId } });
         case 'TIER_LIMIT_REACHED':
+          deps.metrics?.leaseRefused('requestLease', result.outcome);
           throw new MpkError('TIER_LIMIT_REACHED', `Tier ${result.tier} allows ${result.max} active lease(s)`);
         case 'NO_KEY_AVAILABLE':
+          deps.metrics?.leaseRefused('requestLease', result.outcome);
           throw new MpkError('NO_KEY_AVAILABLE', `No ${provider} key has room for another lease right now`);
         case 'OVERDUE':
           // Leases past their expiry count as ended, whether or not the scheduler got to them.
@@ -407,7 +412,10 @@ export function createLeaseService(deps: {
       }
       const row = await store.resolveRow(db, match, now, worker);
       if (!row) throw notFound('Lease');
-      if (row.refusal) throw refusalError(row, now);
+      if (row.refusal) {
+        deps.metrics?.leaseRefused('resolveLease', row.refusal);
+        throw refusalError(row, now);
+      }
       const key = row.key as unknown as ManagedKey & {
         fallbackModels: string[];
         config: { frameworks?: Record<string, Record<string, unknown>>; delivery?: 'PROXY' | 'DIRECT' };

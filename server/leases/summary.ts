@@ -90,3 +90,12 @@ export function createPoolSummary(deps: { db: Db; clock: Clock }) {
   };
 }
 export type PoolSummaryService = ReturnType<typeof createPoolSummary>;
+
+/**
+ * ACTIVE leases by tier and key, for the metrics (mpk_leases_active). One grouped read over the
+ * live leases (the partial index on ACTIVE and SUSPENDED ones), as many rows as tiers times keys.
+ */
+export const activeLeaseCounts = (db: Db) =>
+  db.$queryRaw<{ tier: string; keyId: string; count: number }[]>`
+    SELECT tier::text, "keyId"::text AS "keyId", count(*)::int AS count
+    FROM "Lease" WHERE status = 'ACTIVE' GROUP BY 1, 2`;

@@ -22,6 +22,7 @@ import type { Logger } from '../core/logger.js';
 import type { Db } from '../db/client.js';
 import type { LeaseEventRecord } from '../events/bus.js';
 import type { LeaseRefusal } from '../leases/refusals.js';
+import type { Metrics } from '../metrics/metrics.js';
 
 export interface Prices {
   prompt: string | number;
@@ -161,8 +162,9 @@ export function createAdmissionCache(deps: {
   refreshAfterMs?: number;
   maxAgeMs?: number;
   maxLeases?: number;
+  metrics?: Pick<Metrics, 'admissionRefresh' | 'admissionRefused'>;
 }) {
-  const { db, clock, logger, reveal } = deps;
+  const { db, clock, logger, reveal, metrics } = deps;
   const refreshAfterMs = deps.refreshAfterMs ?? 250;
   const maxAgeMs = deps.maxAgeMs ?? 2_000;
   const maxLeases = deps.maxLeases ?? 50_000;
@@ -333,6 +335,7 @@ export function createAdmissionCache(deps: {
 
   function verdict(state: LeaseState, nowMs: number): AdmissionVerdict {
     const refusal = admissionRefusal(state, state.key, nowMs);
+    if (refusal) metrics?.admissionRefused(refusal);
     return refusal
       ? { admitted: false, refusal, leaseId: state.id, used: state.used, cap: state.cap }
       : { admitted: true, leaseId: state.id, key: state.key! };
@@ -343,10 +346,14 @@ export function createAdmissionCache(deps: {
     admit(leaseId: string): AdmissionVerdict | Promise<AdmissionVerdict> {
       const state = leaseState(leaseId);
       const now = clock.now();
-      if (mustRead(state, now)) return readCurrent(state).then(() => verdict(state, clock.now().getTime()));
+      if (mustRead(state, now)) {
+        metrics?.admissionRefresh('blocking');
+        return readCurrent(state).then(() => verdict(state, clock.now().getTime()));
+      }
       if (state.stale || performance.now() - state.loadedAt > refreshAfterMs) {
         state.stale = false;
         if (!state.loading) {
+          metrics?.admissionRefresh('background');
           load(state).catch((err) => {
             state.stale = true;
             logger.warn({ err, leaseId }, 'admission refresh failed');

@@ -11,6 +11,7 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { LeaseTokens } from '../leases/lease-token.js';
 import { capReachedMessage, KEY_QUOTA_MESSAGE, type LeaseRefusal } from '../leases/refusals.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { AdmissionCache, AdmittedKey } from './admission.js';
 import type { GenerationLookups } from './generation-stats.js';
 import type { MeterBuffer } from './meter-buffer.js';
@@ -147,8 +148,9 @@ export function createMeteringProxy(deps: {
   logger: Logger;
   /** The lease's request rate (its tier's requestsPerMinute): seconds to wait, 0 to go on. */
   rateLimits?: { check(leaseId: string): number | Promise<number> };
+  metrics?: Pick<Metrics, 'proxyRequest' | 'proxyForwarded'>;
 }) {
-  const { admission, tokens, meter, generations, clock, logger } = deps;
+  const { admission, tokens, meter, generations, clock, logger, metrics } = deps;
   // One connection pool per provider origin, kept alive between requests.
   const upstreamAgent = new Agent({ keepAliveTimeout: 30_000 });
 
@@ -161,8 +163,12 @@ export function createMeteringProxy(deps: {
     key: AdmittedKey,
     leaseId: string,
     leaseToken: string,
+    startedAt: number,
   ) {
+    const reading = performance.now();
     const body = req.method === 'POST' ? await readBody(req) : null;
+    // The client's upload is the client's time, not MPK's.
+    const uploadMs = performance.now() - reading;
     if (req.method === 'POST' && !body)
       return openAiError(res, 413, {
         type: 'invalid_request_error',
@@ -209,6 +215,7 @@ export function createMeteringProxy(deps: {
 
     // undici's dispatch API, the lowest layer of Node's HTTP client: no stream or promise per
     // chunk, so a pass-through costs little more than the bytes it moves.
+    const sentAt = performance.now();
     const answered = await new Promise<boolean>((done) => {
       upstreamAgent.dispatch(
         {
@@ -305,6 +312,7 @@ export function createMeteringProxy(deps: {
         },
       );
     });
+    metrics?.proxyForwarded(upstreamPath, performance.now() - sentAt, sentAt - startedAt - uploadMs);
     if (!answered) return;
     if (!exchange.streamed) exchange.chunks = chunks;
     // After this tick, so that the answer's bytes leave first.
@@ -379,7 +387,13 @@ export function createMeteringProxy(deps: {
     },
 
     async handle(req: http.IncomingMessage, res: http.ServerResponse, pathname: string, search = '') {
+      const startedAt = performance.now();
       const upstreamPath = ROUTES[`${req.method} ${pathname}`];
+      if (metrics) {
+        res.once('close', () =>
+          metrics.proxyRequest(upstreamPath ?? 'other', res.headersSent ? res.statusCode : 'client-gone'),
+        );
+      }
       if (!upstreamPath)
         return openAiError(res, 404, {
           type: 'invalid_request_error',
@@ -434,7 +448,7 @@ export function createMeteringProxy(deps: {
         }
       }
       if (!verdict.admitted) return refuse(res, verdict.refusal, verdict.used, verdict.cap);
-      return forward(req, res, upstreamPath, search, verdict.key, leaseId, bearer!);
+      return forward(req, res, upstreamPath, search, verdict.key, leaseId, bearer!, startedAt);
     },
   };
 }
