@@ -62,7 +62,7 @@ export function useMutationRateLimit(deps: {
   const limit: BucketLimit = { capacity: limits.mutationBurst, perSecond: limits.mutationsPerSecond };
   const roles = new Set<string>(limits.mutationLimitedRoles);
   return {
-    async onExecute({ args, setResultAndStopExecution }) {
+    onExecute({ args, setResultAndStopExecution }) {
       const identity = (args.contextValue as GraphQLContext).identity;
       if (!identity || !roles.has(identity.role)) return;
       const operation = getOperationAST(args.document, args.operationName);
@@ -71,9 +71,14 @@ export function useMutationRateLimit(deps: {
       const wait = buckets.take(`${identity.role}:${identity.userId}`, limit, cost);
       if (!wait) return;
       const delayMs = Math.min(wait * 1000, MAX_REFUSAL_DELAY_MS);
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
       const websocket = (args.contextValue as { connectionIdentity?: unknown }).connectionIdentity !== undefined;
-      setResultAndStopExecution({ errors: [rateLimitedError(wait - delayMs / 1000, websocket)] });
+      // Only a refusal waits: every other operation goes on synchronously.
+      return new Promise<void>((resolve) =>
+        setTimeout(() => {
+          setResultAndStopExecution({ errors: [rateLimitedError(wait - delayMs / 1000, websocket)] });
+          resolve();
+        }, delayMs),
+      );
     },
   };
 }
