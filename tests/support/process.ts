@@ -23,6 +23,11 @@ export interface SpawnOptions {
   name?: string;
   /** Flags for its node (e.g. `--cpu-prof`). */
   nodeArgs?: string[];
+  /** What node runs, from `cwd`: `npm start`'s `--import tsx server/main.ts` unless given (the image's
+   * `dist/server/main.js`, say). */
+  entry?: string[];
+  /** The folder it runs in: this checkout unless given. */
+  cwd?: string;
   /** `inherit`: its stderr goes to this terminal (the benchmarks) instead of into `output()`. */
   stderr?: 'pipe' | 'inherit';
   timeoutMs?: number;
@@ -44,8 +49,9 @@ const exit = (child: ChildProcess) =>
  */
 export function spawnServer(env: Record<string, string>, options: SpawnOptions = {}): Promise<SpawnedServer> {
   const { name = 'server', nodeArgs = [], stderr = 'pipe', timeoutMs = 30_000 } = options;
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'server/main.ts'], {
-    cwd: root,
+  const { entry = ['--import', 'tsx', 'server/main.ts'], cwd = root } = options;
+  const child = spawn(process.execPath, [...nodeArgs, ...entry], {
+    cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', stderr],
   });
