@@ -8,6 +8,7 @@ import type { Identity } from '../core/identity.js';
 import { type PageRequest, pageOfModel, serialKeyset } from '../core/paging.js';
 import { filterText } from '../core/text.js';
 import type { AuditEntry, Db, Prisma, Tx } from '../db/client.js';
+import { estimatedRows } from '../db/estimate.js';
 
 export interface AuditRecord {
   action: string;
@@ -67,6 +68,7 @@ export function createAuditService(deps: { db: Db; clock: Clock }) {
       // Entries are ordered by their serial id, newest first; the cursor carries it.
       return pageOfModel(request, {
         model: db.auditEntry,
+        estimateAll: () => estimatedRows(db, 'AuditEntry'),
         where,
         keyset: serialKeyset(),
         positionOf: (r: AuditEntry) => ({ at: r.at, id: r.id.toString() }),

@@ -5,6 +5,7 @@ import type { Identity, Role } from '../core/identity.js';
 import { type PageRequest, pageOfModel, timeKeyset } from '../core/paging.js';
 import { filterText } from '../core/text.js';
 import type { Db, Prisma, User } from '../db/client.js';
+import { estimatedRows } from '../db/estimate.js';
 import { authorize } from './permissions.js';
 
 export interface UserFilter extends PageRequest {
@@ -49,6 +50,7 @@ export function createUserService(deps: { db: Db; clock: Clock }) {
       };
       return pageOfModel(filter, {
         model: db.user,
+        estimateAll: () => estimatedRows(db, 'User'),
         where,
         keyset: timeKeyset('createdAt'),
         positionOf: (u: User) => ({ at: u.createdAt, id: u.id }),

@@ -10,9 +10,21 @@ export interface Page<T> {
   /** Asked of the database only when a client selects it. */
   hasNextPage: () => Promise<boolean>;
   hasPreviousPage: () => Promise<boolean>;
-  /** Counted only when a client asks for it. */
-  totalCount: () => Promise<number>;
+  /** Counted only when a client asks for it, and never a whole growing table: see `Total`. */
+  totalCount: () => Promise<Total>;
 }
+
+/**
+ * How many rows a list has. Exact up to COUNT_CAP; past it, an estimate: the planner's row
+ * count for the table when the list is unfiltered, else COUNT_CAP itself as a lower bound.
+ */
+export interface Total {
+  count: number;
+  estimate: boolean;
+}
+
+/** Lists are counted exactly up to this many rows (a bounded index read), and estimated past it. */
+export const COUNT_CAP = 10_000;
 
 export interface PageRequest {
   first?: number | null;
@@ -117,7 +129,7 @@ interface PageSource<T, Where, OrderBy> {
   positionOf(row: T): Position;
   /** Rows matching the list's filter and `cursor`, in `orderBy` order, at most `take`. */
   fetch(cursor: { where: Where | undefined; orderBy: OrderBy }, take: number): Promise<T[]>;
-  count(): Promise<number>;
+  count(): Promise<Total>;
 }
 
 /**
@@ -157,7 +169,12 @@ async function pageOf<T, W, O>(request: PageRequest, source: PageSource<T, W, O>
 /** A page of nothing: for filters that cannot match (a malformed id, another user's rows). */
 export function emptyPage<T>(request: PageRequest): Page<T> {
   readPageRequest(request);
-  return { edges: [], hasNextPage: async () => false, hasPreviousPage: async () => false, totalCount: async () => 0 };
+  return {
+    edges: [],
+    hasNextPage: async () => false,
+    hasPreviousPage: async () => false,
+    totalCount: async () => ({ count: 0, estimate: false }),
+  };
 }
 
 function once<T>(work: () => Promise<T>): () => Promise<T> {
@@ -168,7 +185,7 @@ function once<T>(work: () => Promise<T>): () => Promise<T> {
 /** The two reads of a Prisma model that paging needs (a model delegate such as `db.lease` is one). */
 export interface ModelReads<T, W> {
   findMany(args: { where: { AND: NonNullable<W>[] }; orderBy: never; take: number }): Promise<T[]>;
-  count(args: { where: W }): Promise<number>;
+  count(args: { where: W; take: number }): Promise<number>;
 }
 
 /** A page of a model's rows that match `where`, in `keyset` order. */
@@ -179,6 +196,8 @@ export function pageOfModel<T, W>(
     where: NoInfer<NonNullable<W>>;
     keyset: Keyset<unknown, unknown>;
     positionOf(row: T): Position;
+    /** The planner's row count for the whole table (see server/db/estimate.ts), for unfiltered lists. */
+    estimateAll?: () => Promise<number>;
   },
 ): Promise<Page<T>> {
   const { model, where } = list;
@@ -192,6 +211,16 @@ export function pageOfModel<T, W>(
         orderBy: cursor.orderBy as never,
         take,
       }),
-    count: () => model.count({ where }),
+    count: async () => {
+      // Prisma leaves out a filter whose value is undefined: none defined means the whole table.
+      const unfiltered = Object.values(where as object).every((value) => value === undefined);
+      if (unfiltered && list.estimateAll) {
+        const rows = await list.estimateAll();
+        if (rows > COUNT_CAP) return { count: rows, estimate: true };
+      }
+      // Counts at most COUNT_CAP + 1 rows (a LIMIT inside the count), however many match.
+      const count = await model.count({ where, take: COUNT_CAP + 1 });
+      return count > COUNT_CAP ? { count: COUNT_CAP, estimate: true } : { count, estimate: false };
+    },
   });
 }

@@ -25,7 +25,19 @@ export function connectionOf<T>(name: string, node: ObjectRef<BuilderTypes, T>) 
     fields: (t) => ({
       edges: t.field({ type: [Edge], resolve: (page) => page.edges }),
       pageInfo: t.field({ type: PageInfo, resolve: (page) => page as Page<unknown> }),
-      totalCount: t.int({ resolve: (page) => page.totalCount() }),
+      totalCount: t.int({
+        description:
+          'How many items the list has, all pages together. Exact up to 10,000 (totalCountIsEstimate false). ' +
+          "Past that it is never counted: for an unfiltered list it is the database planner's estimate of the " +
+          "table's size, for a filtered one 10,000 as a lower bound; totalCountIsEstimate is then true.",
+        resolve: async (page) => (await page.totalCount()).count,
+      }),
+      totalCountIsEstimate: t.boolean({
+        description:
+          'True when totalCount is not an exact count: an estimate (an unfiltered list past 10,000 items) ' +
+          'or a lower bound of 10,000 (a filtered one). False when totalCount is exact.',
+        resolve: async (page) => (await page.totalCount()).estimate,
+      }),
     }),
   });
 }

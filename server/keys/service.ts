@@ -12,6 +12,7 @@ import { type PageRequest, pageOfModel, timeKeyset } from '../core/paging.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db, ManagedKey, Tx } from '../db/client.js';
 import type { Provider } from '../db/enums.js';
+import { estimatedRows } from '../db/estimate.js';
 import {
   type CreateKeyInput,
   maskKey,
@@ -167,6 +168,7 @@ export function createKeyService(deps: {
       const where = { provider: filter.provider ?? undefined, status: filter.status ?? undefined };
       return pageOfModel(filter, {
         model: db.managedKey,
+        estimateAll: () => estimatedRows(db, 'ManagedKey'),
         where,
         keyset: timeKeyset('createdAt'),
         positionOf: (k: ManagedKey) => ({ at: k.createdAt, id: k.id }),

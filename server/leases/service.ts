@@ -15,6 +15,7 @@ import { emptyPage, type PageRequest, pageOfModel, timeKeyset } from '../core/pa
 import { filterText } from '../core/text.js';
 import { type Db, type Lease, type ManagedKey, Prisma, type Tx } from '../db/client.js';
 import { FRAMEWORKS, type Framework, type LeaseStatus, PROVIDERS, type Provider, type Tier } from '../db/enums.js';
+import { estimatedRows } from '../db/estimate.js';
 import { inTransaction } from '../db/transaction.js';
 import type { EventBus, LeaseEventRecord } from '../events/bus.js';
 import type { KeyService } from '../keys/service.js';
@@ -361,6 +362,7 @@ export function createLeaseService(deps: {
       };
       return pageOfModel(filter, {
         model: db.lease,
+        estimateAll: () => estimatedRows(db, 'Lease'),
         where,
         keyset: timeKeyset('grantedAt'),
         positionOf: (l: Lease) => ({ at: l.grantedAt, id: l.id }),

@@ -10,6 +10,7 @@ import { Decimal } from '../core/money.js';
 import { emptyPage, type PageRequest, pageOfModel, timeKeyset } from '../core/paging.js';
 import { type Db, Prisma, type UsageRecord } from '../db/client.js';
 import type { Provider } from '../db/enums.js';
+import { estimatedRows } from '../db/estimate.js';
 
 export const MAX_SERIES_DAYS = 90;
 
@@ -77,6 +78,7 @@ export function createUsageHistory(deps: { db: Db; clock: Clock }) {
       const where: Prisma.UsageRecordWhereInput = { ...(leaseId ? { leaseId } : {}), ...(keyId ? { keyId } : {}) };
       return pageOfModel(filter, {
         model: db.usageRecord,
+        estimateAll: () => estimatedRows(db, 'UsageRecord'),
         where,
         keyset: timeKeyset('at', BigInt),
         positionOf: (r: UsageRecord) => ({ at: r.at, id: r.id.toString() }),

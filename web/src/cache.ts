@@ -24,6 +24,7 @@ interface LeaseLike {
 interface ListPage {
   leases: {
     totalCount: number;
+    totalCountIsEstimate?: boolean;
     pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
     edges: { __typename?: string; cursor: string; node: LeaseLike }[];
   };
@@ -59,7 +60,8 @@ export function insertLease(cache: Cache, lease: LeaseLike) {
         const kept = edges.slice(0, size);
         page.leases = {
           ...page.leases,
-          totalCount: page.leases.totalCount + 1,
+          // An estimate (or the count's cap) stays as the server gave it.
+          totalCount: page.leases.totalCount + (page.leases.totalCountIsEstimate ? 0 : 1),
           edges: kept,
           pageInfo: {
             ...page.leases.pageInfo,

@@ -133,6 +133,7 @@ export const LeaseListQuery = graphql(`
       agentId: $agentId
     ) {
       totalCount
+      totalCountIsEstimate
       pageInfo {
         ...Paging
       }
@@ -150,6 +151,7 @@ export const MyLeasesQuery = graphql(`
   query MyLeases($first: Int, $after: String, $last: Int, $before: String, $status: LeaseStatus, $userId: ID) {
     leases(first: $first, after: $after, last: $last, before: $before, status: $status, userId: $userId) {
       totalCount
+      totalCountIsEstimate
       pageInfo {
         ...Paging
       }

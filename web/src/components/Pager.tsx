@@ -1,6 +1,7 @@
 // Previous / next through a Relay connection, with the cursor kept in the URL.
 import { Button, Group, Text } from '@mantine/core';
 import { IconChevronLeft, IconChevronRight } from '@tabler/icons-react';
+import { formatTotal } from '../lib/format';
 
 export interface PageInfoLike {
   hasNextPage: boolean;
@@ -12,12 +13,14 @@ export interface PageInfoLike {
 export function Pager({
   pageInfo,
   totalCount,
+  totalCountIsEstimate,
   shown,
   goTo,
   noun,
 }: {
   pageInfo: PageInfoLike | undefined;
   totalCount: number | undefined;
+  totalCountIsEstimate?: boolean;
   shown: number;
   goTo: (page: { after?: string | null; before?: string | null }) => void;
   noun: string;
@@ -25,7 +28,7 @@ export function Pager({
   return (
     <Group justify="space-between" mt="sm">
       <Text size="sm" c="dimmed">
-        {totalCount === undefined ? '' : `${shown} shown of ${totalCount.toLocaleString('en-US')} ${noun}`}
+        {totalCount === undefined ? '' : `${shown} shown of ${formatTotal(totalCount, totalCountIsEstimate)} ${noun}`}
       </Text>
       <Group gap="xs">
         <Button

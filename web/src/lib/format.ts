@@ -55,6 +55,19 @@ export function share(spent: string, limit: string | null | undefined): number |
 
 export const shortId = (id: string) => id.slice(0, 8);
 
+/** The server counts lists exactly up to this many items (its COUNT_CAP). */
+export const COUNT_CAP = 10_000;
+
+/**
+ * A list's total as the server gave it: exact, "10,000+" when the server stopped counting (a
+ * filtered list past its cap), "about N" for the planner's estimate of an unfiltered table.
+ */
+export function formatTotal(count: number, estimate: boolean | undefined): string {
+  const n = count.toLocaleString('en-US');
+  if (!estimate) return n;
+  return count <= COUNT_CAP ? `${n}+` : `about ${n}`;
+}
+
 export const PROVIDER_NAMES: Record<string, string> = {
   OPENROUTER: 'OpenRouter',
   VENICE: 'Venice',

@@ -38,6 +38,7 @@ const AgentsDocument = graphql(`
     }
     leases(first: $first, after: $after, last: $last, before: $before, userId: $userId) {
       totalCount
+      totalCountIsEstimate
       pageInfo {
         ...Paging
       }
@@ -253,6 +254,7 @@ export default function AgentsPage() {
         <Pager
           pageInfo={data?.leases.pageInfo}
           totalCount={data?.leases.totalCount}
+          totalCountIsEstimate={data?.leases.totalCountIsEstimate}
           shown={rows.length}
           goTo={paging.goTo}
           noun="leases"

@@ -240,6 +240,7 @@ export default function AuditPage() {
       <Pager
         pageInfo={data?.auditLog.pageInfo}
         totalCount={data?.auditLog.totalCount}
+        totalCountIsEstimate={data?.auditLog.totalCountIsEstimate}
         shown={rows.length}
         goTo={filters.goTo}
         noun="entries"

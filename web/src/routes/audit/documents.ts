@@ -36,6 +36,7 @@ export const AuditPageQuery = graphql(`
       targetId: $targetId
     ) {
       totalCount
+      totalCountIsEstimate
       pageInfo {
         ...Paging
       }

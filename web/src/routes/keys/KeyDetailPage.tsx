@@ -20,7 +20,7 @@ import { KeyStatusBadge, LeaseStatusBadge } from '../../components/StatusBadge';
 import { useKeyUsage } from '../../components/useKeyUsage';
 import { useLiveRefresh } from '../../components/useLiveRefresh';
 import type { KeyDetailQuery as KeyDetail } from '../../gql/graphql';
-import { PROVIDER_NAMES } from '../../lib/format';
+import { formatTotal, PROVIDER_NAMES } from '../../lib/format';
 import { canAdminister } from '../../lib/roles';
 import { useMe } from '../../me';
 import { KeyDetailQuery } from './documents';
@@ -233,7 +233,7 @@ export default function KeyDetailPage() {
             Leases on this key
           </Title>
           <Anchor component={Link} to={`/leases?keyId=${key.id}`} size="sm">
-            All {data.leases.totalCount.toLocaleString('en-US')} leases of this key →
+            All {formatTotal(data.leases.totalCount, data.leases.totalCountIsEstimate)} leases of this key →
           </Anchor>
         </Group>
         <DataTable

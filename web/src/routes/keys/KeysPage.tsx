@@ -99,6 +99,7 @@ const KeyResults = memo(function KeyResults({ variables, admin, filtered, onAdd,
       <Pager
         pageInfo={data?.managedKeys.pageInfo}
         totalCount={data?.managedKeys.totalCount}
+        totalCountIsEstimate={data?.managedKeys.totalCountIsEstimate}
         shown={rows.length}
         goTo={goTo}
         noun="keys"

@@ -5,6 +5,7 @@ export const KeysPageQuery = graphql(`
   query KeysPage($first: Int, $after: String, $last: Int, $before: String, $provider: Provider, $status: KeyStatus) {
     managedKeys(first: $first, after: $after, last: $last, before: $before, provider: $provider, status: $status) {
       totalCount
+      totalCountIsEstimate
       pageInfo {
         ...Paging
       }
@@ -80,6 +81,7 @@ export const SuspendedOnKeyQuery = graphql(`
   query SuspendedOnKey($keyId: ID!) {
     leases(keyId: $keyId, status: SUSPENDED, first: 0) {
       totalCount
+      totalCountIsEstimate
     }
   }
 `);
@@ -118,6 +120,7 @@ export const KeyDetailQuery = graphql(`
     }
     leases(keyId: $id, first: 20) {
       totalCount
+      totalCountIsEstimate
       pageInfo {
         ...Paging
       }
@@ -130,6 +133,7 @@ export const KeyDetailQuery = graphql(`
     }
     auditLog(targetId: $id, first: 20) {
       totalCount
+      totalCountIsEstimate
       edges {
         node {
           id

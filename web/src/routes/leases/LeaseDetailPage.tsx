@@ -253,6 +253,7 @@ export default function LeaseDetailPage() {
         <Pager
           pageInfo={data.usageRecords.pageInfo}
           totalCount={data.usageRecords.totalCount}
+          totalCountIsEstimate={data.usageRecords.totalCountIsEstimate}
           shown={records.length}
           goTo={paging.goTo}
           noun="records"

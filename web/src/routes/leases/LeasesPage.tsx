@@ -103,6 +103,7 @@ const LeaseResults = memo(function LeaseResults({ variables, admin, filtered, go
       <Pager
         pageInfo={data?.leases.pageInfo}
         totalCount={data?.leases.totalCount}
+        totalCountIsEstimate={data?.leases.totalCountIsEstimate}
         shown={rows.length}
         goTo={goTo}
         noun="leases"

@@ -43,6 +43,7 @@ export const LeaseDetailQuery = graphql(`
     }
     usageRecords(leaseId: $id, first: $first, after: $after, last: $last, before: $before) {
       totalCount
+      totalCountIsEstimate
       pageInfo {
         ...Paging
       }

@@ -285,6 +285,7 @@ export default function UsersPage() {
       <Pager
         pageInfo={data?.users.pageInfo}
         totalCount={data?.users.totalCount}
+        totalCountIsEstimate={data?.users.totalCountIsEstimate}
         shown={rows.length}
         goTo={filters.goTo}
         noun="users"

@@ -18,6 +18,7 @@ export const UsersPageQuery = graphql(`
   query UsersPage($first: Int, $after: String, $last: Int, $before: String, $filter: UserFilter) {
     users(first: $first, after: $after, last: $last, before: $before, filter: $filter) {
       totalCount
+      totalCountIsEstimate
       pageInfo {
         ...Paging
       }
