@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type FakeUpstream, startFakeUpstream } from '../demo/fake-provider.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { callProvider, createKey, resolvedLease } from './support/fixtures.js';
+import { callProvider, leaseOnNewKey } from './support/fixtures.js';
 import { killServers, type ServerProcess, startServerProcess } from './support/process.js';
 
 let database: TestDatabase;
@@ -27,15 +27,9 @@ afterAll(async () => {
 it('a kill -9 under load loses only requests answered in its last moments', async () => {
   const admin = await server.token('ADMIN', 'crash-admin');
   const worker = await server.token('WORKER', 'crash-worker');
-  await createKey(server, admin, {
-    provider: 'OPENAI_COMPATIBLE',
+  const { lease, token, baseUrl } = await leaseOnNewKey(server, admin, worker, {
     baseUrl: upstream.url,
     apiKey: 'sk-crash-0123456789',
-    defaultModel: 'fake-model',
-  });
-  const { lease, token, baseUrl } = await resolvedLease(server, worker, {
-    provider: 'OPENAI_COMPATIBLE',
-    framework: 'GENERIC',
   });
 
   /** Request id -> when its 200 reached the client. */

@@ -134,6 +134,19 @@ export async function proxiedLease(
   keyInput: Record<string, unknown>,
 ) {
   await disableKeys(server);
+  return leaseOnNewKey(server, admin, worker, keyInput);
+}
+
+/**
+ * Like `proxiedLease`, on a server of any kind (a process too) whose pool holds no other key that
+ * could be chosen: the new key, a new user's lease on it, and the token and URL the agent is handed.
+ */
+export async function leaseOnNewKey(
+  server: GraphQLServer,
+  admin: string,
+  worker: string,
+  keyInput: Record<string, unknown>,
+) {
   const provider = keyInput.provider ?? 'OPENAI_COMPATIBLE';
   const key = await createKey(server, admin, { provider, defaultModel: 'fake-model', ...keyInput });
   return {
