@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeUpstream, startFakeUpstream } from '../demo/fake-provider.js';
 import { tempDir } from './support/config.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { callProvider, createKey, resolvedLease } from './support/fixtures.js';
+import { callProvider, leaseOnNewKey } from './support/fixtures.js';
 import { killServers, startServerProcess } from './support/process.js';
 import { collect, settle, wsClient } from './support/ws.js';
 
@@ -90,15 +90,9 @@ describe('the compiled server', () => {
 
     const admin = await server.token('ADMIN', 'image-admin');
     const worker = await server.token('WORKER', 'image-worker');
-    await createKey(server, admin, {
-      provider: 'OPENAI_COMPATIBLE',
+    const { lease, token, baseUrl } = await leaseOnNewKey(server, admin, worker, {
       baseUrl: upstream.url,
       apiKey: 'sk-image-0123456789',
-      defaultModel: 'fake-model',
-    });
-    const { lease, token, baseUrl } = await resolvedLease(server, worker, {
-      provider: 'OPENAI_COMPATIBLE',
-      framework: 'GENERIC',
     });
 
     let closeCode: number | undefined;
