@@ -326,6 +326,13 @@ describe('connections and the body budget', () => {
     // The stalled uploads are closed once their bodies stop moving, and the budget is free again.
     await expect.poll(() => holders.every((h) => h.closed), { timeout: 3000 }).toBe(true);
     expect((await server.gql('{ __typename }')).data).toEqual({ __typename: 'Query' });
+    // Answered before its body is in (a bad lease token), a stalled upload is still cut off.
+    const unauthorized = await connection(port);
+    unauthorized.socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\nContent-Length: ${1024 * 1024}\r\n\r\n{`,
+    );
+    await expect.poll(() => unauthorized.closed, { timeout: 3000 }).toBe(true);
+    expect(unauthorized.data).toMatch(/^HTTP\/1\.1 401/);
     // Refused and cut-off uploads are no server error: counted in a warning (at most one every
     // 10 s), not an error line each.
     expect(server.logs.filter((l) => l.includes('"level":50'))).toEqual([]);

@@ -112,16 +112,23 @@ export function createRequestLimits(limits: Limits, logger: Logger) {
         return false;
       }
       bodyBytes += reserved;
+      const upload: Upload = { req, bytesRead: req.socket.bytesRead, since: Date.now() };
+      uploads.add(upload);
       let released = false;
       const release = () => {
         if (released) return;
         released = true;
         bodyBytes -= reserved;
       };
-      req.once('end', release);
-      req.once('close', release);
+      // Answered before its body is in (a 401, say), a request's body is read and dropped: no longer
+      // held, but its sender is still timed until the body ends.
+      const received = () => {
+        release();
+        uploads.delete(upload);
+      };
+      req.once('end', received);
+      req.once('close', received);
       res.once('close', release);
-      uploads.add({ req, bytesRead: req.socket.bytesRead, since: Date.now() });
       sweeper ??= setInterval(sweep, Math.max(50, Math.min(1000, Math.floor(limits.bodyIdleTimeoutMs / 4))));
       sweeper.unref();
       return true;
