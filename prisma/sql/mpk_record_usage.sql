@@ -5,7 +5,8 @@
 -- Locks keys, then leases, each in id order (the global lock order without the users). Each
 -- request counts once per (lease, requestId); lease totals and the key's UTC day and month spend
 -- are increments. A request metered before midnight and written after counts in the ledger and
--- its lease's total, not in the new day's spend. One USAGE event per lease per batch.
+-- its lease's total, not in the new day's spend. One USAGE event per lease per batch. The daily
+-- rollups (UsageDaily, UsageLeaseDaily) are upserted in the same statement as the ledger rows.
 -- Returns the events written, each row also carrying the ids of the leases that reached their
 -- spend cap (the caller suspends those).
 CREATE OR REPLACE FUNCTION mpk_record_usage(
@@ -39,7 +40,25 @@ BEGIN
     FROM input i JOIN "Lease" l ON l.id = i."leaseId"
     ORDER BY i.ord
     ON CONFLICT ("leaseId", "requestId") DO NOTHING
-    RETURNING "UsageRecord"."leaseId", "UsageRecord"."keyId", "UsageRecord"."costUsd", "UsageRecord".at
+    RETURNING "UsageRecord"."leaseId", "UsageRecord"."keyId", "UsageRecord"."costUsd", "UsageRecord".at,
+              "UsageRecord".model, "UsageRecord"."promptTokens", "UsageRecord"."completionTokens"
+  ), daily AS (
+    -- The rollups, in the same statement as the rows they sum: spend series and each user's month
+    -- read these, never the ledger. Keys and leases are locked above, so no two batches race here.
+    INSERT INTO "UsageDaily" AS d (day, "keyId", model, "costUsd", requests, "promptTokens", "completionTokens")
+    SELECT ins.at::date, ins."keyId", coalesce(ins.model, ''), sum(ins."costUsd"), count(*),
+           coalesce(sum(ins."promptTokens"), 0), coalesce(sum(ins."completionTokens"), 0)
+    FROM ins GROUP BY 1, 2, 3
+    ON CONFLICT (day, "keyId", model) DO UPDATE SET
+      "costUsd" = d."costUsd" + excluded."costUsd", requests = d.requests + excluded.requests,
+      "promptTokens" = d."promptTokens" + excluded."promptTokens",
+      "completionTokens" = d."completionTokens" + excluded."completionTokens"
+  ), lease_daily AS (
+    INSERT INTO "UsageLeaseDaily" AS d (day, "leaseId", "userId", "keyId", "costUsd", requests)
+    SELECT ins.at::date, ins."leaseId", l."userId", ins."keyId", sum(ins."costUsd"), count(*)
+    FROM ins JOIN "Lease" l ON l.id = ins."leaseId" GROUP BY 1, 2, 3, 4
+    ON CONFLICT ("leaseId", day) DO UPDATE SET
+      "costUsd" = d."costUsd" + excluded."costUsd", requests = d.requests + excluded.requests
   ), lease_totals AS (
     UPDATE "Lease" l SET "usageUsd" = l."usageUsd" + s.total, "requestCount" = l."requestCount" + s.n, "lastUsedAt" = p_now
     FROM (SELECT ins."leaseId", sum(ins."costUsd") AS total, count(*)::int AS n FROM ins GROUP BY 1) s WHERE l.id = s."leaseId"

@@ -96,39 +96,41 @@ export function createUsageHistory(deps: { db: Db; clock: Clock }) {
         throw badInput('days', `days must be a whole number from 1 to ${MAX_SERIES_DAYS}`);
       if (request.keyId && !isUuid(request.keyId)) throw badInput('keyId', 'keyId is not a key id');
       const today = utcDate(clock.now(), 'day');
-      const conditions = [Prisma.sql`u.at >= ${today}::date - ${days - 1}::int`, Prisma.sql`u.at < ${today}::date + 1`];
-      if (request.keyId) conditions.push(Prisma.sql`u."keyId" = ${request.keyId}::uuid`);
+      // The daily rollup (one row per key, model and UTC day), never the ledger's rows.
+      const conditions = [Prisma.sql`d.day >= ${today}::date - ${days - 1}::int`, Prisma.sql`d.day <= ${today}::date`];
+      if (request.keyId) conditions.push(Prisma.sql`d."keyId" = ${request.keyId}::uuid`);
       if (request.provider)
         conditions.push(
-          Prisma.sql`u."keyId" IN (SELECT id FROM "ManagedKey" WHERE provider = ${request.provider}::"Provider")`,
+          Prisma.sql`d."keyId" IN (SELECT id FROM "ManagedKey" WHERE provider = ${request.provider}::"Provider")`,
         );
       const where = Prisma.join(conditions, ' AND ');
-      const sums = Prisma.sql`sum(u."costUsd") AS cost, count(*) AS requests,
-        sum(u."promptTokens") AS prompt, sum(u."completionTokens") AS completion`;
+      const sums = Prisma.sql`sum(d."costUsd") AS cost, sum(d.requests) AS requests,
+        sum(d."promptTokens") AS prompt, sum(d."completionTokens") AS completion`;
       if (request.groupBy === 'MODEL') {
         const rows = await db.$queryRaw<SeriesRow[]>`
-          SELECT NULL AS day, u.model, ${sums} FROM "UsageRecord" u WHERE ${where}
-          GROUP BY u.model ORDER BY cost DESC, u.model NULLS LAST`;
+          SELECT NULL AS day, nullif(d.model, '') AS model, ${sums} FROM "UsageDaily" d WHERE ${where}
+          GROUP BY d.model ORDER BY cost DESC, nullif(d.model, '') NULLS LAST`;
         return rows.map(toPoint);
       }
       const rows = await db.$queryRaw<SeriesRow[]>`
-        WITH spent AS (SELECT u.at::date AS day, ${sums} FROM "UsageRecord" u WHERE ${where} GROUP BY 1)
-        SELECT to_char(d.day, 'YYYY-MM-DD') AS day, NULL AS model,
+        WITH spent AS (SELECT d.day, ${sums} FROM "UsageDaily" d WHERE ${where} GROUP BY 1)
+        SELECT to_char(g.day, 'YYYY-MM-DD') AS day, NULL AS model,
                s.cost, coalesce(s.requests, 0) AS requests, s.prompt, s.completion
-        FROM generate_series(${today}::date - ${days - 1}::int, ${today}::date, interval '1 day') AS d(day)
-        LEFT JOIN spent s ON s.day = d.day::date
-        ORDER BY d.day`;
+        FROM generate_series(${today}::date - ${days - 1}::int, ${today}::date, interval '1 day') AS g(day)
+        LEFT JOIN spent s ON s.day = g.day::date
+        ORDER BY g.day`;
       return rows.map(toPoint);
     },
 
     /** Each user's metered spend in the current UTC month, in the order of `userIds` (one query). */
     async spendThisMonthByUser(userIds: readonly string[]): Promise<Decimal[]> {
       const month = utcDate(clock.now(), 'month');
+      // The per-lease daily rollup, never the ledger's rows.
       const rows = await db.$queryRaw<{ userId: string; total: Decimal }[]>`
-        SELECT l."userId", sum(u."costUsd") AS total
-        FROM "Lease" l JOIN "UsageRecord" u ON u."leaseId" = l.id
-        WHERE l."userId" = ANY(${[...userIds]}::text[]) AND u.at >= ${month}::date
-        GROUP BY l."userId"`;
+        SELECT d."userId", sum(d."costUsd") AS total
+        FROM "UsageLeaseDaily" d
+        WHERE d."userId" = ANY(${[...userIds]}::text[]) AND d.day >= ${month}::date
+        GROUP BY d."userId"`;
       const byUser = new Map(rows.map((r) => [r.userId, new Decimal(r.total)]));
       return userIds.map((id) => byUser.get(id) ?? new Decimal(0));
     },
