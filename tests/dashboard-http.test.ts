@@ -48,7 +48,7 @@ describe('routes', () => {
   });
 
   it('answers unknown API-looking paths with a JSON 404, never the app', async () => {
-    const apiLooking = ['/v1/nope', '/v1', '/api/nope', '/api', '/graphql/extra', '/healthz/x', '/metrics'];
+    const apiLooking = ['/v1/nope', '/v1', '/api/nope', '/api', '/graphql/extra', '/healthz/x', '/metrics/x'];
     for (const path of [...apiLooking, '/.well-known/x', '/assets/missing.js']) {
       const res = await get(path, { accept: 'text/html,application/json' });
       expect(res.status, path).toBe(404);
