@@ -9,11 +9,12 @@ import type { AddressInfo } from 'node:net';
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeUpstream, startFakeUpstream } from '../demo/fake-provider.js';
-import { ConfigError, parseEnv } from '../server/config.js';
+import { ConfigError, loadConfig, parseEnv } from '../server/config.js';
 import { metricsAddressList, parseMetricsAddresses } from '../server/metrics/addresses.js';
 import { createMetricsEndpoint } from '../server/metrics/endpoint.js';
 import { boundedOperationNames } from '../server/metrics/graphql.js';
 import { createMetrics } from '../server/metrics/metrics.js';
+import { testSecrets } from './support/config.js';
 import {
   callProvider,
   codeOf,
@@ -291,7 +292,7 @@ describe('who may scrape', () => {
     }
   });
 
-  it('reads MPK_METRICS_ADDRESSES: loopback by default, none, addresses and CIDR ranges; refuses junk', () => {
+  it('reads MPK_METRICS_ADDRESSES: loopback by default, none, addresses and CIDR ranges; refuses junk', async () => {
     const loopback = metricsAddressList(parseMetricsAddresses(undefined));
     expect(loopback.check('127.0.0.1', 'ipv4')).toBe(true);
     expect(loopback.check('::1', 'ipv6')).toBe(true);
@@ -305,6 +306,15 @@ describe('who may scrape', () => {
     expect(() => parseEnv({ MPK_METRICS_ADDRESSES: 'example.com' })).toThrow(/MPK_METRICS_ADDRESSES/);
     expect(() => parseEnv({ MPK_METRICS_TOKEN: 'short' })).toThrow(/MPK_METRICS_TOKEN/);
     expect(parseEnv({ MPK_METRICS_TOKEN: METRICS_TOKEN }).MPK_METRICS_TOKEN).toBe(METRICS_TOKEN);
+    const secrets = testSecrets();
+    const env = { MPK_JWT_SECRET: secrets.jwtSecret, MPK_MASTER_KEYS: secrets.masterKeys };
+    expect(await loadConfig({ ...env, MPK_METRICS_TOKEN: METRICS_TOKEN, MPK_METRICS_ADDRESSES: 'none' })).toMatchObject(
+      {
+        metricsToken: METRICS_TOKEN,
+        metricsAddresses: [],
+      },
+    );
+    expect(await loadConfig(env)).toMatchObject({ metricsToken: undefined, metricsAddresses: ['loopback'] });
   });
 });
 
