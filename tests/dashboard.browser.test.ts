@@ -221,6 +221,28 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
     expect(await page.getByText(/Your role \(USER\) cannot open this page/).count()).toBe(1);
   });
 
+  it("sets and clears a tier's request rate per lease from the tiers page", async () => {
+    const { page } = await browser.page({ token: admin });
+    const rateOf = async () =>
+      (await server.app.db.tierPolicy.findUniqueOrThrow({ where: { tier: 'PRO' } })).requestsPerMinute;
+    await page.goto('/tiers');
+    await page.getByRole('button', { name: 'Edit PRO policy' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Request rate per lease (requests a minute)').fill('120');
+    await dialog.getByText('Request rate per lease: no limit → 120 a minute').waitFor({ timeout: 5000 });
+    await dialog.getByRole('button', { name: 'Save policy' }).click();
+    await dialog.waitFor({ state: 'detached', timeout: 5000 });
+    await expect.poll(rateOf).toBe(120);
+    await page.getByText('requests a minute through the metering proxy, then 429').waitFor({ timeout: 5000 });
+
+    await page.getByRole('button', { name: 'Edit PRO policy' }).click();
+    await dialog.getByLabel('Request rate per lease (requests a minute)').fill('');
+    await dialog.getByText('Request rate per lease: 120 a minute → no limit').waitFor({ timeout: 5000 });
+    await dialog.getByRole('button', { name: 'Save policy' }).click();
+    await dialog.waitFor({ state: 'detached', timeout: 5000 });
+    await expect.poll(rateOf).toBe(null);
+  });
+
   it('says why a token is rejected, and answers /v1/nope with JSON', async () => {
     const expired = await server.token('ADMIN', 'late', { now: new Date(Date.now() - 7200_000), expiresInSeconds: 60 });
     const { page } = await browser.page();

@@ -16,18 +16,22 @@ interface Values {
   leaseDurationSeconds: number | string;
   maxActiveLeases: number | string;
   spendCapUsd: string;
+  /** Blank: no limit. */
+  requestsPerMinute: number | string;
 }
 
 const LABELS: Record<keyof Values, string> = {
   leaseDurationSeconds: 'Lease length',
   maxActiveLeases: 'Agent limit',
   spendCapUsd: 'Spend cap per lease',
+  requestsPerMinute: 'Request rate per lease',
 };
 
 const fromPolicy = (p: TierPolicyFieldsFragment): Values => ({
   leaseDurationSeconds: p.leaseDurationSeconds,
   maxActiveLeases: p.maxActiveLeases,
   spendCapUsd: p.spendCapUsd,
+  requestsPerMinute: p.requestsPerMinute ?? '',
 });
 
 /** The server's message with the field's label in place of its API name (and seconds made readable). */
@@ -58,6 +62,9 @@ function changesOf(values: Values, policy: TierPolicyFieldsFragment): TierPolicy
     input.maxActiveLeases = Number(values.maxActiveLeases);
   const cap = values.spendCapUsd.trim().replace(/^\$/, '');
   if (cap === '' || Number(cap) !== Number(policy.spendCapUsd)) input.spendCapUsd = cap;
+  // Blank clears the limit (null); a number sets it.
+  const rate = values.requestsPerMinute === '' ? null : Number(values.requestsPerMinute);
+  if (rate !== (policy.requestsPerMinute ?? null)) input.requestsPerMinute = rate;
   return input;
 }
 
@@ -88,8 +95,19 @@ function describeChanges(input: TierPolicyInput, policy: TierPolicyFieldsFragmen
       `Spend cap per lease: ${formatUsdExact(policy.spendCapUsd)} → ${exactOrAsTyped(String(input.spendCapUsd))}`,
     );
   }
+  if (
+    input.requestsPerMinute !== undefined &&
+    (input.requestsPerMinute === null || Number.isFinite(input.requestsPerMinute))
+  ) {
+    lines.push(
+      `Request rate per lease: ${perMinute(policy.requestsPerMinute)} → ${perMinute(input.requestsPerMinute)}`,
+    );
+  }
   return lines;
 }
+
+const perMinute = (rate: number | null | undefined) =>
+  rate == null ? 'no limit' : `${rate.toLocaleString('en-US')} a minute`;
 
 export function TierPolicyForm({
   policy,
@@ -108,6 +126,7 @@ export function TierPolicyForm({
     validate: {
       leaseDurationSeconds: wholeNumber(LABELS.leaseDurationSeconds),
       maxActiveLeases: wholeNumber(LABELS.maxActiveLeases),
+      requestsPerMinute: (v) => (v === '' ? null : wholeNumber(LABELS.requestsPerMinute)(v)),
       spendCapUsd: (v) => (v.trim() ? null : `${LABELS.spendCapUsd} is required`),
     },
   });
@@ -193,6 +212,15 @@ export function TierPolicyForm({
             inputMode="decimal"
             leftSection="$"
             {...form.getInputProps('spendCapUsd')}
+          />
+          <NumberInput
+            label="Request rate per lease (requests a minute)"
+            description="Through the metering proxy, per server instance; blank for no limit"
+            placeholder="No limit"
+            allowDecimal={false}
+            allowNegative={false}
+            thousandSeparator=","
+            {...form.getInputProps('requestsPerMinute')}
           />
           {changes.length > 0 && (
             <Stack gap={4}>

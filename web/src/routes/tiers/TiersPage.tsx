@@ -91,6 +91,8 @@ function PolicyCard({
               leftSection={<IconPencil size={14} />}
               onClick={onEdit}
               aria-label={`Edit ${policy.tier} policy`}
+              // The tier's note beside it wraps; the button keeps its width.
+              style={{ flexShrink: 0 }}
             >
               Edit
             </Button>
@@ -111,6 +113,15 @@ function PolicyCard({
             label="Spend cap per lease"
             value={<Money value={policy.spendCapUsd} exact size="xl" fw={600} />}
             detail="USD, then the lease is suspended"
+          />
+          <Fact
+            label="Request rate per lease"
+            value={policy.requestsPerMinute == null ? 'No limit' : policy.requestsPerMinute.toLocaleString('en-US')}
+            detail={
+              policy.requestsPerMinute == null
+                ? 'through the metering proxy'
+                : 'requests a minute through the metering proxy, then 429'
+            }
           />
         </Stack>
         <Text size="xs" c="dimmed">
@@ -148,7 +159,7 @@ export default function TiersPage() {
         title="Tiers"
         description={
           "What a user's tier grants each lease they start: its length, how many agents may run at once, " +
-          'and its spend cap.'
+          'its spend cap and its request rate.'
         }
       />
       <Alert variant="light" color="blue" icon={<IconInfoCircle size={18} />} mb="md" py="xs">

@@ -7,6 +7,7 @@ export const TierPolicyFieldsFragment = graphql(`
     leaseDurationSeconds
     maxActiveLeases
     spendCapUsd
+    requestsPerMinute
     updatedAt
   }
 `);
