@@ -68,7 +68,7 @@ it('every request answered 200 during a 10 s outage has exactly one ledger row',
   await Promise.all(clients);
 
   // Requests were served before, during (admitted from the cache's recent figures) and after.
-  expect(beforeOutage).toBeGreaterThan(50);
+  expect(beforeOutage).toBeGreaterThan(10);
   expect(duringOutage).toBeGreaterThan(0);
   expect(served.size - beforeOutage - duringOutage).toBeGreaterThan(0);
   // Once the figures were too old to trust, the proxy refused rather than guessed.
