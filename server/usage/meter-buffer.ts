@@ -99,10 +99,6 @@ export function createMeterBuffer(deps: {
       if (queue.length >= maxBatch) void write();
       else timer ??= setTimeout(() => void write(), flushMs);
     },
-    /** Writes what is queued now (retrying as usual); resolves when the queue is written. */
-    async flush(): Promise<void> {
-      while (queue.length > 0) await write();
-    },
     /** Unwritten requests, and whether there are so many that new ones must wait. */
     unwritten: () => queue.length,
     full: () => queue.length >= maxUnwritten,
