@@ -14,7 +14,16 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type FakeUpstream, startFakeUpstream } from '../../demo/fake-provider.js';
 import { deepMerge } from '../../server/leases/renderers.js';
 import { type TestServer, withTestServer } from '../support/server.js';
-import { frameworkLease, MODELS, meteredRows, PROVIDERS, type ProviderName, type Resolved } from './support.js';
+import {
+  forgetUpstreamCalls,
+  frameworkLease,
+  MODELS,
+  meteredRows,
+  PROVIDERS,
+  type ProviderName,
+  type Resolved,
+  upstreamCalls,
+} from './support.js';
 
 const UPSTREAM_KEY = 'sk-eliza-upstream-0123456789';
 let server: TestServer;
@@ -76,22 +85,13 @@ async function withEnv<T>(variables: Record<string, string>, work: () => Promise
   }
 }
 
-/** What reached the upstream with a model in it: route, model and the key it was sent with. */
-const upstreamCalls = () =>
-  upstream.bodies
-    .map((body, i) => ({ body, path: upstream.paths[i], authorization: upstream.authorizations[i] }))
-    .filter(({ body }) => typeof body.model === 'string')
-    .map(({ body, path, authorization }) => ({ path, model: body.model, authorization }));
-
 beforeAll(async () => {
   upstream = await startFakeUpstream();
 });
 afterAll(() => upstream?.close());
 withTestServer({ roles: 'eliza' }, (s) => ({ server, admin, worker } = s));
 beforeEach(() => {
-  upstream.bodies.length = 0;
-  upstream.paths.length = 0;
-  upstream.authorizations.length = 0;
+  forgetUpstreamCalls(upstream);
 });
 
 describe.each(PROVIDERS)('ElizaOS on a %s lease', (provider) => {
@@ -135,7 +135,7 @@ describe.each(PROVIDERS)('ElizaOS on a %s lease', (provider) => {
 
     // The upstream saw the provider's key (MPK swapped the lease token for it) and the leased models.
     const sent = { path: route, authorization: `Bearer ${UPSTREAM_KEY}` };
-    expect(upstreamCalls()).toEqual([
+    expect(upstreamCalls(upstream)).toEqual([
       { ...sent, model: large },
       { ...sent, model: small },
       { ...sent, model: large },

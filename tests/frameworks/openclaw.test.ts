@@ -15,7 +15,16 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type FakeUpstream, startFakeUpstream } from '../../demo/fake-provider.js';
 import { type TestServer, withTestServer } from '../support/server.js';
-import { frameworkLease, MODELS, meteredRows, PROVIDERS, type ProviderName, type Resolved } from './support.js';
+import {
+  forgetUpstreamCalls,
+  frameworkLease,
+  MODELS,
+  meteredRows,
+  PROVIDERS,
+  type ProviderName,
+  type Resolved,
+  upstreamCalls,
+} from './support.js';
 
 const CLI = fileURLToPath(new URL('./openclaw-cli/node_modules/', import.meta.url));
 /** By absolute path: a `node` on the PATH of npm scripts would shadow the project's own Node. */
@@ -85,13 +94,6 @@ const kinds = (findings: Finding[]) => findings.map((f) => `${f.checkId} ${f.req
 const lint = async (config: object, env?: Record<string, string>) =>
   (await openclaw(['doctor', '--lint'], config, env)).json.findings as Finding[];
 
-/** What reached the upstream with a model in it: route, model and the key it was sent with. */
-const upstreamCalls = () =>
-  upstream.bodies
-    .map((body, i) => ({ body, path: upstream.paths[i], authorization: upstream.authorizations[i] }))
-    .filter(({ body }) => typeof body.model === 'string')
-    .map(({ body, path, authorization }) => ({ path, model: body.model, authorization }));
-
 beforeAll(async () => {
   upstream = await startFakeUpstream();
 });
@@ -107,9 +109,7 @@ describe.skipIf(!available)('OpenClaw', () => {
     expect(baseline.length).toBeGreaterThan(0);
   });
   beforeEach(() => {
-    upstream.bodies.length = 0;
-    upstream.paths.length = 0;
-    upstream.authorizations.length = 0;
+    forgetUpstreamCalls(upstream);
   });
 
   const openclawLease = (provider: ProviderName) =>
@@ -160,7 +160,7 @@ describe.skipIf(!available)('OpenClaw', () => {
       expect(fallback.json, fallback.stderr).toMatchObject({ ok: true, provider: id, model: small });
       // The upstream saw the provider's key (MPK swapped the lease token for it) and the leased models.
       const sent = { path: '/chat/completions', authorization: `Bearer ${UPSTREAM_KEY}` };
-      expect(upstreamCalls()).toEqual([
+      expect(upstreamCalls(upstream)).toEqual([
         { ...sent, model },
         { ...sent, model: small },
       ]);

@@ -2,6 +2,7 @@
 // through MPK's metering proxy (PROXY delivery, the default), a new user's lease on it for one
 // framework, and what resolveLease renders for the agent.
 import { expect } from 'vitest';
+import type { FakeUpstream } from '../../demo/fake-provider.js';
 import { createKey, disableKeys, leaseForNewUser, ok, Q } from '../support/fixtures.js';
 import type { TestServer } from '../support/server.js';
 
@@ -57,4 +58,18 @@ export async function meteredRows(server: TestServer, leaseId: string, count: nu
   const rows = () => server.app.db.usageRecord.findMany({ where: { leaseId }, orderBy: { id: 'asc' } });
   await expect.poll(async () => (await rows()).length, { timeout: 10_000 }).toBe(count);
   return rows();
+}
+
+/** What reached the upstream with a model in it: route, model and the key it was sent with. */
+export const upstreamCalls = (upstream: FakeUpstream) =>
+  upstream.bodies
+    .map((body, i) => ({ body, path: upstream.paths[i], authorization: upstream.authorizations[i] }))
+    .filter(({ body }) => typeof body.model === 'string')
+    .map(({ body, path, authorization }) => ({ path, model: body.model, authorization }));
+
+/** Forgets what the upstream received, so that `upstreamCalls` sees one test's calls only. */
+export function forgetUpstreamCalls(upstream: FakeUpstream) {
+  upstream.bodies.length = 0;
+  upstream.paths.length = 0;
+  upstream.authorizations.length = 0;
 }
