@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type FakeUpstream, startFakeUpstream } from '../demo/fake-provider.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { callProvider, leaseOnNewKey } from './support/fixtures.js';
+import { leaseOnNewKey, proxiedLoad } from './support/fixtures.js';
 import { killServers, type ServerProcess, startServerProcess } from './support/process.js';
 
 let database: TestDatabase;
@@ -32,27 +32,13 @@ it('a kill -9 under load loses only requests answered in its last moments', asyn
     apiKey: 'sk-crash-0123456789',
   });
 
-  /** Request id -> when its 200 reached the client. */
-  const served = new Map<string, number>();
-  let running = true;
-  const client = async () => {
-    while (running) {
-      try {
-        const res = await callProvider(baseUrl, token, '/chat/completions', { model: 'fake-model', messages: [] });
-        await res.arrayBuffer();
-        if (res.status === 200) served.set(res.headers.get('x-mpk-request-id')!, Date.now());
-      } catch {
-        // The server is gone.
-      }
-    }
-  };
-  const clients = Array.from({ length: 8 }, client);
+  const load = proxiedLoad(baseUrl, token);
   await new Promise((r) => setTimeout(r, 3_000));
   const killedAt = Date.now();
   server.child.kill('SIGKILL');
   await new Promise((r) => server.child.once('exit', r));
-  running = false;
-  await Promise.all(clients);
+  await load.stop();
+  const { served } = load;
 
   const db = new pg.Client({ connectionString: database.url });
   await db.connect();

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type FakeUpstream, startFakeUpstream } from '../demo/fake-provider.js';
 import { createDatabase } from './support/db.js';
-import { callProvider, proxiedLease } from './support/fixtures.js';
+import { callProvider, proxiedLease, proxiedLoad } from './support/fixtures.js';
 import { type PostgresCluster, startPostgresCluster } from './support/postgres-cluster.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
@@ -39,23 +39,8 @@ it('every request answered 200 during a 10 s outage has exactly one ledger row',
     config: { prices: { 'fake-model': { prompt: '0.01', completion: '0.01' } } },
   });
 
-  const served = new Set<string>();
-  const statuses = new Map<number | string, number>();
-  let running = true;
-  const client = async () => {
-    while (running) {
-      try {
-        const res = await callProvider(baseUrl, token, '/chat/completions', { model: 'fake-model', messages: [] });
-        await res.arrayBuffer();
-        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-        if (res.status === 200) served.add(res.headers.get('x-mpk-request-id')!);
-        else await new Promise((r) => setTimeout(r, 20));
-      } catch {
-        statuses.set('network', (statuses.get('network') ?? 0) + 1);
-      }
-    }
-  };
-  const clients = Array.from({ length: 8 }, client);
+  const load = proxiedLoad(baseUrl, token);
+  const { served, statuses } = load;
 
   await new Promise((r) => setTimeout(r, 2_000));
   const beforeOutage = served.size;
@@ -64,8 +49,7 @@ it('every request answered 200 during a 10 s outage has exactly one ledger row',
   const duringOutage = served.size - beforeOutage;
   await cluster.start();
   await new Promise((r) => setTimeout(r, 4_000));
-  running = false;
-  await Promise.all(clients);
+  await load.stop();
 
   // Requests were served before, during (admitted from the cache's recent figures) and after.
   expect(beforeOutage).toBeGreaterThan(10);
@@ -79,7 +63,7 @@ it('every request answered 200 during a 10 s outage has exactly one ledger row',
     server.app.db.usageRecord.findMany({ where: { leaseId: lease.id }, select: { requestId: true, costUsd: true } });
   await expect.poll(async () => (await rows()).length, { timeout: 30_000, interval: 250 }).toBe(served.size);
   const ledger = await rows();
-  expect(new Set(ledger.map((r) => r.requestId))).toEqual(served);
+  expect(new Set(ledger.map((r) => r.requestId))).toEqual(new Set(served.keys()));
   const total = ledger.reduce((sum, r) => sum.plus(r.costUsd), ledger[0]!.costUsd.times(0));
   const leaseRow = await server.app.db.lease.findUniqueOrThrow({ where: { id: lease.id } });
   const keyRow = await server.app.db.managedKey.findUniqueOrThrow({ where: { id: key.id } });

@@ -173,3 +173,37 @@ export async function completionStatus(baseUrl: string, token: string, messages:
   await res.text();
   return res.status;
 }
+
+/**
+ * Proxied load until stopped: `clients` loops of chat completions on a lease. `served` maps each
+ * request answered 200 (its x-mpk-request-id) to when the answer arrived; `statuses` counts the
+ * answers by status, and failed requests as 'network'. A refused request waits 20 ms to go again.
+ */
+export function proxiedLoad(baseUrl: string, token: string, clients = 8) {
+  const served = new Map<string, number>();
+  const statuses = new Map<number | 'network', number>();
+  const count = (status: number | 'network') => statuses.set(status, (statuses.get(status) ?? 0) + 1);
+  let running = true;
+  const loop = async () => {
+    while (running) {
+      try {
+        const res = await callProvider(baseUrl, token, '/chat/completions', { model: 'fake-model', messages: [] });
+        await res.arrayBuffer();
+        count(res.status);
+        if (res.status === 200) served.set(res.headers.get('x-mpk-request-id')!, Date.now());
+        else await new Promise((r) => setTimeout(r, 20));
+      } catch {
+        count('network');
+      }
+    }
+  };
+  const loops = Array.from({ length: clients }, loop);
+  return {
+    served,
+    statuses,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
