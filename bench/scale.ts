@@ -9,7 +9,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { buildApp } from '../server/app.js';
-import { mintToken } from '../server/auth/authenticator.js';
+import { mintToken, signingConfig } from '../server/auth/authenticator.js';
 import { createLogger } from '../server/core/logger.js';
 import { migrationsDir } from '../server/db/migrate.js';
 import { readEvents, START } from '../server/events/log.js';
@@ -114,9 +114,7 @@ async function prepare(n: number) {
   const old = (await sql.query(`SELECT id::text FROM "Lease" ORDER BY "grantedAt" LIMIT 1 OFFSET ${n >> 1}`)).rows[0];
   const token = (role: 'ADMIN' | 'WORKER', sub: string) =>
     mintToken({
-      secret: config.jwtSecret,
-      issuer: config.jwtIssuer,
-      audience: config.jwtAudience,
+      ...signingConfig(config),
       sub,
       role,
       expiresInSeconds: 86_400,

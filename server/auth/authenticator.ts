@@ -140,6 +140,13 @@ export function createAuthenticator(options: AuthenticatorOptions) {
 }
 export type Authenticator = ReturnType<typeof createAuthenticator>;
 
+/** What `mintToken` takes from a server's configuration: its secret, issuer and audience. */
+export const signingConfig = (config: { jwtSecret: string; jwtIssuer?: string; jwtAudience?: string }) => ({
+  secret: config.jwtSecret,
+  issuer: config.jwtIssuer,
+  audience: config.jwtAudience,
+});
+
 /**
  * Signs an HS256 token as the dev CLI, dev sign-in and the tests do; with the configured issuer
  * and audience, when there are, or the server would refuse it.

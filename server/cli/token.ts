@@ -1,6 +1,6 @@
 // `npm run token -- --role admin --sub alice [--email a@x] [--ttl 3600]`: prints a dev token
 // signed with MPK_JWT_SECRET (or the generated dev secret in MPK_DATA_DIR).
-import { mintToken, type Role } from '../auth/authenticator.js';
+import { mintToken, type Role, signingConfig } from '../auth/authenticator.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { ROLES } from '../db/enums.js';
 import { cliArgs, usageError } from './args.js';
@@ -25,9 +25,7 @@ try {
   const config = await loadConfig();
   console.log(
     await mintToken({
-      secret: config.jwtSecret,
-      issuer: config.jwtIssuer,
-      audience: config.jwtAudience,
+      ...signingConfig(config),
       sub: values.sub,
       role,
       email: values.email,

@@ -4,7 +4,7 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll } from 'vitest';
 import { type App, buildApp } from '../../server/app.js';
-import { mintToken } from '../../server/auth/authenticator.js';
+import { mintToken, signingConfig } from '../../server/auth/authenticator.js';
 import type { Config } from '../../server/config.js';
 import type { Clock } from '../../server/core/clock.js';
 import { createLogger } from '../../server/core/logger.js';
@@ -69,9 +69,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       // Tests move their clock by days, forwards and back: tokens outlive that, and were issued a
       // year before (a token issued in the server's future is refused), unless a test says otherwise.
       mintToken({
-        secret: config.jwtSecret,
-        issuer: config.jwtIssuer,
-        audience: config.jwtAudience,
+        ...signingConfig(config),
         sub,
         role,
         now: options.clock ? new Date(options.clock.now().getTime() - YEAR_MS) : undefined,
