@@ -3,6 +3,8 @@
 // down the stream, so the proxy asks here. The stats appear a moment after the generation ends
 // (404 until then), so a lookup tries again after each of its delays before it gives up.
 
+import { getProviderData } from './provider-http.js';
+
 export interface GenerationStats {
   costUsd: string;
   promptTokens?: number;
@@ -15,8 +17,6 @@ export interface GenerationSource {
   basePath: string;
   secret: string;
 }
-
-const REQUEST_TIMEOUT_MS = 10_000;
 
 export function createGenerationLookups(deps: { delaysMs?: readonly number[] } = {}) {
   const delaysMs = deps.delaysMs ?? [1_000, 2_000, 4_000, 8_000, 15_000];
@@ -39,20 +39,12 @@ export function createGenerationLookups(deps: { delaysMs?: readonly number[] } =
     });
   }
 
+  /** The stats; null without a cost yet, and an error (404 until they settle) for `lookUp` to retry. */
   async function fetchStats(source: GenerationSource, id: string): Promise<GenerationStats | null> {
     const url = `${source.origin}${source.basePath}/generation?id=${encodeURIComponent(id)}`;
-    const res = await fetch(url, {
-      headers: { authorization: `Bearer ${source.secret}`, accept: 'application/json' },
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
-    if (!res.ok) {
-      await res.body?.cancel();
-      return null;
-    }
-    const body = (await res.json()) as { data?: Record<string, unknown> } | null;
-    const data = body?.data;
-    const cost = data?.total_cost;
-    if (!data || (typeof cost !== 'number' && typeof cost !== 'string')) return null;
+    const data = await getProviderData(url, source.secret);
+    const cost = data.total_cost;
+    if (typeof cost !== 'number' && typeof cost !== 'string') return null;
     const count = (value: unknown) => (typeof value === 'number' ? value : undefined);
     return {
       costUsd: String(cost),
@@ -71,7 +63,7 @@ export function createGenerationLookups(deps: { delaysMs?: readonly number[] } =
           const stats = await fetchStats(source, id);
           if (stats) return stats;
         } catch {
-          // Unreachable or slow this time: the next try may do better.
+          // Not there yet (404), unreachable or slow this time: the next try may do better.
         }
       }
       return null;

@@ -7,6 +7,7 @@ import type { Logger } from '../core/logger.js';
 import { Decimal } from '../core/money.js';
 import type { Db, ManagedKey } from '../db/client.js';
 import type { KeyService } from '../keys/service.js';
+import { getProviderData, reasonOf } from './provider-http.js';
 
 export interface ProviderFigures {
   usageDailyUsd: Decimal | null;
@@ -16,8 +17,6 @@ export interface ProviderFigures {
   balanceUsd: Decimal | null;
 }
 
-const TIMEOUT_MS = 10_000;
-
 const usd = (value: unknown): Decimal | null =>
   typeof value === 'number' && Number.isFinite(value)
     ? new Decimal(value).toDecimalPlaces(6)
@@ -25,59 +24,24 @@ const usd = (value: unknown): Decimal | null =>
       ? new Decimal(value).toDecimalPlaces(6)
       : null;
 
-/**
- * A reconciliation failure worded by MPK: the endpoint, the status and a short reason. Nothing a
- * provider wrote goes into it: a provider's error page or a non-JSON answer can quote the key.
- */
-class ProviderAnswerError extends Error {}
-
-async function getJson(url: string, apiKey: string): Promise<{ data?: Record<string, unknown> }> {
-  const endpoint = new URL(url).pathname;
-  const res = await fetch(url, {
-    headers: { authorization: `Bearer ${apiKey}`, accept: 'application/json' },
-    signal: AbortSignal.timeout(TIMEOUT_MS),
-  });
-  if (!res.ok) {
-    await res.body?.cancel();
-    throw new ProviderAnswerError(`${endpoint} answered ${res.status}`);
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(await res.text());
-  } catch {
-    throw new ProviderAnswerError(`${endpoint} answered ${res.status} with a body that is not JSON`);
-  }
-  const data = (body as { data?: unknown } | null)?.data;
-  if (!data || typeof data !== 'object')
-    throw new ProviderAnswerError(`${endpoint} answered ${res.status} without a data object`);
-  return { data: data as Record<string, unknown> };
-}
-
-/** What went wrong, in MPK's words only (see ProviderAnswerError). */
-function reasonOf(error: unknown): string {
-  if (error instanceof ProviderAnswerError) return error.message;
-  if (error instanceof Error && error.name === 'TimeoutError') return `no answer within ${TIMEOUT_MS / 1000} s`;
-  return 'the provider could not be reached';
-}
-
 /** The provider's figures for one key, or null for providers without such an API. */
 export async function fetchProviderFigures(
   key: Pick<ManagedKey, 'provider' | 'baseUrl'>,
   apiKey: string,
 ): Promise<ProviderFigures | null> {
   if (key.provider === 'OPENROUTER') {
-    const { data } = await getJson(`${key.baseUrl}/key`, apiKey);
+    const data = await getProviderData(`${key.baseUrl}/key`, apiKey);
     return {
-      usageDailyUsd: usd(data!.usage_daily),
-      usageMonthlyUsd: usd(data!.usage_monthly),
-      limitUsd: usd(data!.limit),
-      limitRemainingUsd: usd(data!.limit_remaining),
+      usageDailyUsd: usd(data.usage_daily),
+      usageMonthlyUsd: usd(data.usage_monthly),
+      limitUsd: usd(data.limit),
+      limitRemainingUsd: usd(data.limit_remaining),
       balanceUsd: null,
     };
   }
   if (key.provider === 'VENICE') {
-    const { data } = await getJson(`${key.baseUrl}/api_keys/rate_limits`, apiKey);
-    const balances = (data!.balances ?? {}) as Record<string, unknown>;
+    const data = await getProviderData(`${key.baseUrl}/api_keys/rate_limits`, apiKey);
+    const balances = (data.balances ?? {}) as Record<string, unknown>;
     return {
       usageDailyUsd: null,
       usageMonthlyUsd: null,
