@@ -31,6 +31,7 @@ const EVENT_COLORS: Record<LeaseEventType, string> = {
   EXPIRED: 'gray',
   RELEASED: 'blue',
   REVOKED: 'red',
+  PROVIDER_JOB_FAILED: 'red',
 };
 /** A hue as the plain colour of its dark shade: Mantine tints a plain colour for `light` badges. */
 export const dark = (hue: string) => DARKER[hue] ?? shade(hue);
