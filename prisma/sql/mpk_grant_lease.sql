@@ -6,8 +6,13 @@
 -- Outcomes: GRANTED, EXISTING (the agent already holds an active lease: that one is returned),
 -- OVERDUE (the user holds leases past their expiry: the caller expires them and calls again).
 -- Refusals raise MPK's own SQLSTATEs, MK001 (the tier's limit: DETAIL '<tier>:<max>') and MK002 (no
--- key has room), so that the statement rolls back whole and a refused request changes nothing; the
+-- key has room; DETAIL 'MINT_CAPACITY' when a MINT key would have had room but for its cap on minted
+-- keys), so that the statement rolls back whole and a refused request changes nothing; the
 -- lease service maps them by code.
+--
+-- On a MINT key the grant also writes the lease's MintedKey (PENDING, named mpk-lease-<lease id>,
+-- limited by mpk_minted_limit, expiring with the lease), counts it on the key, and queues its CREATE
+-- job: the provider key is made by the job runner, durably and at the provider's pace.
 CREATE OR REPLACE FUNCTION mpk_grant_lease(
   p_lease_id uuid,
   p_user_id text,
@@ -26,6 +31,7 @@ DECLARE
   v_policy "TierPolicy"%ROWTYPE;
   v_existing uuid;
   v_key uuid;
+  v_mode "KeyMode";
   v_expires timestamp(3);
   v_event bigint;
   v_details jsonb;
@@ -60,13 +66,26 @@ BEGIN
   ORDER BY k."activeLeaseCount", k."lastGrantedAt" ASC NULLS FIRST, k.id
   LIMIT 1 FOR UPDATE;
   IF v_key IS NULL THEN
+    -- Only the wording depends on this: the decision above is made.
+    IF EXISTS (SELECT 1 FROM "ManagedKey" k WHERE k.provider = p_provider AND k.status = 'ACTIVE' AND NOT mpk_key_has_mint_room(k)) THEN
+      RAISE EXCEPTION USING ERRCODE = 'MK002', MESSAGE = 'no key available', DETAIL = 'MINT_CAPACITY';
+    END IF;
     RAISE EXCEPTION USING ERRCODE = 'MK002', MESSAGE = 'no key available';
   END IF;
+  SELECT k.mode INTO v_mode FROM "ManagedKey" k WHERE k.id = v_key;
 
   v_expires := p_now + make_interval(secs => v_policy."leaseDurationSeconds");
-  UPDATE "ManagedKey" SET "activeLeaseCount" = "activeLeaseCount" + 1, "lastGrantedAt" = p_now WHERE id = v_key;
+  UPDATE "ManagedKey" SET "activeLeaseCount" = "activeLeaseCount" + 1, "lastGrantedAt" = p_now,
+    "mintedKeyCount" = "mintedKeyCount" + CASE WHEN v_mode = 'MINT' THEN 1 ELSE 0 END
+  WHERE id = v_key;
   INSERT INTO "Lease" (id, "userId", "keyId", status, tier, provider, framework, "agentId", "grantedAt", "expiresAt", "spendCapUsd", "createdAt", "updatedAt")
   VALUES (p_lease_id, p_user_id, v_key, 'ACTIVE', v_user.tier, p_provider, p_framework, p_agent_id, p_now, v_expires, v_policy."spendCapUsd", p_now, p_now);
+  IF v_mode = 'MINT' THEN
+    INSERT INTO "MintedKey" (id, "leaseId", "mintingKeyId", name, "limitUsd", "expiresAt", "createdAt", "updatedAt")
+    SELECT gen_random_uuid(), l.id, k.id, 'mpk-lease-' || l.id, mpk_minted_limit(l, k, p_day, p_month), v_expires, p_now, p_now
+    FROM "Lease" l JOIN "ManagedKey" k ON k.id = l."keyId" WHERE l.id = p_lease_id;
+    PERFORM mpk_provider_job(p_lease_id, 'CREATE', p_now);
+  END IF;
   UPDATE "User" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = p_user_id;
   v_details := jsonb_build_object(
     'provider', p_provider, 'framework', p_framework, 'agentId', p_agent_id, 'tier', v_user.tier, 'keyId', v_key,

@@ -15,7 +15,10 @@ export const sqlDir = path.join(projectRoot, 'prisma/sql');
 export const SQL_FUNCTIONS = [
   'mpk_window_spend',
   'mpk_key_under_limits',
+  'mpk_key_has_mint_room',
   'mpk_key_has_room',
+  'mpk_minted_limit',
+  'mpk_provider_job',
   'mpk_lease_over_cap',
   'mpk_lease_refusal',
   'mpk_user_has_room',
