@@ -3,7 +3,12 @@
 -- round trips (a busy lease is one row every batch has to lock).
 --
 -- Locks keys, then leases, each in id order (the global lock order without the users). Each
--- request counts once per (lease, requestId); lease totals and the key's UTC day and month spend
+-- request counts once per (lease, requestId): the ledger is partitioned by month, so no unique
+-- index can hold that pair (a unique index must include the partition key); instead the first
+-- report of a pair in the batch is kept, and only if the ledger has none yet. That check is exact
+-- because every writer of the ledger is this function and holds the lease's row lock: a batch of
+-- the same lease waits above until this one commits, and the statement below, in a VOLATILE
+-- function at READ COMMITTED, reads with a snapshot taken after the lock was granted. Lease totals and the key's UTC day and month spend
 -- are increments. A request metered before midnight and written after counts in the ledger and
 -- its lease's total, not in the new day's spend. One USAGE event per lease per batch. The daily
 -- rollups (UsageDaily, UsageLeaseDaily) are upserted in the same statement as the ledger rows.
@@ -32,14 +37,19 @@ BEGIN
       jsonb_to_record(e.r)
       AS x("leaseId" uuid, "requestId" text, "providerRequestId" text, model text, "promptTokens" int,
            "completionTokens" int, "costUsd" numeric, "costSource" text, at timestamptz)
+  ), fresh AS (
+    -- The first report of each (lease, requestId) in the batch, unless the ledger has it already.
+    SELECT DISTINCT ON (i."leaseId", i."requestId") i.*
+    FROM input i
+    WHERE NOT EXISTS (SELECT 1 FROM "UsageRecord" u WHERE u."leaseId" = i."leaseId" AND u."requestId" = i."requestId")
+    ORDER BY i."leaseId", i."requestId", i.ord
   ), ins AS (
     INSERT INTO "UsageRecord" ("leaseId", "keyId", "requestId", "providerRequestId", model, "promptTokens",
                                "completionTokens", "costUsd", "costSource", at)
     SELECT i."leaseId", l."keyId", i."requestId", i."providerRequestId", i.model, i."promptTokens",
            i."completionTokens", i."costUsd", i."costSource", coalesce(i.at AT TIME ZONE 'UTC', p_now)
-    FROM input i JOIN "Lease" l ON l.id = i."leaseId"
+    FROM fresh i JOIN "Lease" l ON l.id = i."leaseId"
     ORDER BY i.ord
-    ON CONFLICT ("leaseId", "requestId") DO NOTHING
     RETURNING "UsageRecord"."leaseId", "UsageRecord"."keyId", "UsageRecord"."costUsd", "UsageRecord".at,
               "UsageRecord".model, "UsageRecord"."promptTokens", "UsageRecord"."completionTokens"
   ), daily AS (

@@ -26,6 +26,7 @@ export const SQL_FUNCTIONS = [
   'mpk_see_user',
   'mpk_grant_lease',
   'mpk_record_usage',
+  'mpk_month_partition',
 ] as const;
 export type SqlFunction = (typeof SQL_FUNCTIONS)[number];
 
