@@ -1,9 +1,17 @@
 // A confirmation for an action that changes something: it says the consequence, may ask for
-// input (a reason, a duration), shows the server's refusal in words, and closes on success.
-import { Button, Group, Modal, Stack, Text } from '@mantine/core';
+// input (a reason, a duration), shows the server's refusal in words, and on success says what was
+// done and closes.
+import { Button, Group, type MantineColor, Modal, Stack, Text } from '@mantine/core';
+import { notifications } from '@mantine/notifications';
 import type { ReactNode } from 'react';
 import type { CombinedError } from 'urql';
 import { ErrorNotice } from './ErrorNotice';
+
+/** What a done action says. */
+export interface DoneNotice {
+  message: string;
+  color?: MantineColor;
+}
 
 export function ActionModal({
   opened,
@@ -27,15 +35,19 @@ export function ActionModal({
   danger?: boolean;
   busy: boolean;
   error: CombinedError | undefined;
-  onConfirm: () => void;
+  /** Runs the action: a notice when it is done (shown, and the modal closes); false when refused. */
+  onConfirm: () => Promise<DoneNotice | false>;
   confirmDisabled?: boolean;
 }) {
   return (
     <Modal opened={opened} onClose={onClose} title={title} centered>
       <form
-        onSubmit={(event) => {
+        onSubmit={async (event) => {
           event.preventDefault();
-          onConfirm();
+          const done = await onConfirm();
+          if (!done) return;
+          notifications.show({ color: done.color, message: done.message });
+          onClose();
         }}
       >
         <Stack gap="sm">

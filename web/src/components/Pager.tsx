@@ -10,25 +10,32 @@ export interface PageInfoLike {
   endCursor?: string | null;
 }
 
+/** What the pager reads of a Relay connection. */
+export interface ConnectionLike {
+  pageInfo: PageInfoLike;
+  totalCount: number;
+  totalCountIsEstimate?: boolean;
+}
+
 export function Pager({
-  pageInfo,
-  totalCount,
-  totalCountIsEstimate,
+  connection,
   shown,
   goTo,
   noun,
 }: {
-  pageInfo: PageInfoLike | undefined;
-  totalCount: number | undefined;
-  totalCountIsEstimate?: boolean;
+  connection: ConnectionLike | undefined;
   shown: number;
   goTo: (page: { after?: string | null; before?: string | null }) => void;
   noun: string;
 }) {
+  const pageInfo = connection?.pageInfo;
+  const totalCount = connection?.totalCount;
   return (
     <Group justify="space-between" mt="sm">
       <Text size="sm" c="dimmed">
-        {totalCount === undefined ? '' : `${shown} shown of ${formatTotal(totalCount, totalCountIsEstimate)} ${noun}`}
+        {totalCount === undefined
+          ? ''
+          : `${shown} shown of ${formatTotal(totalCount, connection?.totalCountIsEstimate)} ${noun}`}
       </Text>
       <Group gap="xs">
         <Button

@@ -80,3 +80,7 @@ export const FRAMEWORK_NAMES: Record<string, string> = {
 };
 /** Framework names for narrow table cells. */
 export const FRAMEWORK_SHORT: Record<string, string> = { OPENCLAW: 'OpenClaw', ELIZA: 'Eliza', GENERIC: 'env' };
+
+/** A names table as the choices of a select. */
+export const optionsOf = (names: Record<string, string>) =>
+  Object.entries(names).map(([value, label]) => ({ value, label }));

@@ -3,18 +3,17 @@
 import { Alert, Button, Group, Paper, Select, SimpleGrid, Stack, Text, TextInput } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
 import { IconPlayerStop, IconRocket } from '@tabler/icons-react';
-import { DataTable } from 'mantine-datatable';
 import { useMemo, useState } from 'react';
 import { useMutation, useQuery } from 'urql';
 import { ActionModal } from '../../components/ActionModal';
 import { EmptyState } from '../../components/EmptyState';
 import { ErrorNotice } from '../../components/ErrorNotice';
+import { ListTable } from '../../components/ListTable';
 import { PageHeader } from '../../components/PageHeader';
 import { Pager } from '../../components/Pager';
 import { RelativeTime } from '../../components/RelativeTime';
 import { SpendBar } from '../../components/SpendBar';
 import { LeaseStatusBadge } from '../../components/StatusBadge';
-import { useFlash } from '../../components/useFlash';
 import { graphql } from '../../gql';
 import type { AgentLeaseFragment, Framework, Provider } from '../../gql/graphql';
 import { fieldErrors } from '../../lib/errors';
@@ -68,8 +67,11 @@ const ReleaseLeaseDocument = graphql(`
   }
 `);
 
-const leaseId = (l: AgentLeaseFragment) => l.id;
-const leaseSignature = (l: AgentLeaseFragment) => `${l.status}|${l.usageUsd}|${l.expiresAt}`;
+/** Rows flash when their status, spend or expiry changes. */
+const AGENT_FLASH = {
+  idOf: (l: AgentLeaseFragment) => l.id,
+  signatureOf: (l: AgentLeaseFragment) => `${l.status}|${l.usageUsd}|${l.expiresAt}`,
+};
 const options = (names: Record<string, string>) => Object.entries(names).map(([value, label]) => ({ value, label }));
 
 function StartAgent() {
@@ -151,9 +153,7 @@ function ReleaseModal({ lease, onClose }: { lease: AgentLeaseFragment; onClose: 
       error={result.error}
       onConfirm={async () => {
         const res = await release({ id: lease.id });
-        if (res.error) return;
-        notifications.show({ message: `Lease ${shortId(lease.id)} released` });
-        onClose();
+        return !res.error && { message: `Lease ${shortId(lease.id)} released` };
       }}
     />
   );
@@ -168,7 +168,6 @@ export default function AgentsPage() {
     variables: { ...pageVariables(paging.page), userId: me.id },
   });
   const rows = useMemo(() => (data?.leases.edges ?? []).map((e) => e.node), [data]);
-  const flash = useFlash(rows, leaseId, leaseSignature);
   const policy = data?.tierPolicies.find((p) => p.tier === (data.me.tier ?? me.tier));
 
   return (
@@ -184,17 +183,12 @@ export default function AgentsPage() {
       <StartAgent />
       {error && <ErrorNotice error={error} title="Your leases could not be loaded" />}
       <Stack gap={0}>
-        <DataTable<AgentLeaseFragment>
-          withTableBorder
-          borderRadius="sm"
-          striped
-          minHeight={rows.length ? undefined : 200}
-          fetching={fetching && !data}
-          records={rows}
-          idAccessor="id"
-          rowClassName={flash}
-          customRowAttributes={(l) => ({ 'data-lease-id': l.id, 'data-status': l.status })}
-          emptyState={
+        <ListTable<AgentLeaseFragment>
+          rows={rows}
+          flash={AGENT_FLASH}
+          loading={fetching && !data}
+          rowAttributes={(l) => ({ 'data-lease-id': l.id, 'data-status': l.status })}
+          empty={
             <EmptyState title="No agents yet">
               Request a lease above to start your first agent on the shared provider.
             </EmptyState>
@@ -251,14 +245,7 @@ export default function AgentsPage() {
             },
           ]}
         />
-        <Pager
-          pageInfo={data?.leases.pageInfo}
-          totalCount={data?.leases.totalCount}
-          totalCountIsEstimate={data?.leases.totalCountIsEstimate}
-          shown={rows.length}
-          goTo={paging.goTo}
-          noun="leases"
-        />
+        <Pager connection={data?.leases} shown={rows.length} goTo={paging.goTo} noun="leases" />
       </Stack>
       {releasing && <ReleaseModal lease={releasing} onClose={() => setReleasing(null)} />}
     </Stack>

@@ -1,8 +1,8 @@
 // The audit trail: every admin and worker action, newest first, with what it changed. Filters
 // (actor, action, target) and the page live in the URL, so a link shows the same entries.
-import { Autocomplete, Button, Group, Select, Stack, Text, TextInput } from '@mantine/core';
+import { Autocomplete, Button, Group, Stack, Text } from '@mantine/core';
 import { IconSearch } from '@tabler/icons-react';
-import { DataTable, type DataTableSortStatus } from 'mantine-datatable';
+import type { DataTableSortStatus } from 'mantine-datatable';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useQuery } from 'urql';
 import {
@@ -15,7 +15,9 @@ import {
 } from '../../components/AuditDetails';
 import { EmptyState } from '../../components/EmptyState';
 import { ErrorNotice } from '../../components/ErrorNotice';
+import { FilterSelect, TextFilter } from '../../components/FilterSelect';
 import { UserLink } from '../../components/Links';
+import { ListTable } from '../../components/ListTable';
 import { PageHeader } from '../../components/PageHeader';
 import { Pager } from '../../components/Pager';
 import { RelativeTime } from '../../components/RelativeTime';
@@ -23,7 +25,6 @@ import { RoleBadge } from '../../components/StatusBadge';
 import { useLiveRefresh } from '../../components/useLiveRefresh';
 import type { AuditRowFragment, EventItemFragment } from '../../gql/graphql';
 import { fieldErrors } from '../../lib/errors';
-import { sortRecords } from '../../lib/sort';
 import { pageVariables, useUrlFilters, useUrlText } from '../../lib/url';
 import { AuditPageQuery } from './documents';
 
@@ -37,6 +38,7 @@ const SORTS: Record<string, (row: Row) => string | number> = {
   action: (r) => r.action,
   target: (r) => `${r.targetType}|${r.targetId ?? ''}`,
 };
+const NEWEST: DataTableSortStatus<Row> = { columnAccessor: 'at', direction: 'desc' };
 
 /**
  * Entries that arrived while the list was on screen (not those of a new page or filter) flash
@@ -81,10 +83,7 @@ function Actor({ row }: { row: Row }) {
 export default function AuditPage() {
   const filters = useUrlFilters(FILTERS);
   const { values } = filters;
-  const actor = useUrlText(values.actorId, (actorId) => filters.set({ actorId }));
   const action = useUrlText(values.action, (action) => filters.set({ action }));
-  const targetId = useUrlText(values.targetId, (targetId) => filters.set({ targetId }));
-  const [sortStatus, setSortStatus] = useState<DataTableSortStatus<Row>>({ columnAccessor: 'at', direction: 'desc' });
   const [{ data, error, fetching, operation }, refetch] = useQuery({
     query: AuditPageQuery,
     variables: {
@@ -96,7 +95,6 @@ export default function AuditPage() {
     },
   });
   const rows = useMemo(() => (data?.auditLog.edges ?? []).map((e) => e.node), [data]);
-  const sorted = useMemo(() => sortRecords(rows, SORTS, sortStatus), [rows, sortStatus]);
   const arrived = useArrivals(rows, operation ? String(operation.key) : undefined);
 
   // Lease changes are audited: while the newest entries are on screen, a lease event brings them.
@@ -119,15 +117,14 @@ export default function AuditPage() {
         }
       />
       <Group gap="sm" mb="sm" wrap="wrap" align="flex-start">
-        <TextInput
-          aria-label="Actor"
+        <TextFilter
+          label="Actor"
           placeholder="Actor id (exact)"
           leftSection={<IconSearch size={16} />}
-          value={actor.text}
-          onChange={(e) => actor.change(e.currentTarget.value)}
-          onKeyDown={(e) => e.key === 'Enter' && actor.flush()}
+          value={values.actorId}
+          onChange={(actorId) => filters.set({ actorId })}
           error={refused.actorId}
-          w={200}
+          width={200}
         />
         <Autocomplete
           aria-label="Action"
@@ -143,24 +140,22 @@ export default function AuditPage() {
           clearable
           w={220}
         />
-        <Select
-          aria-label="Target type"
+        <FilterSelect
+          label="Target type"
           placeholder="Any target"
-          clearable
           data={TARGET_TYPES.map((value) => ({ value, label: TARGET_NAMES[value] ?? value }))}
           value={values.targetType}
           onChange={(targetType) => filters.set({ targetType })}
           error={refused.targetType}
-          w={150}
+          width={150}
         />
-        <TextInput
-          aria-label="Target id"
+        <TextFilter
+          label="Target id"
           placeholder="Target id (exact)"
-          value={targetId.text}
-          onChange={(e) => targetId.change(e.currentTarget.value)}
-          onKeyDown={(e) => e.key === 'Enter' && targetId.flush()}
+          value={values.targetId}
+          onChange={(targetId) => filters.set({ targetId })}
           error={refused.targetId}
-          w={240}
+          width={240}
         />
         {filtered && (
           <Button
@@ -176,31 +171,25 @@ export default function AuditPage() {
       {error && !FILTERS.some((f) => refused[f]) && (
         <ErrorNotice error={error} title="The audit trail could not be loaded" />
       )}
-      <DataTable<Row>
-        withTableBorder
-        borderRadius="sm"
-        striped
-        highlightOnHover
-        verticalAlign="top"
-        minHeight={rows.length ? undefined : 220}
-        fetching={fetching && !data}
-        records={sorted}
-        idAccessor="id"
+      <ListTable<Row>
+        rows={rows}
+        sorts={SORTS}
+        defaultSort={NEWEST}
         rowClassName={arrived}
-        sortStatus={sortStatus}
-        onSortStatusChange={setSortStatus}
-        emptyState={
-          filtered ? (
-            <EmptyState title="No entry matches these filters">
-              {unknownAction ? `No entry has the action "${values.action}": pick one from the list. ` : ''}
-              Actor and target ids must match exactly; clear a filter to see more.
-            </EmptyState>
-          ) : (
-            <EmptyState title="Nothing audited yet">
-              Every change an admin makes (keys, leases, tiers, users) and every lease a worker resolves is recorded
-              here the moment it happens.
-            </EmptyState>
-          )
+        verticalAlign="top"
+        loading={fetching && !data}
+        filtered={filtered}
+        emptyFiltered={
+          <EmptyState title="No entry matches these filters">
+            {unknownAction ? `No entry has the action "${values.action}": pick one from the list. ` : ''}
+            Actor and target ids must match exactly; clear a filter to see more.
+          </EmptyState>
+        }
+        empty={
+          <EmptyState title="Nothing audited yet">
+            Every change an admin makes (keys, leases, tiers, users) and every lease a worker resolves is recorded here
+            the moment it happens.
+          </EmptyState>
         }
         columns={[
           {
@@ -237,14 +226,7 @@ export default function AuditPage() {
           },
         ]}
       />
-      <Pager
-        pageInfo={data?.auditLog.pageInfo}
-        totalCount={data?.auditLog.totalCount}
-        totalCountIsEstimate={data?.auditLog.totalCountIsEstimate}
-        shown={rows.length}
-        goTo={filters.goTo}
-        noun="entries"
-      />
+      <Pager connection={data?.auditLog} shown={rows.length} goTo={filters.goTo} noun="entries" />
     </Stack>
   );
 }

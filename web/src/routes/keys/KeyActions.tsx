@@ -1,10 +1,10 @@
 // What an admin can do to a key: edit, rotate its secret, disable (revoking its leases) or enable.
 // Observers never get here: the pages render this for ADMIN only.
-import { ActionIcon, Button, Group, Menu, PasswordInput, TextInput } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
-import { IconDots, IconPencil, IconPlayerPause, IconPlayerPlay, IconRefresh } from '@tabler/icons-react';
+import { PasswordInput, TextInput } from '@mantine/core';
+import { IconPencil, IconPlayerPause, IconPlayerPlay, IconRefresh } from '@tabler/icons-react';
 import { useState } from 'react';
 import { useMutation, useQuery } from 'urql';
+import { type Action, ActionList } from '../../components/ActionList';
 import { ActionModal } from '../../components/ActionModal';
 import type { KeyFormFieldsFragment, KeyRowFragment } from '../../gql/graphql';
 import { DisableKeyMutation, EnableKeyMutation, RotateKeyMutation, SuspendedOnKeyQuery } from './documents';
@@ -43,9 +43,7 @@ function DisableModal({ keyRow, onClose }: { keyRow: KeyRowFragment; onClose: ()
       error={result.error}
       onConfirm={async () => {
         const res = await disable({ id: keyRow.id, reason: reason.trim() || null });
-        if (res.error) return;
-        notifications.show({ color: 'orange', message: `${keyRow.label} disabled` });
-        onClose();
+        return !res.error && { color: 'orange', message: `${keyRow.label} disabled` };
       }}
     >
       <TextInput
@@ -73,9 +71,7 @@ function EnableModal({ keyRow, onClose }: { keyRow: KeyRowFragment; onClose: () 
       error={result.error}
       onConfirm={async () => {
         const res = await enable({ id: keyRow.id });
-        if (res.error) return;
-        notifications.show({ color: 'teal', message: `${keyRow.label} enabled` });
-        onClose();
+        return !res.error && { color: 'teal', message: `${keyRow.label} enabled` };
       }}
     />
   );
@@ -99,13 +95,12 @@ function RotateModal({ keyRow, onClose }: { keyRow: KeyRowFragment; onClose: () 
       confirmDisabled={!apiKey.trim()}
       onConfirm={async () => {
         const res = await rotate({ id: keyRow.id, apiKey: apiKey.trim() });
-        if (res.error) return;
-        setApiKey('');
-        notifications.show({
-          color: 'teal',
-          message: `New secret for ${keyRow.label}: ${res.data?.rotateManagedKeySecret.maskedKey}`,
-        });
-        onClose();
+        return (
+          !res.error && {
+            color: 'teal',
+            message: `New secret for ${keyRow.label}: ${res.data?.rotateManagedKeySecret.maskedKey}`,
+          }
+        );
       }}
     >
       <PasswordInput
@@ -131,52 +126,18 @@ export function KeyActions({
   const [dialog, setDialog] = useState<Dialog>(null);
   const close = () => setDialog(null);
   const disabled = keyRow.status === 'DISABLED';
-  const items = [
-    form && { key: 'edit', label: 'Edit', icon: IconPencil, dialog: 'edit' as const },
-    { key: 'rotate', label: 'Rotate secret', icon: IconRefresh, dialog: 'rotate' as const },
+  const open = (next: Dialog) => () => setDialog(next);
+  const actions: Action[] = [
+    ...(form ? [{ label: 'Edit', icon: IconPencil, onClick: open('edit') }] : []),
+    { label: 'Rotate secret', icon: IconRefresh, onClick: open('rotate') },
     disabled
-      ? { key: 'enable', label: 'Enable', icon: IconPlayerPlay, dialog: 'enable' as const }
-      : { key: 'disable', label: 'Disable…', icon: IconPlayerPause, dialog: 'disable' as const, color: 'red' },
-  ].filter(Boolean) as { key: string; label: string; icon: typeof IconPencil; dialog: Dialog; color?: string }[];
+      ? { label: 'Enable', icon: IconPlayerPlay, onClick: open('enable') }
+      : { label: 'Disable…', icon: IconPlayerPause, color: 'red', onClick: open('disable') },
+  ];
 
   return (
     <>
-      {variant === 'buttons' ? (
-        <Group gap="xs">
-          {items.map((item) => (
-            <Button
-              key={item.key}
-              variant="light"
-              color={item.color}
-              size="xs"
-              leftSection={<item.icon size={14} />}
-              onClick={() => setDialog(item.dialog)}
-            >
-              {item.label}
-            </Button>
-          ))}
-        </Group>
-      ) : (
-        <Menu position="bottom-end" withinPortal>
-          <Menu.Target>
-            <ActionIcon variant="subtle" color="gray" aria-label={`Actions for ${keyRow.label}`}>
-              <IconDots size={16} />
-            </ActionIcon>
-          </Menu.Target>
-          <Menu.Dropdown>
-            {items.map((item) => (
-              <Menu.Item
-                key={item.key}
-                color={item.color}
-                leftSection={<item.icon size={14} />}
-                onClick={() => setDialog(item.dialog)}
-              >
-                {item.label}
-              </Menu.Item>
-            ))}
-          </Menu.Dropdown>
-        </Menu>
-      )}
+      <ActionList actions={actions} variant={variant} menuLabel={`Actions for ${keyRow.label}`} />
       {form && <KeyFormModal opened={dialog === 'edit'} onClose={close} editing={form} />}
       {dialog === 'disable' && <DisableModal keyRow={keyRow} onClose={close} />}
       {dialog === 'enable' && <EnableModal keyRow={keyRow} onClose={close} />}

@@ -1,20 +1,21 @@
 // The key pool: every key with its spend against its limits (UTC day and month), its load, and
 // the provider's own figures; live through keyUsage. Admins add, edit, rotate, disable, enable.
-import { Badge, Button, Group, Select, Stack, Text, Tooltip } from '@mantine/core';
+import { Badge, Button, Group, Stack, Text, Tooltip } from '@mantine/core';
 import { IconPlus } from '@tabler/icons-react';
-import { DataTable, type DataTableSortStatus } from 'mantine-datatable';
-import { memo, useCallback, useDeferredValue, useMemo, useState } from 'react';
+import type { DataTableSortStatus } from 'mantine-datatable';
+import { memo, useCallback, useMemo, useState } from 'react';
 import { useQuery } from 'urql';
 import { EmptyState } from '../../components/EmptyState';
 import { ErrorNotice } from '../../components/ErrorNotice';
+import { FilterSelect } from '../../components/FilterSelect';
 import { KeyLink } from '../../components/Links';
+import { ListTable } from '../../components/ListTable';
 import { Money } from '../../components/Money';
 import { PageHeader } from '../../components/PageHeader';
 import { Pager } from '../../components/Pager';
 import { RelativeTime } from '../../components/RelativeTime';
 import { SpendBar } from '../../components/SpendBar';
 import { dark, KeyStatusBadge } from '../../components/StatusBadge';
-import { FIRST_ROWS, useFlash } from '../../components/useFlash';
 import { useKeyUsage } from '../../components/useKeyUsage';
 import { useLiveData } from '../../components/useLiveData';
 import type {
@@ -24,9 +25,8 @@ import type {
   KeysPageQueryVariables,
   Provider,
 } from '../../gql/graphql';
-import { PROVIDER_NAMES, share } from '../../lib/format';
+import { optionsOf, PROVIDER_NAMES, share } from '../../lib/format';
 import { canAdminister } from '../../lib/roles';
-import { sortRecords } from '../../lib/sort';
 import { pageVariables, useUrlFilters } from '../../lib/url';
 import { useMe } from '../../me';
 import { KeysPageQuery } from './documents';
@@ -96,20 +96,17 @@ const KeyResults = memo(function KeyResults({ variables, admin, filtered, onAdd,
     <>
       {error && <ErrorNotice error={error} title="Keys could not be loaded" />}
       <KeyTable rows={rows} admin={admin} filtered={filtered} loading={fetching && !data} onAdd={onAdd} />
-      <Pager
-        pageInfo={data?.managedKeys.pageInfo}
-        totalCount={data?.managedKeys.totalCount}
-        totalCountIsEstimate={data?.managedKeys.totalCountIsEstimate}
-        shown={rows.length}
-        goTo={goTo}
-        noun="keys"
-      />
+      <Pager connection={data?.managedKeys} shown={rows.length} goTo={goTo} noun="keys" />
     </>
   );
 });
 
-const keyId = (r: Row) => r.id;
-const keySignature = (r: Row) => `${r.spendTodayUsd}|${r.spendThisMonthUsd}|${r.activeLeaseCount}|${r.status}`;
+/** Rows flash when their spend, load or status changes. */
+const KEY_FLASH = {
+  idOf: (r: Row) => r.id,
+  signatureOf: (r: Row) => `${r.spendTodayUsd}|${r.spendThisMonthUsd}|${r.activeLeaseCount}|${r.status}`,
+};
+const BY_LABEL: DataTableSortStatus<Row> = { columnAccessor: 'label', direction: 'asc' };
 
 const KeyTable = memo(function KeyTable({
   rows,
@@ -124,46 +121,34 @@ const KeyTable = memo(function KeyTable({
   loading: boolean;
   onAdd: () => void;
 }) {
-  const [sortStatus, setSortStatus] = useState<DataTableSortStatus<Row>>({ columnAccessor: 'label', direction: 'asc' });
-  // Live changes render in the background (time-sliced), so that they never block input; on a
-  // first load the top rows render at once and the rest follow in the background.
-  const deferred = useDeferredValue(rows);
-  const shown = deferred.length === 0 ? rows.slice(0, FIRST_ROWS) : deferred;
-  const sorted = useMemo(() => sortRecords(shown, SORTS, sortStatus), [shown, sortStatus]);
-  const flash = useFlash(shown, keyId, keySignature);
   return (
-    <DataTable<Row>
-      withTableBorder
-      borderRadius="sm"
-      striped
-      highlightOnHover
-      minHeight={shown.length ? undefined : 220}
-      fetching={loading}
-      records={sorted}
-      idAccessor="id"
-      rowClassName={flash}
-      customRowAttributes={(r) => ({ 'data-key-id': r.id })}
-      sortStatus={sortStatus}
-      onSortStatusChange={setSortStatus}
-      emptyState={
-        filtered ? (
-          <EmptyState title="No key matches these filters">Clear a filter to see more of the pool.</EmptyState>
-        ) : (
-          <EmptyState
-            title="No keys yet — add your first provider key"
-            action={
-              admin && (
-                <Button size="xs" onClick={onAdd}>
-                  Add key
-                </Button>
-              )
-            }
-          >
-            {admin
-              ? 'Users can lease a key as soon as the pool has one.'
-              : 'An admin adds keys to the pool; they show here the moment one does.'}
-          </EmptyState>
-        )
+    <ListTable<Row>
+      rows={rows}
+      live
+      sorts={SORTS}
+      defaultSort={BY_LABEL}
+      flash={KEY_FLASH}
+      loading={loading}
+      filtered={filtered}
+      rowAttributes={(r) => ({ 'data-key-id': r.id })}
+      emptyFiltered={
+        <EmptyState title="No key matches these filters">Clear a filter to see more of the pool.</EmptyState>
+      }
+      empty={
+        <EmptyState
+          title="No keys yet — add your first provider key"
+          action={
+            admin && (
+              <Button size="xs" onClick={onAdd}>
+                Add key
+              </Button>
+            )
+          }
+        >
+          {admin
+            ? 'Users can lease a key as soon as the pool has one.'
+            : 'An admin adds keys to the pool; they show here the moment one does.'}
+        </EmptyState>
       }
       columns={[
         {
@@ -265,23 +250,19 @@ export default function KeysPage() {
         }
       />
       <Group gap="sm" mb="sm">
-        <Select
-          aria-label="Provider"
-          placeholder="Any provider"
-          clearable
-          data={Object.entries(PROVIDER_NAMES).map(([value, label]) => ({ value, label }))}
+        <FilterSelect
+          label="Provider"
+          data={optionsOf(PROVIDER_NAMES)}
           value={provider}
           onChange={(next) => filters.set({ provider: next })}
-          w={200}
+          width={200}
         />
-        <Select
-          aria-label="Status"
-          placeholder="Any status"
-          clearable
+        <FilterSelect
+          label="Status"
           data={['ACTIVE', 'DISABLED']}
           value={status}
           onChange={(next) => filters.set({ status: next })}
-          w={160}
+          width={160}
         />
       </Group>
       <KeyResults

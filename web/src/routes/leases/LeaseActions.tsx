@@ -1,10 +1,10 @@
 // What an admin can do to a lease: extend it (presets or custom; reactivate an expired one),
 // change its spend cap, revoke it. Each says its consequence and shows refusals in words.
-import { Button, Group, NumberInput, SegmentedControl, Stack, Text, TextInput } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
+import { NumberInput, SegmentedControl, Stack, Text, TextInput } from '@mantine/core';
 import { IconCash, IconClockPlus, IconPlayerStop } from '@tabler/icons-react';
 import { useState } from 'react';
 import { useMutation } from 'urql';
+import { type Action, ActionList } from '../../components/ActionList';
 import { ActionModal } from '../../components/ActionModal';
 import type { LeaseRowFragment } from '../../gql/graphql';
 import { fieldErrors } from '../../lib/errors';
@@ -30,9 +30,7 @@ export function RevokeModal({ lease, onClose }: { lease: LeaseRowFragment; onClo
       error={result.error}
       onConfirm={async () => {
         const res = await revoke({ id: lease.id, reason: reason.trim() || null });
-        if (res.error) return;
-        notifications.show({ color: 'red', message: `Lease ${shortId(lease.id)} revoked` });
-        onClose();
+        return !res.error && { color: 'red', message: `Lease ${shortId(lease.id)} revoked` };
       }}
     >
       <TextInput
@@ -71,12 +69,12 @@ export function ExtendModal({ lease, onClose }: { lease: LeaseRowFragment; onClo
       confirmDisabled={!(bySeconds > 0)}
       onConfirm={async () => {
         const res = await extend({ id: lease.id, bySeconds, reactivate: expired });
-        if (res.error) return;
-        notifications.show({
-          color: 'teal',
-          message: `Lease ${shortId(lease.id)} ${expired ? 'reactivated' : 'extended'} by ${humanDuration(bySeconds)}`,
-        });
-        onClose();
+        return (
+          !res.error && {
+            color: 'teal',
+            message: `Lease ${shortId(lease.id)} ${expired ? 'reactivated' : 'extended'} by ${humanDuration(bySeconds)}`,
+          }
+        );
       }}
     >
       <Stack gap="xs">
@@ -128,9 +126,7 @@ export function CapModal({ lease, onClose }: { lease: LeaseRowFragment; onClose:
       error={result.error && !errors.spendCapUsd ? result.error : undefined}
       onConfirm={async () => {
         const res = await update({ id: lease.id, spendCapUsd: cap.trim() });
-        if (res.error) return;
-        notifications.show({ color: 'teal', message: `Cap of lease ${shortId(lease.id)} set to ${formatUsd(cap)}` });
-        onClose();
+        return !res.error && { color: 'teal', message: `Cap of lease ${shortId(lease.id)} set to ${formatUsd(cap)}` };
       }}
     >
       <TextInput
@@ -159,36 +155,31 @@ export function LeaseActions({ lease, size = 'xs' }: { lease: LeaseRowFragment; 
         Ended: nothing to change.
       </Text>
     );
+  const actions: Action[] = [
+    ...(extendable
+      ? [
+          {
+            label: lease.status === 'EXPIRED' ? 'Reactivate' : 'Extend',
+            icon: IconClockPlus,
+            onClick: () => setDialog('extend'),
+          },
+        ]
+      : []),
+    ...(open
+      ? [
+          { label: 'Change cap', icon: IconCash, onClick: () => setDialog('cap') },
+          { label: 'Revoke', icon: IconPlayerStop, color: 'red', onClick: () => setDialog('revoke') },
+        ]
+      : []),
+  ];
   return (
     <>
-      <Group gap="xs">
-        {extendable && (
-          <Button
-            size={size}
-            variant="light"
-            leftSection={<IconClockPlus size={14} />}
-            onClick={() => setDialog('extend')}
-          >
-            {lease.status === 'EXPIRED' ? 'Reactivate' : 'Extend'}
-          </Button>
-        )}
-        {open && (
-          <Button size={size} variant="light" leftSection={<IconCash size={14} />} onClick={() => setDialog('cap')}>
-            Change cap
-          </Button>
-        )}
-        {open && (
-          <Button
-            size={size}
-            variant="light"
-            color="red"
-            leftSection={<IconPlayerStop size={14} />}
-            onClick={() => setDialog('revoke')}
-          >
-            Revoke
-          </Button>
-        )}
-      </Group>
+      <ActionList
+        actions={actions}
+        variant="buttons"
+        size={size}
+        menuLabel={`Actions for lease ${shortId(lease.id)}`}
+      />
       {dialog === 'revoke' && <RevokeModal lease={lease} onClose={close} />}
       {dialog === 'extend' && <ExtendModal lease={lease} onClose={close} />}
       {dialog === 'cap' && <CapModal lease={lease} onClose={close} />}

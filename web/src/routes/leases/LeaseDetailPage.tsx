@@ -250,14 +250,7 @@ export default function LeaseDetailPage() {
             },
           ]}
         />
-        <Pager
-          pageInfo={data.usageRecords.pageInfo}
-          totalCount={data.usageRecords.totalCount}
-          totalCountIsEstimate={data.usageRecords.totalCountIsEstimate}
-          shown={records.length}
-          goTo={paging.goTo}
-          noun="records"
-        />
+        <Pager connection={data.usageRecords} shown={records.length} goTo={paging.goTo} noun="records" />
       </Stack>
     </Stack>
   );

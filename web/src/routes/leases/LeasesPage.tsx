@@ -1,20 +1,21 @@
 // Every lease, newest first, filtered by status, tier, provider, framework, key, user and agent
 // (all kept in the URL). Live: a lease granted anywhere appears at the top of the first page, and
 // an ended or suspended lease changes in place, without a reload.
-import { Badge, CloseButton, Group, Select, Stack, TextInput } from '@mantine/core';
-import { DataTable, type DataTableSortStatus } from 'mantine-datatable';
-import { memo, useDeferredValue, useMemo, useState } from 'react';
+import { Badge, CloseButton, Group, Stack } from '@mantine/core';
+import type { DataTableSortStatus } from 'mantine-datatable';
+import { memo, useMemo, useState } from 'react';
 import { useQuery } from 'urql';
 import { LeaseListQuery } from '../../api/documents';
 import { EmptyState } from '../../components/EmptyState';
 import { ErrorNotice } from '../../components/ErrorNotice';
+import { FilterSelect, TextFilter } from '../../components/FilterSelect';
 import { KeyLink, LeaseLink, UserLink } from '../../components/Links';
+import { ListTable } from '../../components/ListTable';
 import { PageHeader } from '../../components/PageHeader';
 import { Pager } from '../../components/Pager';
 import { RelativeTime } from '../../components/RelativeTime';
 import { SpendBar } from '../../components/SpendBar';
 import { LeaseStatusBadge } from '../../components/StatusBadge';
-import { FIRST_ROWS, useFlash } from '../../components/useFlash';
 import { useLiveData } from '../../components/useLiveData';
 import type {
   Framework,
@@ -24,10 +25,9 @@ import type {
   Provider,
   Tier,
 } from '../../gql/graphql';
-import { FRAMEWORK_NAMES, FRAMEWORK_SHORT, PROVIDER_NAMES, share, shortId } from '../../lib/format';
+import { FRAMEWORK_NAMES, FRAMEWORK_SHORT, optionsOf, PROVIDER_NAMES, share, shortId } from '../../lib/format';
 import { canAdminister } from '../../lib/roles';
-import { sortRecords } from '../../lib/sort';
-import { pageVariables, useUrlFilters, useUrlText } from '../../lib/url';
+import { pageVariables, useUrlFilters } from '../../lib/url';
 import { useMe } from '../../me';
 import { RevokeModal } from './LeaseActions';
 import classes from './LeasesPage.module.css';
@@ -46,43 +46,6 @@ const SORTS: Record<string, (l: LeaseRowFragment) => string | number> = {
   expiresAt: (l) => l.endedAt ?? l.expiresAt,
 };
 
-const options = (names: Record<string, string>) => Object.entries(names).map(([value, label]) => ({ value, label }));
-
-/** A text filter written to the URL once typing pauses. */
-function TextFilter({
-  label,
-  value,
-  onChange,
-}: {
-  label: string;
-  value: string | null;
-  onChange: (value: string | null) => void;
-}) {
-  const filter = useUrlText(value, onChange);
-  return (
-    <TextInput
-      aria-label={label}
-      placeholder={label}
-      value={filter.text}
-      onChange={(e) => filter.change(e.currentTarget.value)}
-      onKeyDown={(e) => e.key === 'Enter' && filter.flush()}
-      rightSection={
-        filter.text ? (
-          <CloseButton
-            size="sm"
-            aria-label={`Clear ${label}`}
-            onClick={() => {
-              filter.change('');
-              filter.flush();
-            }}
-          />
-        ) : null
-      }
-      w={170}
-    />
-  );
-}
-
 interface ResultsProps {
   variables: LeaseListQueryVariables;
   admin: boolean;
@@ -100,18 +63,18 @@ const LeaseResults = memo(function LeaseResults({ variables, admin, filtered, go
     <>
       {error && <ErrorNotice error={error} title="Leases could not be loaded" />}
       <LeaseTable rows={rows} admin={admin} filtered={filtered} loading={fetching && !data} onRevoke={setRevoking} />
-      <Pager
-        pageInfo={data?.leases.pageInfo}
-        totalCount={data?.leases.totalCount}
-        totalCountIsEstimate={data?.leases.totalCountIsEstimate}
-        shown={rows.length}
-        goTo={goTo}
-        noun="leases"
-      />
+      <Pager connection={data?.leases} shown={rows.length} goTo={goTo} noun="leases" />
       {revoking && <RevokeModal lease={revoking} onClose={() => setRevoking(null)} />}
     </>
   );
 });
+
+/** Rows flash when their status, spend, expiry or cap changes. */
+const LEASE_FLASH = {
+  idOf: (l: LeaseRowFragment) => l.id,
+  signatureOf: (l: LeaseRowFragment) => `${l.status}|${l.usageUsd}|${l.expiresAt}|${l.spendCapUsd}`,
+};
+const NEWEST: DataTableSortStatus<LeaseRowFragment> = { columnAccessor: 'grantedAt', direction: 'desc' };
 
 const LeaseTable = memo(function LeaseTable({
   rows,
@@ -126,39 +89,22 @@ const LeaseTable = memo(function LeaseTable({
   loading: boolean;
   onRevoke: (lease: LeaseRowFragment) => void;
 }) {
-  const [sortStatus, setSortStatus] = useState<DataTableSortStatus<LeaseRowFragment>>({
-    columnAccessor: 'grantedAt',
-    direction: 'desc',
-  });
-  // Live changes render in the background (time-sliced), so that they never block input; on a
-  // first load the top rows render at once and the rest follow in the background.
-  const deferred = useDeferredValue(rows);
-  const shown = deferred.length === 0 ? rows.slice(0, FIRST_ROWS) : deferred;
-  const sorted = useMemo(() => sortRecords(shown, SORTS, sortStatus), [shown, sortStatus]);
-  const flash = useFlash(shown, leaseId, leaseSignature);
   return (
-    <DataTable<LeaseRowFragment>
-      withTableBorder
+    <ListTable<LeaseRowFragment>
+      rows={rows}
+      live
+      sorts={SORTS}
+      defaultSort={NEWEST}
+      flash={LEASE_FLASH}
       verticalSpacing={6}
-      borderRadius="sm"
-      striped
-      highlightOnHover
-      minHeight={shown.length ? undefined : 220}
-      fetching={loading}
-      records={sorted}
-      idAccessor="id"
-      rowClassName={flash}
-      customRowAttributes={(l) => ({ 'data-lease-id': l.id, 'data-status': l.status })}
-      sortStatus={sortStatus}
-      onSortStatusChange={setSortStatus}
-      emptyState={
-        filtered ? (
-          <EmptyState title="No lease matches these filters">Clear a filter to see more.</EmptyState>
-        ) : (
-          <EmptyState title="No leases yet">
-            Leases appear here the moment a user picks the shared provider for an agent.
-          </EmptyState>
-        )
+      loading={loading}
+      filtered={filtered}
+      rowAttributes={(l) => ({ 'data-lease-id': l.id, 'data-status': l.status })}
+      emptyFiltered={<EmptyState title="No lease matches these filters">Clear a filter to see more.</EmptyState>}
+      empty={
+        <EmptyState title="No leases yet">
+          Leases appear here the moment a user picks the shared provider for an agent.
+        </EmptyState>
       }
       columns={[
         { accessor: 'id', title: 'Lease', render: (l) => <LeaseLink id={l.id} /> },
@@ -236,9 +182,6 @@ const LeaseTable = memo(function LeaseTable({
   );
 });
 
-const leaseId = (l: LeaseRowFragment) => l.id;
-const leaseSignature = (l: LeaseRowFragment) => `${l.status}|${l.usageUsd}|${l.expiresAt}|${l.spendCapUsd}`;
-
 const LeaseFilters = memo(function LeaseFilters({
   values: f,
   set,
@@ -248,41 +191,33 @@ const LeaseFilters = memo(function LeaseFilters({
 }) {
   return (
     <Group gap="sm" mb="sm" wrap="wrap">
-      <Select
-        aria-label="Status"
-        placeholder="Any status"
-        clearable
+      <FilterSelect
+        label="Status"
         data={['ACTIVE', 'SUSPENDED', 'EXPIRED', 'RELEASED', 'REVOKED']}
         value={f.status}
         onChange={(status) => set({ status })}
-        w={150}
+        width={150}
       />
-      <Select
-        aria-label="Tier"
-        placeholder="Any tier"
-        clearable
+      <FilterSelect
+        label="Tier"
         data={['FREE', 'PRO', 'ENTERPRISE']}
         value={f.tier}
         onChange={(tier) => set({ tier })}
-        w={140}
+        width={140}
       />
-      <Select
-        aria-label="Provider"
-        placeholder="Any provider"
-        clearable
-        data={options(PROVIDER_NAMES)}
+      <FilterSelect
+        label="Provider"
+        data={optionsOf(PROVIDER_NAMES)}
         value={f.provider}
         onChange={(provider) => set({ provider })}
-        w={180}
+        width={180}
       />
-      <Select
-        aria-label="Framework"
-        placeholder="Any framework"
-        clearable
-        data={options(FRAMEWORK_NAMES)}
+      <FilterSelect
+        label="Framework"
+        data={optionsOf(FRAMEWORK_NAMES)}
         value={f.framework}
         onChange={(framework) => set({ framework })}
-        w={200}
+        width={200}
       />
       <TextFilter label="User id" value={f.userId} onChange={(userId) => set({ userId })} />
       <TextFilter label="Agent id" value={f.agentId} onChange={(agentId) => set({ agentId })} />

@@ -1,7 +1,6 @@
 // Moving a user to another tier: says what changes (their next leases) and what does not (the
 // leases they hold), and warns when they already hold more agents than the new tier allows.
 import { Alert, Group, Text } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
 import { IconAlertTriangle } from '@tabler/icons-react';
 import { useMutation } from 'urql';
 import { ActionModal } from '../../components/ActionModal';
@@ -45,10 +44,8 @@ export function SetTierModal({
       error={result.error}
       onConfirm={async () => {
         const res = await setTier({ userId: user.id, tier });
-        if (res.error) return;
-        notifications.show({ color: 'teal', message: `${user.id} is now on ${tier}` });
-        onDone?.();
-        onClose();
+        if (!res.error) onDone?.();
+        return !res.error && { color: 'teal', message: `${user.id} is now on ${tier}` };
       }}
     >
       <Group gap="xs">

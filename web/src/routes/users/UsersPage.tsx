@@ -1,26 +1,26 @@
 // Every user MPK knows: their role and tier, the agents they run against their tier's limit, and
 // what their leases spent this UTC month. Admins move users between tiers.
-import { Button, Group, Select, Stack, Text, TextInput } from '@mantine/core';
+import { Button, Group, Select, Stack, Text } from '@mantine/core';
 import { IconSearch } from '@tabler/icons-react';
-import { DataTable, type DataTableSortStatus } from 'mantine-datatable';
+import type { DataTableSortStatus } from 'mantine-datatable';
 import { useCallback, useMemo, useState } from 'react';
 import { useQuery } from 'urql';
 import { EmptyState } from '../../components/EmptyState';
 import { ErrorNotice } from '../../components/ErrorNotice';
+import { FilterSelect, TextFilter } from '../../components/FilterSelect';
 import { UserLink } from '../../components/Links';
+import { ListTable } from '../../components/ListTable';
 import { Money } from '../../components/Money';
 import { PageHeader } from '../../components/PageHeader';
 import { Pager } from '../../components/Pager';
 import { RelativeTime } from '../../components/RelativeTime';
 import { ROLES, RoleBadge, TIER_COLORS, TIERS, TierBadge } from '../../components/StatusBadge';
-import { useFlash } from '../../components/useFlash';
 import { useLiveRefresh } from '../../components/useLiveRefresh';
 import type { EventItemFragment, Role, Tier, UserRowFragment } from '../../gql/graphql';
 import { fieldErrors } from '../../lib/errors';
 import { describePolicy, type PolicyTerms } from '../../lib/policy';
 import { canAdminister } from '../../lib/roles';
-import { sortRecords } from '../../lib/sort';
-import { pageVariables, useUrlFilters, useUrlText } from '../../lib/url';
+import { pageVariables, useUrlFilters } from '../../lib/url';
 import { useMe } from '../../me';
 import { UsersPageQuery } from './documents';
 import { SetTierModal } from './SetTierModal';
@@ -38,8 +38,11 @@ const SORTS: Record<string, (row: Row) => string | number> = {
   createdAt: (r) => r.createdAt,
 };
 
-const idOf = (r: Row) => r.id;
-const signatureOf = (r: Row) => `${r.tier}|${r.activeLeaseCount}|${r.spendThisMonthUsd}`;
+/** Rows flash when the tier, the agents or the month's spend change. */
+const USER_FLASH = {
+  idOf: (r: Row) => r.id,
+  signatureOf: (r: Row) => `${r.tier}|${r.activeLeaseCount}|${r.spendThisMonthUsd}`,
+};
 
 function TierSelect({ user, onPick }: { user: Row; onPick: (tier: Tier) => void }) {
   return (
@@ -90,32 +93,25 @@ function UsersTable({
   policies: Policies;
   onPick: (user: Row, tier: Tier) => void;
 }) {
-  const sorted = useMemo(() => sortRecords(rows, SORTS, sortStatus), [rows, sortStatus]);
-  const flash = useFlash(rows, idOf, signatureOf);
   return (
-    <DataTable<Row>
-      withTableBorder
-      borderRadius="sm"
-      striped
-      highlightOnHover
-      minHeight={rows.length ? undefined : 220}
-      fetching={loading}
-      records={sorted}
-      idAccessor="id"
-      rowClassName={flash}
+    <ListTable<Row>
+      rows={rows}
+      sorts={SORTS}
       sortStatus={sortStatus}
       onSortStatusChange={onSortStatusChange}
-      emptyState={
-        filtered ? (
-          <EmptyState title="No user matches these filters">
-            Search for part of an id or email, or clear a filter.
-          </EmptyState>
-        ) : (
-          <EmptyState title="No users yet">
-            A user appears here the first time they call MPK with a token, for example when they ask for a lease.
-            {admin ? ' You can change their tier from then on.' : ''}
-          </EmptyState>
-        )
+      flash={USER_FLASH}
+      loading={loading}
+      filtered={filtered}
+      emptyFiltered={
+        <EmptyState title="No user matches these filters">
+          Search for part of an id or email, or clear a filter.
+        </EmptyState>
+      }
+      empty={
+        <EmptyState title="No users yet">
+          A user appears here the first time they call MPK with a token, for example when they ask for a lease.
+          {admin ? ' You can change their tier from then on.' : ''}
+        </EmptyState>
       }
       columns={[
         { accessor: 'id', title: 'User', sortable: true, noWrap: true, render: (r) => <UserLink id={r.id} fw={500} /> },
@@ -192,7 +188,6 @@ export default function UsersPage() {
   const me = useMe();
   const admin = canAdminister(me.role);
   const filters = useUrlFilters(FILTERS);
-  const search = useUrlText(filters.values.search, (value) => filters.set({ search: value }));
   const [pending, setPending] = useState<{ user: Row; tier: Tier } | null>(null);
   const [sortStatus, setSortStatus] = useState<DataTableSortStatus<Row>>({
     columnAccessor: 'createdAt',
@@ -235,33 +230,28 @@ export default function UsersPage() {
         }
       />
       <Group gap="sm" mb="sm" wrap="wrap">
-        <TextInput
-          aria-label="Search users"
+        <TextFilter
+          label="Search users"
           placeholder="Search by id or email"
           leftSection={<IconSearch size={16} />}
-          value={search.text}
-          onChange={(e) => search.change(e.currentTarget.value)}
-          onKeyDown={(e) => e.key === 'Enter' && search.flush()}
+          value={filters.values.search}
+          onChange={(search) => filters.set({ search })}
           error={refused.search ?? refused.filter}
-          w={280}
+          width={280}
         />
-        <Select
-          aria-label="Tier"
-          placeholder="Any tier"
-          clearable
-          data={TIERS as Tier[]}
+        <FilterSelect
+          label="Tier"
+          data={TIERS}
           value={tierFilter}
           onChange={(tier) => filters.set({ tier })}
-          w={160}
+          width={160}
         />
-        <Select
-          aria-label="Role"
-          placeholder="Any role"
-          clearable
-          data={ROLES as Role[]}
+        <FilterSelect
+          label="Role"
+          data={ROLES}
           value={roleFilter}
           onChange={(role) => filters.set({ role })}
-          w={160}
+          width={160}
         />
         {filtered && (
           <Button variant="subtle" size="xs" onClick={() => filters.set({ search: null, tier: null, role: null })}>
@@ -282,14 +272,7 @@ export default function UsersPage() {
         policies={policies}
         onPick={(user, tier) => setPending({ user, tier })}
       />
-      <Pager
-        pageInfo={data?.users.pageInfo}
-        totalCount={data?.users.totalCount}
-        totalCountIsEstimate={data?.users.totalCountIsEstimate}
-        shown={rows.length}
-        goTo={filters.goTo}
-        noun="users"
-      />
+      <Pager connection={data?.users} shown={rows.length} goTo={filters.goTo} noun="users" />
       {admin && pending && (
         <SetTierModal
           user={pending.user}
