@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createAuditService } from './audit/service.js';
 import { createAuthenticator } from './auth/authenticator.js';
 import { createUserService } from './auth/users.js';
-import { type Config, DEFAULT_LIMITS } from './config.js';
+import { type Config, DEFAULT_LIMITS, DEFAULT_RETENTION } from './config.js';
 import { type Clock, systemClock } from './core/clock.js';
 import { createLogger, type Logger } from './core/logger.js';
 import { projectRoot } from './core/paths.js';
@@ -14,6 +14,7 @@ import { assertKeyringCoversStoredSecrets } from './crypto/rotate.js';
 import { createDb } from './db/client.js';
 import { pendingMigrations } from './db/migrate.js';
 import { openDatabase } from './db/open.js';
+import { createPartitionJob } from './db/partitions.js';
 import { createEventBus } from './events/bus.js';
 import { createSubscriberLimits, DEFAULT_SUBSCRIBER_LIMITS } from './events/limits.js';
 import { createLiveEvents } from './events/live.js';
@@ -168,8 +169,9 @@ export async function buildApp(options: AppOptions) {
 
   const expiry = createExpiryJob({ clock, leases, pump, logger });
   const reconcile = createReconcileJob({ db, keys, clock, logger });
+  const partitions = createPartitionJob({ db, clock, logger, retention: config.retention ?? DEFAULT_RETENTION });
   const scheduler = createScheduler({
-    jobs: [expiry, reconcile],
+    jobs: [partitions, expiry, reconcile],
     logger,
     elect: (onChange) =>
       database.embedded
@@ -260,6 +262,8 @@ export async function buildApp(options: AppOptions) {
     metrics,
     expiry,
     reconcile,
+    /** History partitions made ahead and dropped past retention (at start, then hourly). */
+    partitions,
     scheduler,
     logger,
     server,

@@ -38,11 +38,25 @@ const envSchema = z.object({
   MPK_BODY_BUDGET_MIB: z.coerce.number().min(1).max(1_048_576).default(256),
   MPK_MUTATION_BURST: z.coerce.number().int().min(1).max(1_000_000).default(600),
   MPK_MUTATIONS_PER_SECOND: z.coerce.number().min(0.001).max(1_000_000).default(10),
+  MPK_RETAIN_USAGE_DAYS: z.coerce.number().int().min(1).max(36_500).default(90),
+  MPK_RETAIN_EVENTS_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
+  MPK_RETAIN_AUDIT_DAYS: z.coerce.number().int().min(1).max(36_500).default(400),
   MPK_MUTATION_LIMITED_ROLES: z
     .string()
     .regex(/^(none|((user|worker|admin|observer)(\s*,\s*|$))+)$/i, 'a list of user, worker, admin, observer, or none')
     .default('USER'),
 });
+
+/**
+ * How long each history table keeps its rows, in days: usage records, lease events, audit entries.
+ * Whole month partitions are dropped once they end this long ago (server/db/partitions.ts); the
+ * spend rollups are kept.
+ */
+export interface HistoryRetention {
+  usageDays: number;
+  eventsDays: number;
+  auditDays: number;
+}
 
 export interface Config {
   port: number;
@@ -81,6 +95,8 @@ export interface Config {
   metricsAddresses?: readonly string[];
   /** Connections, timeouts, the request body budget and rate limits; DEFAULT_LIMITS when absent. */
   limits?: Limits;
+  /** Days of history kept (MPK_RETAIN_USAGE_DAYS, _EVENTS_DAYS, _AUDIT_DAYS); DEFAULT_RETENTION when absent. */
+  retention?: HistoryRetention;
   /** Names of the secrets that were generated for development because none was set. */
   generatedSecrets: string[];
 }
@@ -235,9 +251,19 @@ export async function loadConfig(env: NodeJS.ProcessEnv = process.env): Promise<
     metricsToken: e.MPK_METRICS_TOKEN,
     metricsAddresses: parseMetricsAddresses(e.MPK_METRICS_ADDRESSES),
     limits: limitsOf(e),
+    retention: retentionOf(e),
     generatedSecrets,
+  };
+}
+
+function retentionOf(e: ReturnType<typeof parseEnv>): HistoryRetention {
+  return {
+    usageDays: e.MPK_RETAIN_USAGE_DAYS,
+    eventsDays: e.MPK_RETAIN_EVENTS_DAYS,
+    auditDays: e.MPK_RETAIN_AUDIT_DAYS,
   };
 }
 
 // Last in the file: parsing an empty environment uses everything above.
 export const DEFAULT_LIMITS: Limits = limitsOf(parseEnv({}));
+export const DEFAULT_RETENTION: HistoryRetention = retentionOf(parseEnv({}));

@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'LEASE_SPEND_CAP_REACHED'
   | 'RATE_LIMITED'
   | 'SUBSCRIPTION_LIMIT'
+  | 'CURSOR_EXPIRED'
   | 'CONFLICT';
 
 export class MpkError extends Error {

@@ -150,9 +150,17 @@ export async function readMigrationsList(dir = migrationsDir): Promise<Migration
   };
 }
 
-/** Applies every pending migration; returns the names applied (none on a second call). */
-export async function applyMigrations(connectionString: string): Promise<string[]> {
+/**
+ * Applies every pending migration (or those up to and including `upTo`, for upgrade tests);
+ * returns the names applied (none on a second call).
+ */
+export async function applyMigrations(connectionString: string, options: { upTo?: string } = {}): Promise<string[]> {
   const migrationsList = await readMigrationsList();
+  const { upTo } = options;
+  if (upTo !== undefined) {
+    if (!migrationsList.migrationDirectories.some((d) => d.path === upTo)) throw new Error(`No migration ${upTo}`);
+    migrationsList.migrationDirectories = migrationsList.migrationDirectories.filter((d) => d.path <= upTo);
+  }
   return withEngine(connectionString, async (engine) => {
     const result = await engine.applyMigrations({ migrationsList, filters: noFilters });
     return result.appliedMigrationNames;

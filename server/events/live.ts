@@ -10,6 +10,7 @@ import type { Db } from '../db/client.js';
 import { LEASE_EVENT_TYPES, type LeaseEventType } from '../db/enums.js';
 import { createSubscriberLimits, type SubscriberLimits } from './limits.js';
 import {
+  assertCursorKept,
   compareCursors,
   decodeEventCursor,
   type EventCursor,
@@ -58,10 +59,14 @@ export function createLiveEvents(deps: { db: Db; pump: EventPump; limits?: Subsc
   const { db, pump, limits = createSubscriberLimits() } = deps;
 
   return {
-    /** Authorizes and validates a subscription now, so refusals come back before any event. */
-    leaseEvents(actor: Identity | null, filter: LeaseEventFilter): AsyncIterable<LoggedEvent> {
+    /**
+     * Authorizes and validates a subscription now, so refusals come back before any event: a cursor
+     * past retention too (CURSOR_EXPIRED).
+     */
+    async leaseEvents(actor: Identity | null, filter: LeaseEventFilter): Promise<AsyncIterable<LoggedEvent>> {
       const { caller, userId, keyId, types } = scope(actor, 'leaseEvents', filter);
       const after = filter.after ? decodeEventCursor(filter.after) : null;
+      if (after) await assertCursorKept(db, after);
       const matches = (e: LoggedEvent) =>
         (!userId || e.userId === userId) && (!keyId || e.keyId === keyId) && (!types || types.has(e.type));
       // The replay filters in SQL, on the index of the user or the key; the live tail, in memory.
@@ -130,6 +135,9 @@ export function createLiveEvents(deps: { db: Db; pump: EventPump; limits?: Subsc
         if (after && replay) {
           while (!signal.aborted) {
             const page = await readEvents(db, cursor, REPLAY_PAGE, replay);
+            // Retention may have dropped events past the cursor while this page was read: if the
+            // horizon has passed it, the page may lack some, and the subscriber must resync.
+            await assertCursorKept(db, cursor);
             for (const e of page.events) {
               cursor = e;
               yield e;

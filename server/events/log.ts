@@ -4,7 +4,7 @@
 // could miss a row whose transaction commits after a later one. Instead the order is
 // (txId, id), and a reader takes only rows of transactions older than the oldest transaction
 // still running (the snapshot's xmin): every row it will ever see later sorts after them.
-import { badInput } from '../core/errors.js';
+import { badInput, MpkError } from '../core/errors.js';
 import { type Db, Prisma } from '../db/client.js';
 import type { LeaseEventRecord } from './bus.js';
 
@@ -29,6 +29,32 @@ export function decodeEventCursor(cursor: string): EventCursor {
   const decoded = { txId: BigInt(match[1]!), id: BigInt(match[2]!) };
   if (encodeEventCursor(decoded) !== cursor) throw badInput('after', 'Invalid event cursor');
   return decoded;
+}
+
+/**
+ * The newest cursor that retention has dropped (HistoryHorizon, kept by server/db/partitions.ts),
+ * or null while none has been. Events at or before it may be gone.
+ */
+export async function droppedHorizon(db: Db): Promise<EventCursor | null> {
+  const [row] = await db.$queryRaw<{ txId: bigint | null; eventId: bigint | null }[]>`
+    SELECT "txId", "eventId" FROM "HistoryHorizon" WHERE "table" = 'LeaseEvent'`;
+  return row?.txId != null && row.eventId != null ? { txId: row.txId, id: row.eventId } : null;
+}
+
+/**
+ * Refuses a cursor at or before the dropped horizon: the events after it are no longer all in the
+ * log, and a replay from it would skip some without a word. The subscriber starts again from a
+ * fresh snapshot instead.
+ */
+export async function assertCursorKept(db: Db, cursor: EventCursor): Promise<void> {
+  const horizon = await droppedHorizon(db);
+  if (horizon && compareCursors(cursor, horizon) <= 0)
+    throw new MpkError(
+      'CURSOR_EXPIRED',
+      'The events after this cursor are past retention and were dropped: read the leases again (a fresh ' +
+        'snapshot), then subscribe to leaseEvents without `after`',
+      { field: 'after' },
+    );
 }
 
 export interface LogPage {

@@ -1,13 +1,12 @@
 // The key registry: admins register provider keys into the pool. The plaintext secret exists
 // only on its way into the keyring and in `revealSecret`, which the lease resolution path calls.
-import { randomUUID } from 'node:crypto';
 import type { AuditService } from '../audit/service.js';
 import { diffFields } from '../audit/service.js';
 import { authorize } from '../auth/permissions.js';
 import type { Clock } from '../core/clock.js';
 import { notFound } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
-import { isUuid } from '../core/ids.js';
+import { isUuid, uuidv7 } from '../core/ids.js';
 import { type PageRequest, pageOfModel, timeKeyset } from '../core/paging.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db, ManagedKey, Tx } from '../db/client.js';
@@ -78,7 +77,7 @@ export function createKeyService(deps: {
     async create(actor: Identity | null, input: CreateKeyInput) {
       const admin = authorize(actor, 'createManagedKey');
       const { apiKey, ...fields } = validateCreate(input);
-      const id = randomUUID();
+      const id = uuidv7();
       return db.$transaction(async (tx) => {
         const key = await tx.managedKey.create({
           // The clock's time, not the database's: the same clock stamps everything else about the key.

@@ -2,14 +2,13 @@
 // cap, and the worker's resolution. Every change is one transaction through the lease store
 // (store.ts); its event rows are announced once it has committed.
 
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { AuditService } from '../audit/service.js';
 import { authorize } from '../auth/permissions.js';
 import type { Clock } from '../core/clock.js';
 import { badInput, MpkError, notFound } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
-import { isUuid } from '../core/ids.js';
+import { isUuid, uuidv7 } from '../core/ids.js';
 import { parseUsd } from '../core/money.js';
 import { emptyPage, type PageRequest, pageOfModel, timeKeyset } from '../core/paging.js';
 import { filterText } from '../core/text.js';
@@ -157,7 +156,7 @@ export function createLeaseService(deps: {
   ): Promise<Lease> {
     for (;;) {
       const now = clock.now();
-      const result = await store.grant(db, { leaseId: randomUUID(), actor, provider, framework, agentId, now });
+      const result = await store.grant(db, { leaseId: uuidv7(), actor, provider, framework, agentId, now });
       switch (result.outcome) {
         case 'GRANTED':
           events.committed([
