@@ -1,10 +1,13 @@
 // npm run bench:scale [-- --sizes 10000,100000,1000000] [--big] — the hot paths at several sizes
 // of history. Each size gets its own scratch database and MPK app (in this process, scheduler off),
 // filled in SQL kept in step with the schema: N ended leases (2 events, 3 audit entries and 10
-// usage records each), 10,000 active leases (fewer for N < 10,000), 50 keys; the spend rollups are
-// built by the migration's own backfill, and the whole is checked for consistency before timing.
+// usage records each), 10,000 active leases (fewer for N < 10,000), 50 keys; lease ids are
+// time-ordered (UUIDv7, as server/core/ids.ts makes them); the history goes into its month
+// partitions, made first as the partition job would have made them; the spend rollups are built
+// by the migration's own backfill, and the whole is checked for consistency before timing.
 // Then each operation is timed round after round, interleaved across sizes, and a table of p50s
 // is printed, with a last line `scale: worst growth <smallest>-><largest> = <ratio>x (<operation>)`.
+import { randomUUID } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
@@ -28,6 +31,11 @@ const EXPIRE_BATCH = 1000;
 
 type Size = Awaited<ReturnType<typeof prepare>>;
 
+/** SQL for a UUIDv7 of the timestamp `at` (its milliseconds first), the rest from `seed`'s hash. */
+const uuidv7Sql = (at: string, seed: string) =>
+  `(lpad(to_hex((extract(epoch FROM ${at}) * 1000)::bigint), 12, '0') || '7' || substr(md5(${seed}::text), 1, 3)
+    || '8' || substr(md5(${seed}::text), 4, 15))::uuid`;
+
 async function prepare(n: number) {
   const db = await benchDatabase();
   const { config, dispose } = await testConfig({ databaseUrl: db.url, dbPoolSize: 10, logLevel: 'warn' });
@@ -39,6 +47,10 @@ async function prepare(n: number) {
   const users = Math.max(100, Math.floor(n / 100));
   const started = performance.now();
   await sql.query(`
+    -- The history's months, made before it is written (the partition job makes each ahead of time).
+    SELECT mpk_month_partition(t, m::date)
+    FROM unnest(ARRAY['LeaseEvent', 'AuditEntry', 'UsageRecord']) t,
+         generate_series(date_trunc('month', now() - interval '60 days'), now(), interval '1 month') m;
     INSERT INTO "ManagedKey" (id, provider, label, "secretCiphertext", "maskedKey", "baseUrl", "defaultModel",
                               "updatedAt")
     SELECT ('00000000-0000-4000-8000-' || lpad(k::text, 12, '0'))::uuid, 'OPENROUTER', 'scale ' || k, 'mpk1.x.y.z',
@@ -49,7 +61,7 @@ async function prepare(n: number) {
     -- Ended leases spread over the last 60 days, then the active ones (granted in the last hour).
     INSERT INTO "Lease" (id, "userId", "keyId", status, tier, provider, framework, "agentId", "grantedAt",
                          "expiresAt", "endedAt", "endReason", "spendCapUsd", "usageUsd", "requestCount", "updatedAt")
-    SELECT gen_random_uuid(), 'u-' || (i % ${users}),
+    SELECT ${uuidv7Sql('g.at', 'i')}, 'u-' || (i % ${users}),
            ('00000000-0000-4000-8000-' || lpad((1 + i % ${KEYS})::text, 12, '0'))::uuid,
            CASE WHEN i > ${n} THEN 'ACTIVE' ELSE 'EXPIRED' END::"LeaseStatus", 'ENTERPRISE', 'OPENROUTER',
            'GENERIC', 'agent-' || (i % 7), g.at, g.at + interval '1 hour',
@@ -87,6 +99,8 @@ async function prepare(n: number) {
     (SELECT count(*) FROM "LeaseEvent")::int AS events,
     (SELECT count(*) FROM "AuditEntry")::int AS audit,
     (SELECT count(*) FROM "UsageRecord")::int AS usage,
+    (SELECT count(*) FROM "LeaseEvent_default") + (SELECT count(*) FROM "AuditEntry_default")
+      + (SELECT count(*) FROM "UsageRecord_default") = 0 AS partitioned,
     (SELECT sum("usageUsd") FROM "Lease") = (SELECT sum("costUsd") FROM "UsageRecord") AS lease_totals,
     (SELECT sum("costUsd") FROM "UsageDaily") = (SELECT sum("costUsd") FROM "UsageRecord") AS daily,
     (SELECT sum("costUsd") FROM "UsageLeaseDaily") = (SELECT sum("costUsd") FROM "UsageRecord") AS lease_daily,
@@ -100,7 +114,7 @@ async function prepare(n: number) {
     c.events !== 2 * total ||
     c.audit !== 3 * total ||
     c.usage !== 10 * total ||
-    !(c.lease_totals && c.daily && c.lease_daily && c.users && c.keys)
+    !(c.lease_totals && c.daily && c.lease_daily && c.users && c.keys && c.partitioned)
   )
     throw new Error(`size ${n}: inconsistent history ${JSON.stringify(c)}`);
   console.error(
@@ -202,6 +216,17 @@ const operations: { name: string; run(s: Size): Promise<void> }[] = [
     run: async (s) => void (await readEvents(s.app.db, START, 500, { userId: s.sample.userId })),
   },
   {
+    // One new request on a lease with history: the ledger's duplicate check reads every month's partition.
+    name: 'reportUsage',
+    run: (s) =>
+      gql(
+        s,
+        `mutation($input: ReportUsageInput!) { reportUsage(input: $input) { duplicate } }`,
+        { input: { leaseId: s.sample.id, requestId: randomUUID(), costUsd: '0.001', model: 'm-1' } },
+        s.worker,
+      ),
+  },
+  {
     name: 'expiry job, idle sweep',
     run: async (s) => void (await s.app.expiry.runNow()),
   },
@@ -213,7 +238,7 @@ async function expireDue(s: Size): Promise<number> {
     WITH due AS (
       INSERT INTO "Lease" (id, "userId", "keyId", status, tier, provider, framework, "agentId", "grantedAt",
                            "expiresAt", "spendCapUsd", "updatedAt")
-      SELECT gen_random_uuid(), 'u-' || (i % 100), ('00000000-0000-4000-8000-' || lpad((1 + i % ${KEYS})::text, 12, '0'))::uuid,
+      SELECT ${uuidv7Sql('clock_timestamp()', `'due-' || i || clock_timestamp()`)}, 'u-' || (i % 100), ('00000000-0000-4000-8000-' || lpad((1 + i % ${KEYS})::text, 12, '0'))::uuid,
              'ACTIVE', 'ENTERPRISE', 'OPENROUTER', 'GENERIC', 'due-' || i, now() - interval '2 hours',
              now() - interval '1 second', 100, now()
       FROM generate_series(1, ${EXPIRE_BATCH}) i RETURNING "userId", "keyId"
