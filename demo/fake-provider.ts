@@ -15,6 +15,7 @@
 // by those prices; with `latencyMs` it takes a moment to answer: the demo wants both.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { FakeKeyAdmin } from './fake-key-admin.js';
 
 export type CostStyle = 'openrouter' | 'venice' | 'none';
 
@@ -39,6 +40,8 @@ export interface FakeProviderOptions {
   latencyMs?: { min: number; max: number };
   /** Prices by model: token counts follow the request, and cost follows these prices. */
   prices?: Record<string, ModelPrice>;
+  /** The provider's key-management API, served on the same origin (demo/fake-key-admin.ts). */
+  keyAdmin?: FakeKeyAdmin;
 }
 
 /** How answers are identified: each its own id, ids that repeat (Ollama's style), or one id for all. */
@@ -515,6 +518,7 @@ export async function startFakeUpstream(options: FakeProviderOptions = {}): Prom
     if (state.bodies.length > 100) state.bodies.shift();
     if (options.latencyMs)
       await sleep(options.latencyMs.min + Math.random() * (options.latencyMs.max - options.latencyMs.min));
+    if (options.keyAdmin?.handles(req.method ?? 'GET', route)) return options.keyAdmin.answer(req, res, route, body);
     await answer(req, res, route, body);
   });
   // Loopback only, whatever the caller: a fake provider must never be reachable from elsewhere.
