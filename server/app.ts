@@ -37,6 +37,8 @@ import { activeLeaseCounts, createPoolSummary } from './leases/summary.js';
 import { createMetricsEndpoint } from './metrics/endpoint.js';
 import { useGraphQLMetrics } from './metrics/graphql.js';
 import { createMetrics } from './metrics/metrics.js';
+import { createProviderJobRunner, type ProviderJobRunner } from './minting/runner.js';
+import { createMintingService } from './minting/service.js';
 import { advisoryLockLeader, soleLeader } from './scheduler/leader.js';
 import { createScheduler } from './scheduler/runner.js';
 import { createAdmissionCache } from './usage/admission.js';
@@ -131,6 +133,8 @@ export async function buildApp(options: AppOptions) {
   const tokens = createLeaseTokens(config.jwtSecret);
   // Agents reach the proxy where this server listens, unless MPK_PUBLIC_URL says otherwise.
   let publicUrl = config.publicUrl ?? '';
+  let providerJobs: ProviderJobRunner | undefined;
+  const minting = createMintingService({ db, clock, keyring, audit, nudge: () => providerJobs?.nudge() });
   const leases = createLeaseService({
     db,
     clock,
@@ -140,7 +144,24 @@ export async function buildApp(options: AppOptions) {
     tokens,
     proxyBaseUrl: () => `${publicUrl}/v1`,
     metrics,
+    mintedSecret: minting.mintedSecret,
   });
+  // Minted keys' provider calls: every lease change that queues one writes a lease event too, so an
+  // event (here or from another instance) wakes the runner.
+  providerJobs = createProviderJobRunner({
+    db,
+    clock,
+    keyring,
+    logger,
+    events,
+    leases,
+    maxAttempts: config.providerJobAttempts ?? 8,
+  });
+  const wakeProviderJobs = (batch: readonly { type: string }[]) => {
+    if (batch.some((e) => e.type !== 'USAGE')) providerJobs?.nudge();
+  };
+  events.observe(wakeProviderJobs);
+  pump.listen(wakeProviderJobs);
   // Rate limits run on real time whatever the injected clock: they limit load, not domain time.
   const leaseRequestLimits = createLeaseRequestLimits({ db, clock: systemClock, logger });
   const tierPolicies = createTierPolicyService({ db, audit, onChanged: leaseRequestLimits.policiesChanged });
@@ -148,7 +169,7 @@ export async function buildApp(options: AppOptions) {
   const usage = createUsageService({ db, clock, events, leases });
   const usageHistory = createUsageHistory({ db, clock });
   const pool = createPoolSummary({ db, clock });
-  const services = { audit, users, keys, keyUsage, leases, tierPolicies, pool, live, usage, usageHistory };
+  const services = { audit, users, keys, keyUsage, leases, tierPolicies, pool, live, usage, usageHistory, minting };
   const meter = createMeterBuffer({
     usage: { recordBatch: metrics.timedBatches(usage.recordBatch) },
     logger,
@@ -171,7 +192,7 @@ export async function buildApp(options: AppOptions) {
   const reconcile = createReconcileJob({ db, keys, clock, logger });
   const partitions = createPartitionJob({ db, clock, logger, retention: config.retention ?? DEFAULT_RETENTION });
   const scheduler = createScheduler({
-    jobs: [partitions, expiry, reconcile],
+    jobs: [partitions, expiry, reconcile, providerJobs],
     logger,
     elect: (onChange) =>
       database.embedded
@@ -264,6 +285,7 @@ export async function buildApp(options: AppOptions) {
     reconcile,
     /** History partitions made ahead and dropped past retention (at start, then hourly). */
     partitions,
+    providerJobs,
     scheduler,
     logger,
     server,

@@ -15,6 +15,7 @@ const envSchema = z.object({
   DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(500).default(20),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   MPK_EVENT_POLL_MS: z.coerce.number().int().min(50).max(3_600_000).default(500),
+  MPK_PROVIDER_JOB_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
   MPK_EVENT_FALLBACK_POLL_MS: z.coerce.number().int().min(50).max(10_000).default(250),
   MPK_MAX_SUBSCRIPTIONS_PER_USER: z.coerce.number().int().min(0).default(100),
   MPK_MAX_CONNECTIONS_PER_USER: z.coerce.number().int().min(0).default(50),
@@ -69,6 +70,8 @@ export interface Config {
   eventPollMs?: number;
   /** Reads of the event log while the Redis subscription is not live: Redis down, starting (ms). */
   eventFallbackPollMs?: number;
+  /** Tries of a provider job on a minted key before it is IRRECOVERABLE (default 8). */
+  providerJobAttempts?: number;
   /** Concurrent subscriptions per USER on one instance (0 = no limit). */
   maxSubscriptionsPerUser?: number;
   /** Concurrent WebSocket connections per USER on one instance (0 = no limit). */
@@ -236,6 +239,7 @@ export async function loadConfig(env: NodeJS.ProcessEnv = process.env): Promise<
     redisUrl: e.REDIS_URL,
     eventPollMs: e.MPK_EVENT_POLL_MS,
     eventFallbackPollMs: e.MPK_EVENT_FALLBACK_POLL_MS,
+    providerJobAttempts: e.MPK_PROVIDER_JOB_ATTEMPTS,
     maxSubscriptionsPerUser: e.MPK_MAX_SUBSCRIPTIONS_PER_USER,
     maxConnectionsPerUser: e.MPK_MAX_CONNECTIONS_PER_USER,
     jwtSecret,

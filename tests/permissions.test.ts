@@ -36,12 +36,53 @@ const freshKey = async () =>
 
 /** What a refused call must leave as it was: every table's rows and their last change. */
 async function digest(): Promise<string> {
-  const tables = ['ManagedKey', 'Lease', 'User', 'TierPolicy', 'AuditEntry', 'LeaseEvent', 'UsageRecord'];
+  const tables = [
+    'ManagedKey',
+    'Lease',
+    'User',
+    'TierPolicy',
+    'AuditEntry',
+    'LeaseEvent',
+    'UsageRecord',
+    'ProviderJob',
+  ];
   const digests = tables.map(
     (t) => `(SELECT md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), '')) FROM "${t}" x) AS "${t}"`,
   );
   const rows = await server.app.db.$queryRawUnsafe<Record<string, unknown>[]>(`SELECT ${digests.join(', ')}`);
   return JSON.stringify(rows[0]);
+}
+
+/** A provider job that failed for good, on a lease of the role's (the only thing retryProviderJob takes). */
+async function irrecoverableJob(role: Role): Promise<string> {
+  const leaseId = await leaseFor(role);
+  const lease = await server.app.db.lease.findUniqueOrThrow({ where: { id: leaseId } });
+  const now = new Date();
+  const minted = await server.app.db.mintedKey.create({
+    // Already deleted: a retried run finishes without calling any provider.
+    data: {
+      id: randomUUID(),
+      leaseId,
+      mintingKeyId: lease.keyId,
+      name: `mpk-lease-${leaseId}`,
+      status: 'DELETED',
+      expiresAt: lease.expiresAt,
+      createdAt: now,
+    },
+  });
+  const job = await server.app.db.providerJob.create({
+    data: {
+      kind: 'DELETE',
+      mintedKeyId: minted.id,
+      leaseId,
+      mintingKeyId: lease.keyId,
+      status: 'IRRECOVERABLE',
+      attempts: 8,
+      runAfter: now,
+      createdAt: now,
+    },
+  });
+  return String(job.id);
 }
 
 /** One valid call per operation, for a given role (fixtures made for it, so that only the role decides). */
@@ -106,6 +147,11 @@ const SAMPLES: Record<Exclude<Operation, `${string}.${string}`>, (role: Role) =>
   reportUsage: async (role) => ({
     query: 'mutation($i: ReportUsageInput!) { reportUsage(input: $i) { duplicate } }',
     variables: { i: { leaseId: await leaseFor(role), requestId: randomUUID(), costUsd: '0.01' } },
+  }),
+  providerJobs: async () => ({ query: '{ providerJobs(first: 1) { totalCount } }' }),
+  retryProviderJob: async (role) => ({
+    query: 'mutation($id: ID!) { retryProviderJob(id: $id) { id status } }',
+    variables: { id: await irrecoverableJob(role) },
   }),
   leaseEvents: async () => ({ query: 'subscription { leaseEvents { type } }' }),
   keyUsage: async () => ({ query: 'subscription { keyUsage { activeLeaseCount } }' }),

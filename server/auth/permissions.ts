@@ -27,6 +27,7 @@ export const PERMISSIONS = {
   poolSummary: READERS,
   spendSeries: READERS,
   resolveLease: WORKER,
+  providerJobs: READERS,
   // Mutations
   createManagedKey: ADMIN,
   updateManagedKey: ADMIN,
@@ -41,11 +42,13 @@ export const PERMISSIONS = {
   setUserTier: ADMIN,
   updateTierPolicy: ADMIN,
   reportUsage: WORKER,
+  retryProviderJob: ADMIN,
   // Subscriptions
   leaseEvents: LEASE_READERS,
   keyUsage: READERS,
   // Fields narrower than their type
   'Lease.key': ['ADMIN', 'OBSERVER', 'WORKER'],
+  'Lease.mintedKey': ['ADMIN', 'OBSERVER', 'WORKER'],
   // HTTP routes beside GraphQL (GET /metrics also takes MPK_METRICS_TOKEN, or a listed address)
   'HTTP.metrics': READERS,
 } as const satisfies Record<string, readonly Role[]>;

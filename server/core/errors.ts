@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'RATE_LIMITED'
   | 'SUBSCRIPTION_LIMIT'
   | 'CURSOR_EXPIRED'
+  | 'KEY_NOT_READY'
   | 'CONFLICT';
 
 export class MpkError extends Error {
@@ -20,13 +21,20 @@ export class MpkError extends Error {
   readonly field: string | undefined;
   /** A finer, stable reason within the code (why a token was rejected, say), for clients to act on. */
   readonly reason: string | undefined;
+  /** When trying again makes sense (KEY_NOT_READY), in seconds. */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { field?: string; reason?: string } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { field?: string; reason?: string; retryAfterSeconds?: number } = {},
+  ) {
     super(message);
     this.name = 'MpkError';
     this.code = code;
     this.field = options.field;
     this.reason = options.reason;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

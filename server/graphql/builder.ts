@@ -6,7 +6,16 @@ import { GraphQLError, Kind } from 'graphql';
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
 import { type Decimal, formatUsd } from '../core/money.js';
 import type { PrismaClient } from '../db/client.js';
-import { FRAMEWORKS, KEY_STATUSES, LEASE_EVENT_TYPES, LEASE_STATUSES, PROVIDERS, ROLES, TIERS } from '../db/enums.js';
+import {
+  FRAMEWORKS,
+  KEY_MODES,
+  KEY_STATUSES,
+  LEASE_EVENT_TYPES,
+  LEASE_STATUSES,
+  PROVIDERS,
+  ROLES,
+  TIERS,
+} from '../db/enums.js';
 import type PrismaTypes from '../db/generated/pothos-types.js';
 import { getDatamodel } from '../db/generated/pothos-types.js';
 import type { GraphQLContext } from './context.js';
@@ -78,5 +87,11 @@ export const Tier = builder.enumType('Tier', { values: TIERS });
 export const Provider = builder.enumType('Provider', { values: PROVIDERS });
 export const Framework = builder.enumType('Framework', { values: FRAMEWORKS });
 export const KeyStatus = builder.enumType('KeyStatus', { values: KEY_STATUSES });
+export const KeyMode = builder.enumType('KeyMode', {
+  description:
+    "SHARED: leases are handed the key's own secret (or MPK's proxy in front of it). MINT: the secret is the " +
+    "provider's key-management key, and each lease gets a provider key minted for it.",
+  values: KEY_MODES,
+});
 export const LeaseStatus = builder.enumType('LeaseStatus', { values: LEASE_STATUSES });
 export const LeaseEventType = builder.enumType('LeaseEventType', { values: LEASE_EVENT_TYPES });

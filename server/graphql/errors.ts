@@ -66,6 +66,7 @@ export function maskError(error: unknown, options: { suggestions?: boolean } = {
     const extensions: Record<string, unknown> = { code: original.code };
     if (original.field) extensions.field = original.field;
     if (original.reason) extensions.reason = original.reason;
+    if (original.retryAfterSeconds !== undefined) extensions.retryAfterSeconds = original.retryAfterSeconds;
     return { error: new GraphQLError(original.message, { ...location, extensions }), unexpected: undefined };
   }
   if (graphqlError && (!original || isGraphQLError(original))) {

@@ -7,6 +7,7 @@ import '../keys/keys.graphql.js';
 import '../leases/leases.graphql.js';
 import '../events/events.graphql.js';
 import '../usage/usage.graphql.js';
+import '../minting/minting.graphql.js';
 
 export const schema = builder.toSchema();
 

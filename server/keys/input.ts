@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { badInput } from '../core/errors.js';
 import { parseUsd } from '../core/money.js';
 import type { Prisma } from '../db/client.js';
-import { FRAMEWORKS, PROVIDERS, type Provider } from '../db/enums.js';
+import { FRAMEWORKS, KEY_MODES, type KeyMode, PROVIDERS, type Provider } from '../db/enums.js';
 
 /** What a provider implies when the admin leaves base URL or model out. */
 export const PROVIDER_DEFAULTS: Record<Provider, { baseUrl?: string; defaultModel?: string }> = {
@@ -46,6 +46,15 @@ const fallbackModels = z
   .array(model)
   .max(20, 'must list at most 20 models')
   .refine((list) => new Set(list).size === list.length, 'must not repeat a model');
+/** Venice allows 500 active API keys an account: a Venice minting key holds no more unless told. */
+export const VENICE_MAX_MINTED_KEYS = 500;
+/** The providers whose keys MPK can mint (server/minting/providers.ts). */
+const MINTING_PROVIDERS: readonly Provider[] = ['OPENROUTER', 'VENICE'];
+const maxMintedKeys = z
+  .number()
+  .int('must be a whole number')
+  .min(1, 'must be at least 1')
+  .max(1_000_000, 'is too large');
 const maxActiveLeases = z
   .number()
   .int('must be a whole number')
@@ -107,16 +116,34 @@ export interface CreateKeyInput {
   dailyLimitUsd?: string | null;
   monthlyLimitUsd?: string | null;
   maxActiveLeases?: number | null;
+  /** MINT: `apiKey` is the provider's key-management key and each lease gets a key of its own. */
+  mode?: KeyMode | null;
+  /** MINT keys: how many minted keys may exist at once (500 for Venice unless given). */
+  maxMintedKeys?: number | null;
 }
 
-export type UpdateKeyInput = { [K in keyof Omit<CreateKeyInput, 'provider' | 'apiKey'>]?: CreateKeyInput[K] | null };
+export type UpdateKeyInput = {
+  [K in keyof Omit<CreateKeyInput, 'provider' | 'apiKey' | 'mode'>]?: CreateKeyInput[K] | null;
+};
 
 export function validateCreate(input: CreateKeyInput) {
   const provider = parse(z.enum(PROVIDERS), input.provider, 'provider');
   const defaults = PROVIDER_DEFAULTS[provider];
   const url = input.baseUrl ?? defaults.baseUrl;
   if (!url) throw badInput('baseUrl', `baseUrl is required for provider ${provider}`);
+  const mode = parse(z.enum(KEY_MODES), input.mode ?? 'SHARED', 'mode');
+  if (mode === 'MINT' && !MINTING_PROVIDERS.includes(provider))
+    throw badInput('mode', `MPK can mint keys at ${MINTING_PROVIDERS.join(' and ')} only, not ${provider}`);
+  if (mode === 'SHARED' && input.maxMintedKeys != null)
+    throw badInput('maxMintedKeys', 'maxMintedKeys applies to MINT keys only');
   return {
+    mode,
+    maxMintedKeys:
+      input.maxMintedKeys != null
+        ? parse(maxMintedKeys, input.maxMintedKeys, 'maxMintedKeys')
+        : mode === 'MINT' && provider === 'VENICE'
+          ? VENICE_MAX_MINTED_KEYS
+          : null,
     provider,
     label: parse(label, input.label, 'label'),
     apiKey: parse(apiKeyOf(provider), input.apiKey, 'apiKey'),
@@ -148,6 +175,7 @@ export function validateUpdate(input: UpdateKeyInput) {
     dailyLimitUsd: usd('dailyLimitUsd')(input.dailyLimitUsd),
     monthlyLimitUsd: usd('monthlyLimitUsd')(input.monthlyLimitUsd),
     maxActiveLeases: clearable(maxActiveLeases, input.maxActiveLeases, 'maxActiveLeases'),
+    maxMintedKeys: clearable(maxMintedKeys, input.maxMintedKeys, 'maxMintedKeys'),
   };
 }
 

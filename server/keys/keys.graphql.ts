@@ -1,5 +1,5 @@
 // GraphQL face of the key registry: types and operations, each calling the key service.
-import { builder, KeyStatus, Provider } from '../graphql/builder.js';
+import { builder, KeyMode, KeyStatus, Provider } from '../graphql/builder.js';
 import { connectionOf, pageArgs } from '../graphql/connection.js';
 import type { KeyService } from './service.js';
 
@@ -26,6 +26,14 @@ export const ManagedKey = builder.prismaObject('ManagedKey', {
     status: t.field({ type: KeyStatus, resolve: (k) => k.status }),
     disabledReason: t.exposeString('disabledReason', { nullable: true }),
     activeLeaseCount: t.exposeInt('activeLeaseCount'),
+    mode: t.field({ type: KeyMode, resolve: (k) => k.mode }),
+    maxMintedKeys: t.exposeInt('maxMintedKeys', {
+      nullable: true,
+      description: 'MINT keys: how many minted keys may exist at once; null = no cap.',
+    }),
+    mintedKeyCount: t.exposeInt('mintedKeyCount', {
+      description: 'MINT keys: minted keys not yet confirmed gone at the provider (pending ones included).',
+    }),
     spendTodayUsd: t.field({ type: 'Decimal', resolve: (k, _, ctx) => ctx.services.keys.spendOf(k).today }),
     spendThisMonthUsd: t.field({ type: 'Decimal', resolve: (k, _, ctx) => ctx.services.keys.spendOf(k).month }),
     remainingTodayUsd: t.field({
@@ -65,6 +73,13 @@ const CreateManagedKeyInput = builder.inputType('CreateManagedKeyInput', {
     dailyLimitUsd: t.field({ type: 'Decimal' }),
     monthlyLimitUsd: t.field({ type: 'Decimal' }),
     maxActiveLeases: t.int(),
+    mode: t.field({
+      type: KeyMode,
+      description:
+        'SHARED by default. MINT: apiKey is an OpenRouter management key or a Venice ADMIN key, and every ' +
+        'lease gets a provider key of its own.',
+    }),
+    maxMintedKeys: t.int({ description: 'MINT keys: minted keys at once (Venice: 500 unless given; else no cap).' }),
   }),
 });
 
@@ -79,6 +94,7 @@ const UpdateManagedKeyInput = builder.inputType('UpdateManagedKeyInput', {
     dailyLimitUsd: t.field({ type: 'Decimal' }),
     monthlyLimitUsd: t.field({ type: 'Decimal' }),
     maxActiveLeases: t.int(),
+    maxMintedKeys: t.int(),
   }),
 });
 

@@ -101,6 +101,8 @@ export function createKeyService(deps: {
             dailyLimitUsd: key.dailyLimitUsd?.toString() ?? null,
             monthlyLimitUsd: key.monthlyLimitUsd?.toString() ?? null,
             maxActiveLeases: key.maxActiveLeases,
+            mode: key.mode,
+            maxMintedKeys: key.maxMintedKeys,
           },
         });
         return key;

@@ -92,6 +92,11 @@ export function createLeaseService(deps: {
   proxyBaseUrl: () => string;
   /** Counts refusals by code (grants are counted from the events). */
   metrics?: Pick<Metrics, 'leaseRefused'>;
+  /**
+   * The secret of a lease's minted key (a lease on a MINT key), waiting briefly for its creation;
+   * KEY_NOT_READY when it is not there in time (server/minting/service.ts).
+   */
+  mintedSecret?: (leaseId: string) => Promise<string>;
 }) {
   const { db, clock, audit, keys, events, tokens } = deps;
 
@@ -180,7 +185,13 @@ export function createLeaseService(deps: {
           throw new MpkError('TIER_LIMIT_REACHED', `Tier ${result.tier} allows ${result.max} active lease(s)`);
         case 'NO_KEY_AVAILABLE':
           deps.metrics?.leaseRefused('requestLease', result.outcome);
-          throw new MpkError('NO_KEY_AVAILABLE', `No ${provider} key has room for another lease right now`);
+          throw new MpkError(
+            'NO_KEY_AVAILABLE',
+            result.mintCapacity
+              ? `No ${provider} key has room for another lease right now: its minting key holds as many minted keys as it may (mint capacity)`
+              : `No ${provider} key has room for another lease right now`,
+            result.mintCapacity ? { reason: 'MINT_CAPACITY' } : {},
+          );
         case 'OVERDUE':
           // Leases past their expiry count as ended, whether or not the scheduler got to them.
           await change(async (tx, written) => {
@@ -238,7 +249,7 @@ export function createLeaseService(deps: {
         let expiresAt: Date;
         if (lease.status === 'ACTIVE') {
           expiresAt = new Date(lease.expiresAt.getTime() + bySeconds * 1000);
-          await store.setExpiry(tx, id, expiresAt);
+          await store.setExpiry(tx, id, expiresAt, now);
         } else {
           if (!reactivated) return new Refused(notActive(`A ${lease.status} lease cannot be extended`));
           if (!reactivate) return new Refused(notActive('Lease is EXPIRED: pass reactivate: true to bring it back'));
@@ -417,7 +428,8 @@ export function createLeaseService(deps: {
         deps.metrics?.leaseRefused('resolveLease', row.refusal);
         throw refusalError(row, now);
       }
-      const key = row.key as unknown as ManagedKey & {
+      const key = row.key as unknown as Omit<ManagedKey, 'mode'> & {
+        mode: 'SHARED' | 'MINT';
         fallbackModels: string[];
         config: { frameworks?: Record<string, Record<string, unknown>>; delivery?: 'PROXY' | 'DIRECT' };
       };
@@ -427,11 +439,15 @@ export function createLeaseService(deps: {
       const { refusal: _r, key: _k, ...leaseRow } = row;
       const lease = { ...leaseRow, lastUsedAt: now } as Lease;
       // PROXY (the default): the agent gets a lease token and MPK's metering proxy, so every
-      // request is checked and metered. DIRECT: the provider key itself, metered by reportUsage.
+      // request is checked and metered. DIRECT: the provider key itself, metered by reportUsage; on
+      // a MINT key, the lease's own minted key, never the minting key (a management key).
       const direct = key.config?.delivery === 'DIRECT';
-      const apiKey = direct
-        ? keys.revealSecret({ id: key.id, secretCiphertext: key.secretCiphertext })
-        : tokens.mint(lease.id);
+      let apiKey: string;
+      if (!direct) apiKey = tokens.mint(lease.id);
+      else if (key.mode === 'MINT') {
+        if (!deps.mintedSecret) throw new Error('minted keys are not wired');
+        apiKey = await deps.mintedSecret(lease.id);
+      } else apiKey = keys.revealSecret({ id: key.id, secretCiphertext: key.secretCiphertext });
       const baseUrl = direct ? key.baseUrl : deps.proxyBaseUrl();
       const rendered = renderAgentConfig({
         framework: lease.framework,
@@ -452,6 +468,9 @@ export function createLeaseService(deps: {
         ...rendered,
       };
     },
+
+    /** Writes a lease event (and its audit entry) in the caller's transaction: the provider job runner's. */
+    recordEventInTx: store.recordLeaseEvent,
 
     /** When the next lease falls due (for the expiry job's timer). */
     nextExpiry: () => store.nextExpiry(db),

@@ -10,7 +10,7 @@
 import { utcDate } from '../core/clock.js';
 import type { Identity } from '../core/identity.js';
 import { type Db, type Lease, type ManagedKey, Prisma, type Tx } from '../db/client.js';
-import type { Framework, LeaseEventType, LeaseStatus, Provider } from '../db/enums.js';
+import type { Framework, LeaseEventType, LeaseStatus, Provider, ProviderJobKind } from '../db/enums.js';
 import { sqlState } from '../db/errors.js';
 import type { LeaseEventRecord } from '../events/bus.js';
 import type { LeaseRefusal } from './refusals.js';
@@ -54,7 +54,8 @@ export type GrantOutcome =
   | { outcome: 'EXISTING'; leaseId: string }
   | { outcome: 'OVERDUE' }
   | { outcome: 'TIER_LIMIT_REACHED'; tier: string; max: number }
-  | { outcome: 'NO_KEY_AVAILABLE' };
+  /** `mintCapacity`: a MINT key would have had room but for its cap on minted keys. */
+  | { outcome: 'NO_KEY_AVAILABLE'; mintCapacity: boolean };
 
 interface GrantRow {
   outcome: 'GRANTED' | 'EXISTING' | 'OVERDUE';
@@ -99,7 +100,8 @@ export async function grant(
       const [tier = '', max = '0'] = (state.detail ?? '').split(':');
       return { outcome: 'TIER_LIMIT_REACHED', tier, max: Number(max) };
     }
-    if (state?.code === NO_KEY_AVAILABLE) return { outcome: 'NO_KEY_AVAILABLE' };
+    if (state?.code === NO_KEY_AVAILABLE)
+      return { outcome: 'NO_KEY_AVAILABLE', mintCapacity: state.detail === 'MINT_CAPACITY' };
     throw error;
   }
 }
@@ -119,7 +121,8 @@ export interface EndLeasesOptions {
 
 /**
  * Ends every lease matching `where` whose status is in `from`. A lease that was ACTIVE frees its
- * slot on the key and the user. Returns the event rows written, in cursor order.
+ * slot on the key and the user. A lease with a minted key queues its provider job in the same
+ * statement: DISABLE when suspended, DELETE when ended. Returns the event rows written, in cursor order.
  */
 export async function endLeases(tx: Tx, options: EndLeasesOptions): Promise<LeaseEventRecord[]> {
   const { where, from, to, reason, actor, now } = options;
@@ -161,6 +164,9 @@ export async function endLeases(tx: Tx, options: EndLeasesOptions): Promise<Leas
                jsonb_build_object('reason', ${reason}::text, 'from', "oldStatus", 'keyId', "keyId", 'userId', "userId")
              ) AS id
       FROM ended
+    ), queued AS (
+      SELECT mpk_provider_job(id, ${to === 'SUSPENDED' ? 'DISABLE' : 'DELETE'}::"ProviderJobKind", ${now}) AS id
+      FROM (SELECT id FROM ended ORDER BY id) ordered
     ), events AS (
       INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "agentId", "stopAgent", details)
       SELECT ${END_TYPES[to]}::"LeaseEventType", ${now}, id, "userId", "keyId", "agentId", true,
@@ -168,8 +174,10 @@ export async function endLeases(tx: Tx, options: EndLeasesOptions): Promise<Leas
       FROM (SELECT * FROM ended ORDER BY "expiresAt", id) ordered
       RETURNING *
     )
-    -- A SELECT in a WITH runs only if it is read: the audit entries are counted so that they are written.
-    SELECT ${eventColumns} FROM events, (SELECT count(*) FROM audited) written ORDER BY id`;
+    -- A SELECT in a WITH runs only if it is read: the audit entries and provider jobs are counted so
+    -- that they are written.
+    SELECT ${eventColumns} FROM events, (SELECT count(*) FROM audited) written, (SELECT count(*) FROM queued) jobs
+    ORDER BY id`;
 }
 
 /**
@@ -229,7 +237,8 @@ export function suspendOverCap(tx: Tx, leaseIds: string[], now: Date) {
 /**
  * Makes an ended lease ACTIVE again inside the caller's transaction (which holds the user, key
  * and lease locks), if its user's tier and its key still have room: which of the two refused, or
- * null when it is back.
+ * null when it is back. A minted key follows: a suspended lease's key is enabled again; an expired
+ * lease's key was (or is queued to be) deleted, so a new one is minted and counted.
  */
 export async function bringBack(
   tx: Tx,
@@ -247,21 +256,56 @@ export async function bringBack(
     where: { id: lease.id },
     data: { status: 'ACTIVE', endedAt: null, endReason: null, ...data },
   });
+  const minted = await tx.mintedKey.findUnique({ where: { leaseId: lease.id }, select: { id: true } });
+  const remint = minted !== null && lease.status !== 'SUSPENDED';
   await tx.$executeRaw`
-    UPDATE "ManagedKey" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${lease.keyId}::uuid`;
+    UPDATE "ManagedKey" SET "activeLeaseCount" = "activeLeaseCount" + 1,
+      "mintedKeyCount" = "mintedKeyCount" + ${remint ? 1 : 0}
+    WHERE id = ${lease.keyId}::uuid`;
   await tx.$executeRaw`UPDATE "User" SET "activeLeaseCount" = "activeLeaseCount" + 1 WHERE id = ${lease.userId}`;
+  if (minted) {
+    await mintedKeyFollows(tx, lease.id, now);
+    await queueProviderJob(tx, lease.id, remint ? 'CREATE' : 'ENABLE', now);
+  }
   return null;
 }
 
-export const setExpiry = (tx: Tx, id: string, expiresAt: Date) =>
-  tx.lease.update({ where: { id }, data: { expiresAt } });
+/** Queues a provider job on the lease's minted key, if it has one (mpk_provider_job). */
+async function queueProviderJob(tx: Tx, leaseId: string, kind: ProviderJobKind, now: Date) {
+  await tx.$queryRaw`SELECT mpk_provider_job(${leaseId}::uuid, ${kind}::"ProviderJobKind", ${now}::timestamp(3))`;
+}
 
-/** Sets the cap and says whether the lease has spent it (the rule is `mpk_lease_over_cap`). */
+/**
+ * The lease's minted key (if any) takes the lease's expiry and the limit mpk_minted_limit gives now:
+ * what its next provider job will set.
+ */
+async function mintedKeyFollows(tx: Tx, leaseId: string, now: Date) {
+  await tx.$executeRaw`
+    UPDATE "MintedKey" m SET "expiresAt" = l."expiresAt", "limitUsd" = mpk_minted_limit(l, k, ${windows(now)}),
+      "updatedAt" = ${now}
+    FROM "Lease" l JOIN "ManagedKey" k ON k.id = l."keyId"
+    WHERE l.id = ${leaseId}::uuid AND m."leaseId" = l.id`;
+}
+
+/** Moves an ACTIVE lease's expiry; its minted key's expiry follows (a SET_EXPIRY job). */
+export async function setExpiry(tx: Tx, id: string, expiresAt: Date, now: Date) {
+  await tx.lease.update({ where: { id }, data: { expiresAt } });
+  await mintedKeyFollows(tx, id, now);
+  await queueProviderJob(tx, id, 'SET_EXPIRY', now);
+}
+
+/**
+ * Sets the cap and says whether the lease has spent it (the rule is `mpk_lease_over_cap`). A minted
+ * key's provider-side limit follows (a SET_LIMIT job, queued before any DISABLE or ENABLE the new
+ * cap brings about).
+ */
 export async function setCap(tx: Tx, id: string, cap: Prisma.Decimal, now: Date): Promise<boolean> {
   const [row] = await tx.$queryRaw<{ over: boolean }[]>`
     UPDATE "Lease" l SET "spendCapUsd" = ${cap}, "updatedAt" = ${now}
     WHERE l.id = ${id}::uuid
     RETURNING mpk_lease_over_cap(l) AS over`;
+  await mintedKeyFollows(tx, id, now);
+  await queueProviderJob(tx, id, 'SET_LIMIT', now);
   return row?.over ?? false;
 }
 

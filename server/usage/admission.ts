@@ -73,10 +73,17 @@ interface LeaseState {
   /** Bumped by every invalidation: a read that began before one cannot clear it. */
   generation: number;
   loading: Promise<void> | undefined;
+  /**
+   * On a MINT key, the lease's own minted secret, which requests go upstream with: null while the
+   * minted key is not ready (being created or replaced); undefined on a SHARED key.
+   */
+  mintedSecret: string | null | undefined;
+  mintedCiphertext: string;
 }
 
 export type AdmissionVerdict =
-  | { admitted: true; leaseId: string; key: AdmittedKey }
+  /** `mintedSecret`: the lease's own provider key (a MINT key), null while it is not ready yet. */
+  | { admitted: true; leaseId: string; key: AdmittedKey; mintedSecret: string | null | undefined }
   /** `used` and `cap` in micro-dollars, for the refusal's message. */
   | { admitted: false; refusal: LeaseRefusal; leaseId: string; used: number; cap: number };
 
@@ -95,6 +102,10 @@ export interface SnapshotRow {
   monthlyLimit: bigint | null;
   spentToday: bigint;
   spentThisMonth: bigint;
+  mode: string;
+  mintedId: string | null;
+  mintedCiphertext: string | null;
+  mintedReady: boolean | null;
 }
 
 const micros = (value: bigint | null) => (value === null ? null : Number(value));
@@ -120,8 +131,14 @@ export async function readSnapshot(
            (k."monthlyLimitUsd" * 1000000)::bigint AS "monthlyLimit",
            floor(mpk_window_spend(k."spendDay", k."spendTodayUsd", ${day}::date) * 1000000)::bigint AS "spentToday",
            floor(mpk_window_spend(k."spendMonth", k."spendThisMonthUsd", ${month}::date) * 1000000)::bigint
-             AS "spentThisMonth"
-    FROM "Lease" l JOIN "ManagedKey" k ON k.id = l."keyId" WHERE l.id = ${leaseId}::uuid`;
+             AS "spentThisMonth",
+           k.mode::text AS mode, m.id::text AS "mintedId", m."secretCiphertext" AS "mintedCiphertext",
+           -- Ready: created, and not waiting to be made anew (a lease brought back from expiry).
+           m.status = 'ACTIVE' AND m."secretCiphertext" IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM "ProviderJob" j WHERE j."mintedKeyId" = m.id AND j.kind = 'CREATE'
+                               AND j.status <> 'DONE') AS "mintedReady"
+    FROM "Lease" l JOIN "ManagedKey" k ON k.id = l."keyId" LEFT JOIN "MintedKey" m ON m."leaseId" = l.id
+    WHERE l.id = ${leaseId}::uuid`;
   return row;
 }
 
@@ -200,6 +217,8 @@ export function createAdmissionCache(deps: {
         stale: false,
         generation: 0,
         loading: undefined,
+        mintedSecret: undefined,
+        mintedCiphertext: '',
       };
       leases.set(id, state);
     }
@@ -233,6 +252,7 @@ export function createAdmissionCache(deps: {
       // The snapshot, plus what was unwritten when it was taken, plus what was metered since.
       state.used = Number(row.used) + leaseMark.pending + (state.charged - leaseMark.charged);
       state.key = applyKey(row, started, day, month, key?.id === row.keyId ? keyMark : undefined);
+      applyMinted(state, row);
     }
     state.loadedAt = performance.now();
   }
@@ -295,12 +315,25 @@ export function createAdmissionCache(deps: {
     return key;
   }
 
+  /** The lease's minted secret, decrypted only when its ciphertext changed (a new key). */
+  function applyMinted(state: LeaseState, row: SnapshotRow) {
+    if (row.mode !== 'MINT') {
+      state.mintedSecret = undefined;
+    } else if (!row.mintedReady || !row.mintedCiphertext || !row.mintedId) {
+      state.mintedSecret = null;
+    } else if (row.mintedCiphertext !== state.mintedCiphertext || !state.mintedSecret) {
+      state.mintedSecret = reveal(row.mintedId, row.mintedCiphertext);
+      state.mintedCiphertext = row.mintedCiphertext;
+    }
+  }
+
   function load(state: LeaseState): Promise<void> {
     const generation = state.generation;
     state.loading ??= read(state)
       .then(() => {
-        // Invalidated while reading: what was read may predate the change, so read again.
-        if (state.generation === generation) state.invalid = false;
+        // Invalidated while reading: what was read may predate the change, so read again. A minted
+        // key not ready yet is read again at the next request: the runner makes it without an event.
+        if (state.generation === generation) state.invalid = state.mintedSecret === null;
       })
       .finally(() => {
         state.loading = undefined;
@@ -338,7 +371,7 @@ export function createAdmissionCache(deps: {
     if (refusal) metrics?.admissionRefused(refusal);
     return refusal
       ? { admitted: false, refusal, leaseId: state.id, used: state.used, cap: state.cap }
-      : { admitted: true, leaseId: state.id, key: state.key! };
+      : { admitted: true, leaseId: state.id, key: state.key!, mintedSecret: state.mintedSecret };
   }
 
   return {

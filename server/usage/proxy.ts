@@ -12,6 +12,7 @@ import type { Logger } from '../core/logger.js';
 import type { LeaseTokens } from '../leases/lease-token.js';
 import { capReachedMessage, KEY_QUOTA_MESSAGE, type LeaseRefusal } from '../leases/refusals.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { KEY_NOT_READY_RETRY_SECONDS } from '../minting/service.js';
 import type { AdmissionCache, AdmittedKey } from './admission.js';
 import type { GenerationLookups } from './generation-stats.js';
 import type { MeterBuffer } from './meter-buffer.js';
@@ -120,6 +121,7 @@ const DRAIN_BYTES = 1024 * 1024;
 const CLIENT_GONE = new Error('the client went away');
 const DRAIN_OVER = new Error('the usage did not come in time after the client went away');
 const SERVICE_UNAVAILABLE = 'MPK cannot check the lease right now; try again shortly';
+const KEY_NOT_READY = `The lease's provider key is still being created; try again in ${KEY_NOT_READY_RETRY_SECONDS} s`;
 
 /** How a proxied request ended, for its metering. */
 type Outcome = 'complete' | 'client-gone';
@@ -164,6 +166,8 @@ export function createMeteringProxy(deps: {
     leaseId: string,
     leaseToken: string,
     startedAt: number,
+    /** The secret that goes upstream: the lease's minted key on a MINT key, else the pool key's. */
+    upstreamSecret: string,
   ) {
     const reading = performance.now();
     const body = req.method === 'POST' ? await readBody(req) : null;
@@ -193,7 +197,7 @@ export function createMeteringProxy(deps: {
     };
     const chunks: Buffer[] = [];
     // The pool's key (and the lease token) never go back to the client, whatever the provider echoes.
-    const secrets = [key.secret, leaseToken];
+    const secrets = [upstreamSecret, key.secret, leaseToken];
     const redactor = createRedactor(secrets);
     let whole = false;
     let reader: ReturnType<typeof createStreamReader> | undefined;
@@ -223,7 +227,7 @@ export function createMeteringProxy(deps: {
           path: `${key.basePath}${upstreamPath}${search}`,
           method: req.method!,
           headers: {
-            authorization: `Bearer ${key.secret}`,
+            authorization: `Bearer ${upstreamSecret}`,
             'content-type': req.headers['content-type'] ?? 'application/json',
             accept: req.headers.accept ?? '*/*',
             // Bytes must reach the client as the provider sent them.
@@ -448,7 +452,16 @@ export function createMeteringProxy(deps: {
         }
       }
       if (!verdict.admitted) return refuse(res, verdict.refusal, verdict.used, verdict.cap);
-      return forward(req, res, upstreamPath, search, verdict.key, leaseId, bearer!, startedAt);
+      // A lease on a MINT key goes upstream with its own minted key, once the runner has made it.
+      if (verdict.mintedSecret === null)
+        return openAiError(
+          res,
+          503,
+          { type: 'api_error', code: 'key_not_ready', message: KEY_NOT_READY },
+          { 'retry-after': String(KEY_NOT_READY_RETRY_SECONDS) },
+        );
+      const upstreamSecret = verdict.mintedSecret ?? verdict.key.secret;
+      return forward(req, res, upstreamPath, search, verdict.key, leaseId, bearer!, startedAt, upstreamSecret);
     },
   };
 }
