@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_RETENTION, loadConfig } from '../server/config.js';
 import type { PartitionRun } from '../server/db/partitions.js';
 import { createManualClock } from './support/clock.js';
 import { createKey, leaseForNewUser, ok, Q, reportUsage } from './support/fixtures.js';
@@ -248,5 +249,30 @@ describe('the partitioned ledger', () => {
     const again = await reportUsage(server, worker, { leaseId: lease.id, requestId, costUsd: '0.5' });
     expect(ok<{ duplicate: boolean }>(again, 'reportUsage').duplicate).toBe(true);
     expect(await sql(`SELECT id FROM "UsageRecord" WHERE "leaseId" = $1`, [lease.id])).toHaveLength(1);
+  });
+});
+
+describe('retention settings', () => {
+  const secrets = { MPK_JWT_SECRET: 'x'.repeat(32), MPK_MASTER_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}` };
+
+  it('are 90 days of usage records, 30 of lease events and 400 of audit entries unless set', async () => {
+    expect(DEFAULT_RETENTION).toEqual({ usageDays: 90, eventsDays: 30, auditDays: 400 });
+    expect((await loadConfig(secrets)).retention).toEqual(DEFAULT_RETENTION);
+    const set = await loadConfig({
+      ...secrets,
+      MPK_RETAIN_USAGE_DAYS: '35',
+      MPK_RETAIN_EVENTS_DAYS: '7',
+      MPK_RETAIN_AUDIT_DAYS: '3650',
+    });
+    expect(set.retention).toEqual({ usageDays: 35, eventsDays: 7, auditDays: 3650 });
+  });
+
+  it('refuses what is not a whole number of days, naming the variable', async () => {
+    for (const [name, value] of [
+      ['MPK_RETAIN_USAGE_DAYS', '0'],
+      ['MPK_RETAIN_EVENTS_DAYS', '1.5'],
+      ['MPK_RETAIN_AUDIT_DAYS', 'forever'],
+    ])
+      await expect(loadConfig({ ...secrets, [name]: value })).rejects.toThrow(new RegExp(name));
   });
 });

@@ -49,7 +49,9 @@ builder.subscriptionFields((t) => ({
   leaseEvents: t.field({
     type: LeaseEvent,
     description:
-      'Lease events, live; with `after`, first every event since that cursor. Users hear only their own leases.',
+      'Lease events, live; with `after`, first every event since that cursor. Users hear only their own leases. ' +
+      'A cursor older than retention kept (MPK_RETAIN_EVENTS_DAYS) is refused with CURSOR_EXPIRED: read the ' +
+      'leases again, then subscribe without `after`.',
     args: {
       after: t.arg.string(),
       keyId: t.arg.id(),
