@@ -122,6 +122,16 @@ export async function defer(db: Db, job: ClaimedJob, now: Date, runAfter: Date) 
   });
 }
 
+/**
+ * The minting key has made as many keys as its provider allows for now: its waiting creations are
+ * put off until `until` in one statement (they keep their order), rather than claimed one by one.
+ */
+export async function deferCreations(db: Db, mintingKeyId: string, now: Date, until: Date) {
+  await db.$executeRaw`
+    UPDATE "ProviderJob" SET "runAfter" = ${until}, "updatedAt" = ${now}
+    WHERE "mintingKeyId" = ${mintingKeyId}::uuid AND kind = 'CREATE' AND status = 'PENDING' AND "runAfter" < ${until}`;
+}
+
 /** A failed try that will be tried again at `runAfter`. */
 export async function retryLater(db: Db, job: ClaimedJob, now: Date, runAfter: Date, lastError: string) {
   await db.providerJob.updateMany({

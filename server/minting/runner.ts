@@ -83,7 +83,9 @@ export function createProviderJobRunner(deps: {
         if (ctx.provider === 'VENICE') {
           const recent = await queue.creationsInLastMinute(db, job.mintingKeyId, now);
           if (recent.n >= VENICE_CREATIONS_PER_MINUTE) {
-            await queue.defer(db, job, now, new Date(recent.oldest!.getTime() + 60_000));
+            const until = new Date(recent.oldest!.getTime() + 60_000);
+            await queue.defer(db, job, now, until);
+            await queue.deferCreations(db, job.mintingKeyId, now, until);
             return;
           }
         }
