@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "MintedKey" ADD COLUMN     "providerError" TEXT;
