@@ -70,6 +70,11 @@ export interface FakeKeyAdmin {
   refusedCreations: number;
   /** The next `count` management calls fail with `status` (and Retry-After when given). */
   failNext: { count: number; status: number; retryAfterSeconds?: number };
+  /**
+   * Called for each management call once the fake has done what it asks (made or deleted the key):
+   * a promise it returns holds the answer back until it settles (a crash test kills MPK meanwhile).
+   */
+  beforeAnswer: ((call: KeyAdminCall) => Promise<void> | undefined) | null;
   creationsPerMinute: number;
   maxActiveKeys: number;
   /** The most creations found in any 60 s window. */
@@ -276,6 +281,7 @@ export function createFakeKeyAdmin(options: {
     creations: [],
     refusedCreations: 0,
     failNext: { count: 0, status: 500 },
+    beforeAnswer: null,
     creationsPerMinute: options.creationsPerMinute ?? (style === 'venice' ? 20 : 1_000_000),
     maxActiveKeys: options.maxActiveKeys ?? (style === 'venice' ? 500 : 1_000_000),
     maxCreationsInAMinute() {
@@ -313,6 +319,16 @@ export function createFakeKeyAdmin(options: {
           { error: { code: admin.failNext.status, message: 'Temporarily unavailable' } },
           retry === undefined ? {} : { 'retry-after': String(retry) },
         );
+      }
+      const hold = admin.beforeAnswer?.(call);
+      if (hold) {
+        const end = res.end.bind(res) as (...args: unknown[]) => void;
+        res.end = ((...args: unknown[]) => {
+          void hold.then(() => {
+            if (!res.destroyed) end(...args);
+          });
+          return res;
+        }) as typeof res.end;
       }
       return style === 'openrouter' ? openRouter(res, method, route, url, body) : venice(res, method, route, url, body);
     },

@@ -39,6 +39,7 @@ import { useGraphQLMetrics } from './metrics/graphql.js';
 import { createMetrics } from './metrics/metrics.js';
 import { createProviderJobRunner, type ProviderJobRunner } from './minting/runner.js';
 import { createMintingService } from './minting/service.js';
+import { createOrphanSweep } from './minting/sweep.js';
 import { advisoryLockLeader, soleLeader } from './scheduler/leader.js';
 import { createScheduler } from './scheduler/runner.js';
 import { createAdmissionCache } from './usage/admission.js';
@@ -156,6 +157,9 @@ export async function buildApp(options: AppOptions) {
     events,
     leases,
     maxAttempts: config.providerJobAttempts ?? 8,
+    claimMs: (config.providerJobClaimSeconds ?? 60) * 1000,
+    sweep: createOrphanSweep({ db, keyring, logger, audit }),
+    sweepMs: (config.mintedKeySweepSeconds ?? 600) * 1000,
   });
   const wakeProviderJobs = (batch: readonly { type: string }[]) => {
     if (batch.some((e) => e.type !== 'USAGE')) providerJobs?.nudge();

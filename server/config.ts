@@ -16,6 +16,8 @@ const envSchema = z.object({
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   MPK_EVENT_POLL_MS: z.coerce.number().int().min(50).max(3_600_000).default(500),
   MPK_PROVIDER_JOB_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
+  MPK_PROVIDER_JOB_CLAIM_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
+  MPK_MINTED_KEY_SWEEP_SECONDS: z.coerce.number().int().min(1).max(86_400).default(600),
   MPK_EVENT_FALLBACK_POLL_MS: z.coerce.number().int().min(50).max(10_000).default(250),
   MPK_MAX_SUBSCRIPTIONS_PER_USER: z.coerce.number().int().min(0).default(100),
   MPK_MAX_CONNECTIONS_PER_USER: z.coerce.number().int().min(0).default(50),
@@ -72,6 +74,10 @@ export interface Config {
   eventFallbackPollMs?: number;
   /** Tries of a provider job on a minted key before it is IRRECOVERABLE (default 8). */
   providerJobAttempts?: number;
+  /** How long a claimed provider job is its runner's before another may claim it (default 60 s). */
+  providerJobClaimSeconds?: number;
+  /** How often the orphan sweep lists the providers' keys (default 600 s). */
+  mintedKeySweepSeconds?: number;
   /** Concurrent subscriptions per USER on one instance (0 = no limit). */
   maxSubscriptionsPerUser?: number;
   /** Concurrent WebSocket connections per USER on one instance (0 = no limit). */
@@ -240,6 +246,8 @@ export async function loadConfig(env: NodeJS.ProcessEnv = process.env): Promise<
     eventPollMs: e.MPK_EVENT_POLL_MS,
     eventFallbackPollMs: e.MPK_EVENT_FALLBACK_POLL_MS,
     providerJobAttempts: e.MPK_PROVIDER_JOB_ATTEMPTS,
+    providerJobClaimSeconds: e.MPK_PROVIDER_JOB_CLAIM_SECONDS,
+    mintedKeySweepSeconds: e.MPK_MINTED_KEY_SWEEP_SECONDS,
     maxSubscriptionsPerUser: e.MPK_MAX_SUBSCRIPTIONS_PER_USER,
     maxConnectionsPerUser: e.MPK_MAX_CONNECTIONS_PER_USER,
     jwtSecret,

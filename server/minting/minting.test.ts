@@ -394,6 +394,60 @@ describe('failures', () => {
   });
 });
 
+describe('the orphan sweep', () => {
+  /** A key made at the provider behind MPK's back (as a crash between creating and recording leaves one). */
+  async function stray(upstream: FakeUpstream, keyAdmin: FakeKeyAdmin, name: string) {
+    const res = await fetch(`${upstream.url}/api/v1/keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${keyAdmin.adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name }),
+    });
+    return ((await res.json()) as { data: { hash: string } }).data.hash;
+  }
+
+  it('deletes MPK-named keys MPK does not know or has ended; never one whose creation is unfinished', async () => {
+    const { key, keyAdmin, upstream } = await mintingKey('openrouter');
+    const live = await grant('OPENROUTER');
+    const ended = await grant('OPENROUTER');
+    await drain();
+    const [liveKey, endedKey] = [...keyAdmin.keys.values()];
+    ok(await gql(Q.release, { id: ended.id }, admin), 'releaseLease');
+    await drain();
+    // The provider kept it all the same (say a deletion MPK saw answered was not carried out).
+    endedKey!.deletedAt = null;
+    const unknown = await stray(upstream, keyAdmin, 'mpk-lease-00000000-0000-4000-8000-000000000000');
+    const duplicate = await stray(upstream, keyAdmin, `mpk-lease-${live.id}`);
+    const foreign = await stray(upstream, keyAdmin, 'someone-else');
+    // A lease whose key is being made: a key by its name may be the one about to be recorded.
+    const making = await grant('OPENROUTER');
+    const inFlight = await stray(upstream, keyAdmin, `mpk-lease-${making.id}`);
+    keyAdmin.calls.length = 0;
+
+    const swept = await server.app.providerJobs.sweepNow();
+    expect(swept.map((k) => [k.providerKeyId, k.reason]).sort()).toEqual(
+      [
+        [unknown, 'unknown lease'],
+        [duplicate, 'not the lease key'],
+        [endedKey!.id, 'lease ended'],
+      ].sort(),
+    );
+    const alive = keyAdmin.activeKeys().map((k) => k.id);
+    expect(alive).toEqual(expect.arrayContaining([liveKey!.id, foreign, inFlight]));
+    expect(alive).toHaveLength(3);
+    expect(
+      await server.app.db.auditEntry.count({ where: { targetId: key.id, action: 'mintedKey.orphanDeleted' } }),
+    ).toBe(3);
+
+    // Once its creation is recorded, the other key by its name is an orphan too.
+    await drain();
+    expect((await server.app.providerJobs.sweepNow()).map((k) => k.providerKeyId)).toEqual([inFlight]);
+    expect(await server.app.providerJobs.sweepNow()).toEqual([]);
+    // Each orphan deleted once; the live key and the foreign one never.
+    const deletes = (id: string) => keyAdmin.keys.get(id)!.deletes;
+    expect([unknown, duplicate, inFlight, liveKey!.id, foreign].map(deletes)).toEqual([1, 1, 1, 0, 0]);
+  });
+});
+
 describe('minted secrets stay sealed', () => {
   it('appear in no log line, audit entry, event, job row, table column or response but resolveLease', async () => {
     const secrets = fakes.flatMap((f) => [...f.admin.keys.values()].map((k) => k.secret));

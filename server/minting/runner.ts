@@ -20,10 +20,14 @@ import { maskKey } from '../keys/input.js';
 import type { LeaseService } from '../leases/service.js';
 import { type MintingClient, mintingClient, ProviderCallError } from './providers.js';
 import * as queue from './queue.js';
+import type { SweptKey } from './sweep.js';
 
 /** Venice allows 20 key creations a minute an account. */
 export const VENICE_CREATIONS_PER_MINUTE = 20;
+/** How long a claim lasts: longer than a job's provider calls (10 s each at most) can take. */
 const CLAIM_MS = 60_000;
+/** How often the orphan sweep runs while this instance leads. */
+const SWEEP_MS = 10 * 60_000;
 const BATCH = 20;
 const BACKOFF_BASE_MS = 1000;
 const BACKOFF_MAX_MS = 5 * 60_000;
@@ -47,14 +51,28 @@ export function createProviderJobRunner(deps: {
   /** Tries before a job is IRRECOVERABLE. */
   maxAttempts: number;
   pollMs?: number;
+  claimMs?: number;
+  /** The orphan sweep (sweep.ts), run between jobs every `sweepMs` and when the runner starts. */
+  sweep?: () => Promise<SweptKey[]>;
+  sweepMs?: number;
 }) {
   const { db, clock, keyring, logger, events, leases, maxAttempts } = deps;
   const pollMs = deps.pollMs ?? 2000;
+  const claimMs = deps.claimMs ?? CLAIM_MS;
+  const sweepMs = deps.sweepMs ?? SWEEP_MS;
   let active = false;
   let running: Promise<number> | undefined;
   let again = false;
   let poll: NodeJS.Timeout | undefined;
+  let sweeping: NodeJS.Timeout | undefined;
   let timer: NodeJS.Timeout | undefined;
+  // Jobs and sweeps take turns: a sweep never judges a key while a job of this runner handles it.
+  let lane: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(work: () => Promise<T>): Promise<T> => {
+    const turn = lane.then(work);
+    lane = turn.catch(() => undefined);
+    return turn;
+  };
 
   /** The minting key's management client (its secret is sealed bound to the minting key's id). */
   const clientOf = (
@@ -230,7 +248,7 @@ export function createProviderJobRunner(deps: {
   async function drainOnce(): Promise<number> {
     let total = 0;
     for (;;) {
-      const jobs = await queue.claim(db, clock.now(), CLAIM_MS, BATCH);
+      const jobs = await queue.claim(db, clock.now(), claimMs, BATCH);
       if (jobs.length === 0) return total;
       for (const job of jobs) {
         try {
@@ -257,7 +275,7 @@ export function createProviderJobRunner(deps: {
       again = true;
       return running;
     }
-    running = (async () => {
+    running = exclusive(async () => {
       let total = 0;
       try {
         do {
@@ -271,13 +289,26 @@ export function createProviderJobRunner(deps: {
         arm(await queue.nextDue(db).catch(() => null));
       }
       return total;
-    })();
+    });
     return running;
+  }
+
+  /** Runs the orphan sweep now, between jobs; what it deleted. */
+  function sweepNow(): Promise<SweptKey[]> {
+    const sweep = deps.sweep;
+    if (!sweep) return Promise.resolve([]);
+    return exclusive(() =>
+      sweep().catch((error) => {
+        logger.error({ err: error }, 'orphan sweep failed; trying again at the next one');
+        return [];
+      }),
+    );
   }
 
   return {
     name: 'provider-jobs',
     runNow,
+    sweepNow,
     /** Wakes the runner (a lease changed: a job may be waiting); nothing when it is not running here. */
     nudge() {
       if (active) void runNow();
@@ -285,13 +316,16 @@ export function createProviderJobRunner(deps: {
     start() {
       active = true;
       poll = setInterval(() => void runNow(), pollMs);
+      sweeping = setInterval(() => void sweepNow(), sweepMs);
       void runNow();
+      void sweepNow();
     },
     async stop() {
       active = false;
       clearInterval(poll);
+      clearInterval(sweeping);
       clearTimeout(timer);
-      await running;
+      await lane;
     },
   };
 }
