@@ -21,8 +21,12 @@ export type HistoryTable = (typeof HISTORY_TABLES)[number];
 /** Partitions are made for the clock's month and this many after it. */
 export const MONTHS_AHEAD = 2;
 const DAY_MS = 86_400_000;
-/** Creating or dropping a partition waits this long at most for its locks, then tries next run. */
-const LOCK_TIMEOUT = '5s';
+/**
+ * Creating or dropping a partition waits this long at most for its locks, then tries at the next
+ * run: while it waits, every query of that table queues behind it, so the wait is kept short (a
+ * month is made two months ahead, so an hourly retry has time to spare).
+ */
+const LOCK_TIMEOUT = '1s';
 
 const retentionDays = (retention: HistoryRetention): Record<HistoryTable, number> => ({
   LeaseEvent: retention.eventsDays,
