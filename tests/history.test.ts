@@ -108,6 +108,9 @@ describe('monthly partitions', () => {
     expect(await partitionsOf('LeaseEvent', `at < timestamp '2021-01-01'`)).toEqual(['LeaseEvent_default']);
     expect(await partitionsOf('AuditEntry', `at < timestamp '2021-01-01'`)).toEqual(['AuditEntry_default']);
     const lease = await leaseForNewUser(server, {}, { prefix: 'april' });
+    // Lease ids are UUIDv7, made in order: a later grant sorts after an earlier one.
+    expect([lease.id[14], marchLease.id[14]]).toEqual(['7', '7']);
+    expect(lease.id > marchLease.id).toBe(true);
     ok(await reportUsage(server, worker, { leaseId: lease.id, costUsd: '1.5', model: 'm2' }), 'reportUsage');
     ok(await reportUsage(server, worker, { leaseId: marchLease.id, costUsd: '0.25', model: 'm1' }), 'reportUsage');
     aprilCursor = ok<{ cursor: string }[]>(await server.gql(RECENT, { first: 1 }, admin), 'recentLeaseEvents')[0]!

@@ -8,7 +8,10 @@
 -- report of a pair in the batch is kept, and only if the ledger has none yet. That check is exact
 -- because every writer of the ledger is this function and holds the lease's row lock: a batch of
 -- the same lease waits above until this one commits, and the statement below, in a VOLATILE
--- function at READ COMMITTED, reads with a snapshot taken after the lock was granted. Lease totals and the key's UTC day and month spend
+-- function at READ COMMITTED, reads with a snapshot taken after the lock was granted. The check
+-- probes (leaseId, requestId) in every month partition kept (a few): it is not bounded by the
+-- lease's grant time, since a record's time comes from the metering clock, which nothing ties to
+-- the grant's. Lease totals and the key's UTC day and month spend
 -- are increments. A request metered before midnight and written after counts in the ledger and
 -- its lease's total, not in the new day's spend. One USAGE event per lease per batch. The daily
 -- rollups (UsageDaily, UsageLeaseDaily) are upserted in the same statement as the ledger rows.
