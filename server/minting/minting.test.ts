@@ -302,6 +302,47 @@ describe('the minted key follows its lease, call by call as the providers docume
     expect([...keyAdmin.keys.values()].map((k) => k.deletes)).toEqual([1, 1, 1]);
   });
 
+  it('an expired lease brought back gets a new key (the old one deleted first)', async () => {
+    const { key, keyAdmin } = await mintingKey('venice');
+    const lease = await grant('VENICE');
+    await drain();
+    const old = [...keyAdmin.keys.values()][0]!;
+    clock.set(new Date(Date.parse(lease.expiresAt) + 1000));
+    await server.app.expiry.expireAll();
+    const back = ok(await gql(Q.extend, { id: lease.id, by: 3600, re: true }, admin), 'extendLease');
+    expect(back.status).toBe('ACTIVE');
+    // Counted twice until the old key is confirmed gone: both exist at the provider meanwhile.
+    expect(await keyOf(key.id)).toMatchObject({ mintedKeyCount: 2 });
+    await drain();
+    const renewed = [...keyAdmin.keys.values()][1]!;
+    expect(keyAdmin.calls.slice(1).map((c) => `${c.method} ${c.path}`)).toEqual([
+      `DELETE /api_keys?id=${old.id}`,
+      'POST /api_keys',
+    ]);
+    expect(keyAdmin.calls[2]!.body).toMatchObject({ description: `mpk-lease-${lease.id}`, expiresAt: back.expiresAt });
+    expect(ok(await server.gql(Q.resolve, { leaseId: lease.id }, worker), 'resolveLease').apiKey).toBe(renewed.secret);
+    expect(await keyOf(key.id)).toMatchObject({ mintedKeyCount: 1 });
+    expect(keyAdmin.activeKeys().map((k) => k.id)).toEqual([renewed.id]);
+  });
+
+  it("the provider-side limit is the cap, within what the key's daily and monthly limits still allow", async () => {
+    await disableKeys(server);
+    const { keyAdmin, upstream } = await fake('openrouter');
+    const input = { provider: 'OPENROUTER', label: 'windowed', apiKey: keyAdmin.adminKey, baseUrl: upstream.url };
+    const windowed = {
+      ...input,
+      mode: 'MINT',
+      defaultModel: 'fake-model',
+      dailyLimitUsd: '2.5',
+      monthlyLimitUsd: '40',
+    };
+    ok(await gql(Q.createKey, { input: windowed }, admin), 'createManagedKey');
+    const lease = await grant('OPENROUTER');
+    await drain();
+    expect(keyAdmin.calls[0]!.body).toMatchObject({ limit: 2.5 });
+    expect((await leaseOf(lease.id)).mintedKey.limitUsd).toBe('2.50');
+  });
+
   it('a lease that ends before its key is made: no key is made, and none is left', async () => {
     const { key, keyAdmin } = await mintingKey('venice');
     const lease = await grant('VENICE');
