@@ -229,6 +229,43 @@ describe('the event log across a month boundary', () => {
   });
 });
 
+describe('a replay that retention overtakes', () => {
+  it('stops with CURSOR_EXPIRED at the page after the drop', async () => {
+    clock.set('2031-06-10T00:00:00Z');
+    const lease = await leaseForNewUser(server, {}, { prefix: 'replayed' });
+    const start = ok<{ cursor: string }[]>(await server.gql(RECENT, { first: 1 }, admin), 'recentLeaseEvents')[0]!
+      .cursor;
+    // More than a replay page (500) of June events after the cursor.
+    await sql(
+      `INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "stopAgent")
+       SELECT 'EXTENDED', timestamp '2031-06-10' + i * interval '1 second', id, "userId", "keyId", false
+       FROM "Lease", generate_series(1, 600) i WHERE id = $1`,
+      [lease.id],
+    );
+    const replay = (
+      await server.app.services.live.leaseEvents(
+        { userId: 'admin-history', email: undefined, role: 'ADMIN' },
+        { after: start },
+      )
+    )[Symbol.asyncIterator]();
+    expect((await replay.next()).done).toBe(false);
+
+    clock.set('2031-07-20T00:00:00Z');
+    const run = await runJob();
+    expect(run.dropped.find((d) => d.table === 'LeaseEvent')!.partitions).toContain('LeaseEvent_2031_06');
+    let delivered = 1;
+    const stopped = await (async () => {
+      for (;;) {
+        if ((await replay.next()).done) return null;
+        delivered++;
+      }
+    })().catch((error: unknown) => error);
+    // The rest of the first page, read before the drop, then the refusal instead of a silent gap.
+    expect(delivered).toBe(500);
+    expect(stopped).toMatchObject({ code: 'CURSOR_EXPIRED' });
+  });
+});
+
 describe('the partitioned ledger', () => {
   it('counts a request once however many calls report it at once', async () => {
     const lease = await leaseForNewUser(server, {}, { prefix: 'racer' });
@@ -275,7 +312,7 @@ describe('retention settings', () => {
       ['MPK_RETAIN_USAGE_DAYS', '0'],
       ['MPK_RETAIN_EVENTS_DAYS', '1.5'],
       ['MPK_RETAIN_AUDIT_DAYS', 'forever'],
-    ])
+    ] as const)
       await expect(loadConfig({ ...secrets, [name]: value })).rejects.toThrow(new RegExp(name));
   });
 });
