@@ -11,8 +11,9 @@
 //   PATCH  /keys/{hash}   { name?, disabled?, limit?, limit_reset?, include_byok_in_limit? } -> { data: <key> }
 //                         (the documented update has no expiry: the fake refuses fields it does not know)
 //   DELETE /keys/{hash}   -> { deleted: true }
-//   <key> = { hash, name, label, disabled, limit, limit_remaining, limit_reset, usage, created_at,
-//             updated_at, expires_at }
+//   <key> = { hash, name, label, disabled, limit, limit_remaining, limit_reset, usage, usage_daily,
+//             usage_monthly, created_at, updated_at, expires_at }
+//   (a key's usage grows with what the fake provider charges for inference made with its secret)
 //
 // Venice (docs: docs.venice.ai/api-reference/endpoint/api_keys/*):
 //   POST   /api_keys      { apiKeyType: "INFERENCE"|"ADMIN", description, consumptionLimit?: { usd?, diem?, vcu? },
@@ -23,7 +24,7 @@
 //   GET    /api_keys      -> { object: "list", data: [<key>, ...] }
 //   GET    /api_keys/{id} -> { data: <key with usage> }
 //   <key> = { id, description, apiKeyType, consumptionLimits, limitPeriod, expiresAt, createdAt,
-//             last6Chars, lastUsedAt, usage: { trailingSevenDays: { usd, diem } } }
+//             last6Chars, lastUsedAt, usage: { trailingSevenDays: { usd, diem } } } (usage: the last 7 days only)
 //   Limits, as Venice documents them: 20 creations a minute (a sliding 60 s window here, answered 429
 //   with Retry-After) and 500 active keys an account (answered 400).
 //
@@ -46,7 +47,10 @@ export interface FakeMintedKey {
   deletedAt: number | null;
   /** DELETE calls answered for this key (a second one finds it gone: 404). */
   deletes: number;
+  /** What inference with this key has cost, all told (OpenRouter's `usage`: MPK sets no limit_reset). */
   usageUsd: number;
+  /** Each charge (the clock's ms), for Venice's trailing seven days and OpenRouter's day and month. */
+  charges: { at: number; usd: number }[];
 }
 
 /** One management call as received: method, path (with query) and body. Never a secret. */
@@ -81,6 +85,11 @@ export interface FakeKeyAdmin {
   maxCreationsInAMinute(): number;
   /** Keys alive now: not deleted, not past their expiry. */
   activeKeys(): FakeMintedKey[];
+  /**
+   * Charges the minted key whose secret this is, if any and if it still works (the fake provider
+   * calls it for every answer it meters); false for any other key.
+   */
+  charge(secret: string, usd: number, at?: Date): boolean;
   /** Whether this is a management route the fake answers (the rest is inference). */
   handles(method: string, route: string): boolean;
   answer(req: http.IncomingMessage, res: http.ServerResponse, route: string, body: Record<string, any>): void;
@@ -114,6 +123,17 @@ export function createFakeKeyAdmin(options: {
   const unknownField = (body: Record<string, unknown>, allowed: Set<string>) =>
     Object.keys(body).find((f) => !allowed.has(f));
 
+  /** Sums in nano-dollars, so that a key's usage is the exact sum of its charges (no float dust). */
+  const nano = (usd: number) => Math.round(usd * 1e9);
+  const spentSince = (k: FakeMintedKey, since: number) =>
+    k.charges.filter((c) => c.at >= since).reduce((sum, c) => sum + nano(c.usd), 0) / 1e9;
+  function startOfUtc(unit: 'day' | 'month'): number {
+    const d = new Date(now());
+    return unit === 'day'
+      ? Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate())
+      : Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+  }
+
   function openRouterKey(k: FakeMintedKey) {
     return {
       hash: k.id,
@@ -124,6 +144,8 @@ export function createFakeKeyAdmin(options: {
       limit_remaining: k.limitUsd === null ? null : Math.max(0, k.limitUsd - k.usageUsd),
       limit_reset: null,
       usage: k.usageUsd,
+      usage_daily: spentSince(k, startOfUtc('day')),
+      usage_monthly: spentSince(k, startOfUtc('month')),
       created_at: new Date(k.createdAt).toISOString(),
       updated_at: null,
       expires_at: k.expiresAt,
@@ -141,7 +163,8 @@ export function createFakeKeyAdmin(options: {
       createdAt: new Date(k.createdAt).toISOString(),
       last6Chars: k.secret.slice(-6),
       lastUsedAt: null,
-      usage: { trailingSevenDays: { usd: String(k.usageUsd), diem: '0' } },
+      // Venice documents a key's usage over the trailing seven days only.
+      usage: { trailingSevenDays: { usd: String(spentSince(k, now() - 7 * 86_400_000)), diem: '0' } },
     };
   }
 
@@ -168,6 +191,7 @@ export function createFakeKeyAdmin(options: {
       deletedAt: null,
       deletes: 0,
       usageUsd: 0,
+      charges: [],
     };
     keys.set(id, key);
     admin.creations.push(at);
@@ -293,6 +317,14 @@ export function createFakeKeyAdmin(options: {
       return most;
     },
     activeKeys: () => [...keys.values()].filter(alive),
+    charge(secret, usd, at) {
+      const key = [...keys.values()].find((k) => k.secret === secret);
+      if (!key || !alive(key)) return false;
+      // The fake's own clock unless told when (a test's clock may not be the wall clock).
+      key.charges.push({ at: at?.getTime() ?? now(), usd });
+      key.usageUsd = (nano(key.usageUsd) + nano(usd)) / 1e9;
+      return true;
+    },
     handles(method, route) {
       if (style === 'openrouter') return route === '/keys' || route.startsWith('/keys/');
       if (route === '/api_keys') return true;

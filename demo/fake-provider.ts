@@ -79,7 +79,10 @@ export interface FakeUpstream {
   usageDelayMs: number;
   /** Per API key (the bearer token as sent), settings that override the fake's own. */
   accounts: Map<string, FakeAccount>;
-  /** Charges a key as if the fake had served it at `at` (it charges what it does serve itself). */
+  /**
+   * Charges a key as if the fake had served it at `at` (it charges what it does serve itself); a
+   * minted key's own usage at the key-management fake grows too: a request MPK never saw.
+   */
   bill(apiKey: string, usd: number, at: Date): void;
   close(): Promise<void>;
 }
@@ -170,6 +173,11 @@ function createLedger() {
 export async function startFakeUpstream(options: FakeProviderOptions = {}): Promise<FakeUpstream> {
   let n = 0;
   const ledger = createLedger();
+  /** Charges the key, and a key the key-management fake minted also on its own usage (GET /keys/{hash}). */
+  const charge = (apiKey: string, usd: number, at?: Date) => {
+    ledger.charge(apiKey, usd, at ?? new Date());
+    options.keyAdmin?.charge(apiKey, usd, at);
+  };
   // The latest generations (a long demo or benchmark must not grow without bound).
   const generations = new Map<string, Generation>();
   const remember = (id: string, g: Generation) => {
@@ -216,7 +224,7 @@ export async function startFakeUpstream(options: FakeProviderOptions = {}): Prom
   function meter(apiKey: string, model: string, prompt: number, completion: number) {
     const style = state.accounts.get(apiKey)?.costStyle ?? state.costStyle;
     const cost = costOf(style, model, prompt, completion);
-    ledger.charge(apiKey, cost, new Date());
+    charge(apiKey, cost);
     const usage: Usage = {
       prompt_tokens: prompt,
       completion_tokens: completion,
@@ -525,7 +533,7 @@ export async function startFakeUpstream(options: FakeProviderOptions = {}): Prom
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const fake = state as FakeUpstream;
   fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  fake.bill = (apiKey, usd, at) => ledger.charge(apiKey, usd, at);
+  fake.bill = charge;
   fake.close = () =>
     new Promise((r) => {
       server.closeAllConnections();

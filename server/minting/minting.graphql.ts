@@ -37,6 +37,27 @@ const MintedKey = builder.prismaObject('MintedKey', {
     expiresAt: t.expose('expiresAt', { type: 'DateTime', description: 'The provider-side expiry MPK sets.' }),
     providerCreatedAt: t.expose('providerCreatedAt', { type: 'DateTime', nullable: true }),
     deletedAt: t.expose('deletedAt', { type: 'DateTime', nullable: true }),
+    providerUsageUsd: t.expose('providerUsageUsd', {
+      type: 'Decimal',
+      nullable: true,
+      description:
+        "What the provider says this lease's provider keys spent, at `providerCheckedAt` (reconciliation). " +
+        'Venice reports the last seven days only.',
+    }),
+    providerCheckedAt: t.expose('providerCheckedAt', { type: 'DateTime', nullable: true }),
+    providerError: t.exposeString('providerError', {
+      nullable: true,
+      description: "Why the last reading failed, in MPK's words; null after a good one.",
+    }),
+    driftUsd: t.field({
+      type: 'Decimal',
+      nullable: true,
+      description:
+        "`providerUsageUsd` less the lease's metered usage (provider minus MPK, as the keys' drift): positive when " +
+        'the provider counted spend MPK did not meter. Null before a reading, and on Venice once the key is older ' +
+        "than the seven days Venice's figure covers.",
+      resolve: (m, _, ctx) => ctx.services.minting.driftOf(m),
+    }),
   }),
 });
 

@@ -7,9 +7,10 @@ import type { Clock } from '../core/clock.js';
 import { MpkError, notFound } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
 import { isUuid } from '../core/ids.js';
+import { Decimal } from '../core/money.js';
 import { emptyPage, type PageRequest, pageOfModel, serialKeyset } from '../core/paging.js';
 import type { Keyring } from '../crypto/keyring.js';
-import type { Db, Lease, Prisma, ProviderJob } from '../db/client.js';
+import type { Db, Lease, MintedKey, Prisma, ProviderJob } from '../db/client.js';
 import type { ProviderJobStatus } from '../db/enums.js';
 import { estimatedRows } from '../db/estimate.js';
 
@@ -22,6 +23,32 @@ export interface ProviderJobFilter extends PageRequest {
 /** How long resolveLease waits for a minted key still being created, and what it tells the worker then. */
 export const KEY_NOT_READY_WAIT_MS = 3000;
 export const KEY_NOT_READY_RETRY_SECONDS = 2;
+
+/** Venice documents a key's usage over the trailing seven days only (GET /api_keys/{id}). */
+export const VENICE_USAGE_WINDOW_MS = 7 * 86_400_000;
+
+/**
+ * A lease's drift: what the provider says its minted keys spent less what MPK metered on the lease
+ * (the sign of the keys' drift, `driftTodayUsd`: positive when the provider counted spend MPK did not
+ * meter), as of the provider's last reading against MPK's figure now. Null with no reading, and on Venice once the key is older than the seven
+ * days its figure covers (the figure then leaves out the key's first days).
+ */
+export function mintedKeyDrift(input: {
+  provider: string;
+  leaseUsageUsd: Decimal.Value;
+  providerUsageUsd: Decimal.Value | null;
+  providerCheckedAt: Date | null;
+  providerCreatedAt: Date | null;
+}): Decimal | null {
+  const { providerUsageUsd, providerCheckedAt, providerCreatedAt } = input;
+  if (providerUsageUsd === null || providerCheckedAt === null) return null;
+  if (
+    input.provider === 'VENICE' &&
+    (providerCreatedAt === null || providerCheckedAt.getTime() - providerCreatedAt.getTime() > VENICE_USAGE_WINDOW_MS)
+  )
+    return null;
+  return new Decimal(providerUsageUsd).minus(new Decimal(input.leaseUsageUsd));
+}
 
 export function createMintingService(deps: {
   db: Db;
@@ -72,6 +99,22 @@ export function createMintingService(deps: {
 
     /** A lease's minted key, for Lease.mintedKey (its masked form only); null on a SHARED key. */
     mintedKeyOf: (lease: Pick<Lease, 'id'>) => db.mintedKey.findUnique({ where: { leaseId: lease.id } }),
+
+    /** The lease's drift against its minted key's own figure at the provider (mintedKeyDrift). */
+    async driftOf(
+      minted: Pick<
+        MintedKey,
+        'leaseId' | 'mintingKeyId' | 'providerUsageUsd' | 'providerCheckedAt' | 'providerCreatedAt'
+      >,
+    ) {
+      if (minted.providerUsageUsd === null) return null;
+      const [lease, key] = await Promise.all([
+        db.lease.findUnique({ where: { id: minted.leaseId }, select: { usageUsd: true } }),
+        db.managedKey.findUnique({ where: { id: minted.mintingKeyId }, select: { provider: true } }),
+      ]);
+      if (!lease || !key) return null;
+      return mintedKeyDrift({ ...minted, provider: key.provider, leaseUsageUsd: lease.usageUsd });
+    },
 
     async jobs(actor: Identity | null, filter: ProviderJobFilter) {
       authorize(actor, 'providerJobs');

@@ -2,11 +2,18 @@
 // beside MPK's metered ones, and so expose the drift. OpenRouter: GET {baseUrl}/key
 // (`usage_daily`, `usage_monthly`, `limit`, `limit_remaining`); Venice: GET
 // {baseUrl}/api_keys/rate_limits (`balances.USD`). Run by the scheduler's instance.
+//
+// Minted keys (issue 15) are read one by one with the minting key's management secret, so the drift
+// is per lease: OpenRouter's GET /keys/{hash} (`usage`, all the key has spent, since MPK sets no
+// limit_reset) and Venice's GET /api_keys/{id} (`usage.trailingSevenDays.usd`, the only usage Venice
+// documents for a key). Every minted key the provider still holds is read: live leases and ended
+// ones whose deletion has not happened yet.
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { Decimal } from '../core/money.js';
 import type { Db, ManagedKey } from '../db/client.js';
 import type { KeyService } from '../keys/service.js';
+import { mintingClient, ProviderCallError } from '../minting/providers.js';
 import { getProviderData, reasonOf } from './provider-http.js';
 
 export interface ProviderFigures {
@@ -94,6 +101,57 @@ export function createReconcileJob(deps: {
         logger.warn({ keyId: key.id, error: message }, 'provider reconciliation failed');
         await db.managedKey.update({
           where: { id: key.id },
+          data: { providerCheckedAt: checkedAt, providerError: message },
+        });
+      }
+    }
+    return checked + (await reconcileMintedKeys());
+  }
+
+  /**
+   * Each minted key's own usage at the provider, stored on its row with the time of reading (the
+   * figure covers the lease's earlier keys too: an OpenRouter extension replaces the key, and what
+   * the replaced one spent was kept). A failure is stored in MPK's words on the row it concerns.
+   */
+  async function reconcileMintedKeys(): Promise<number> {
+    const minted = await db.mintedKey.findMany({
+      where: { providerKeyId: { not: null }, status: { in: ['ACTIVE', 'DISABLED'] } },
+      select: {
+        id: true,
+        providerKeyId: true,
+        earlierKeysUsageUsd: true,
+        mintingKey: { select: { id: true, provider: true, baseUrl: true, secretCiphertext: true } },
+      },
+      orderBy: { id: 'asc' },
+    });
+    const clients = new Map<string, ReturnType<typeof mintingClient>>();
+    let checked = 0;
+    for (const m of minted) {
+      const { mintingKey } = m;
+      const checkedAt = clock.now();
+      try {
+        let client = clients.get(mintingKey.id);
+        if (!client) {
+          client = mintingClient(mintingKey.provider, mintingKey.baseUrl, keys.revealSecret(mintingKey));
+          clients.set(mintingKey.id, client);
+        }
+        const usage = await client.usage(m.providerKeyId!);
+        if (usage === null) throw new ProviderCallError('the provider no longer knows this key (404)', 404);
+        await db.mintedKey.update({
+          where: { id: m.id },
+          data: {
+            providerUsageUsd: new Decimal(m.earlierKeysUsageUsd).plus(new Decimal(usage)),
+            providerCheckedAt: checkedAt,
+            providerError: null,
+          },
+        });
+        checked++;
+      } catch (error) {
+        // The client words its failures itself (method, path, status): never a provider's body.
+        const message = error instanceof ProviderCallError ? error.message : 'the usage could not be read';
+        logger.warn({ mintedKeyId: m.id, error: message }, 'minted key reconciliation failed');
+        await db.mintedKey.update({
+          where: { id: m.id },
           data: { providerCheckedAt: checkedAt, providerError: message },
         });
       }
