@@ -3,8 +3,10 @@
 // job makes the month and moves them in; each month's rows land in its partition; retention drops
 // past months whole while the rollups, spend series and lease totals stay as they were; a
 // subscriber resuming from a dropped event is answered CURSOR_EXPIRED, over WebSocket and HTTP;
-// the event log reads and streams across a month boundary; and a request reported by many calls
-// at once counts once, though the partitioned ledger has no unique index to say so.
+// a replay that retention overtakes stops with it too; the event log reads and streams across a
+// month boundary; a request reported by many calls at once counts once, though the partitioned
+// ledger has no unique index to say so; the scheduler runs the job at its start; and the retention
+// settings parse as documented.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -290,6 +292,27 @@ describe('the partitioned ledger', () => {
     expect(ok<{ duplicate: boolean }>(again, 'reportUsage').duplicate).toBe(true);
     expect(await sql(`SELECT id FROM "UsageRecord" WHERE "leaseId" = $1`, [lease.id])).toHaveLength(1);
   });
+});
+
+describe('the scheduler', () => {
+  it('runs the partition job when it starts: the months of its clock are made', async () => {
+    const scheduled = await startTestServer({ clock: createManualClock('2035-01-20T00:00:00Z'), scheduler: true });
+    const other = new pg.Client({ connectionString: scheduled.database.url });
+    await other.connect();
+    try {
+      const made = async () =>
+        (
+          await other.query(
+            `SELECT count(*)::int AS n FROM pg_class WHERE relname ~ '^(LeaseEvent|AuditEntry|UsageRecord)_2035_0[123]$'`,
+          )
+        ).rows[0].n;
+      await expect.poll(made, { timeout: 20_000 }).toBe(9);
+      await expect.poll(() => scheduled.logs.some((l) => l.includes('LeaseEvent_2035_03'))).toBe(true);
+    } finally {
+      await other.end();
+      await scheduled.close();
+    }
+  }, 60_000);
 });
 
 describe('retention settings', () => {
