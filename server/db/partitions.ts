@@ -74,14 +74,16 @@ export async function createPartitionsAhead(db: Db, now: Date): Promise<CreatedP
   for (const table of HISTORY_TABLES)
     for (let ahead = 0; ahead <= MONTHS_AHEAD; ahead++) {
       const month = monthStart(now, ahead);
-      const moved = await db.$transaction(async (tx) => {
+      const made = await db.$transaction(async (tx) => {
         await tx.$executeRawUnsafe(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT}'`);
         const [row] = await tx.$queryRaw<{ moved: bigint | null }[]>`
           SELECT mpk_month_partition(${table}, ${month}::date) AS moved`;
-        return row?.moved ?? null;
+        if (row?.moved == null) return null;
+        // Its name as the catalog has it (mpk_month_partition names it).
+        const partition = (await monthPartitions(tx, table)).find((p) => p.from.getTime() === month.getTime());
+        return { name: partition?.name ?? table, moved: Number(row.moved) };
       });
-      if (moved !== null)
-        created.push({ name: `${table}_${month.toISOString().slice(0, 7).replace('-', '_')}`, moved: Number(moved) });
+      if (made) created.push(made);
     }
   return created;
 }
