@@ -246,8 +246,15 @@ export async function bringBack(
   now: Date,
   data: { expiresAt?: Date } = {},
 ): Promise<'TIER' | 'KEY' | null> {
+  const minted = await tx.mintedKey.findUnique({ where: { leaseId: lease.id }, select: { id: true } });
+  const remint = minted !== null && lease.status !== 'SUSPENDED';
+  // A suspended lease keeps its minted key, which the key's count already holds: the room it needs
+  // is the room it would have without it.
+  const held = minted !== null && !remint ? 1 : 0;
   const [room] = await tx.$queryRaw<{ tier: boolean; key: boolean }[]>`
-    SELECT mpk_user_has_room(${lease.userId}) AS tier, mpk_key_has_room(k, ${windows(now)}) AS key
+    SELECT mpk_user_has_room(${lease.userId}) AS tier,
+           mpk_key_has_room(jsonb_populate_record(k, jsonb_build_object('mintedKeyCount', k."mintedKeyCount" - ${held}::int)),
+                            ${windows(now)}) AS key
     FROM "ManagedKey" k
     WHERE k.id = ${lease.keyId}::uuid`;
   if (!room?.tier) return 'TIER';
@@ -256,8 +263,6 @@ export async function bringBack(
     where: { id: lease.id },
     data: { status: 'ACTIVE', endedAt: null, endReason: null, ...data },
   });
-  const minted = await tx.mintedKey.findUnique({ where: { leaseId: lease.id }, select: { id: true } });
-  const remint = minted !== null && lease.status !== 'SUSPENDED';
   await tx.$executeRaw`
     UPDATE "ManagedKey" SET "activeLeaseCount" = "activeLeaseCount" + 1,
       "mintedKeyCount" = "mintedKeyCount" + ${remint ? 1 : 0}

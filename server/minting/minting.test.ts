@@ -343,6 +343,21 @@ describe('the minted key follows its lease, call by call as the providers docume
     expect((await leaseOf(lease.id)).mintedKey.limitUsd).toBe('2.50');
   });
 
+  it('a suspended lease on a minting key at its cap resumes: its own key is counted already', async () => {
+    const { key } = await mintingKey('venice');
+    const setMax = 'mutation($id: ID!) { updateManagedKey(id: $id, input: { maxMintedKeys: 1 }) { maxMintedKeys } }';
+    expect(ok(await gql(setMax, { id: key.id }, admin), 'updateManagedKey')).toEqual({ maxMintedKeys: 1 });
+    const lease = await grant('VENICE');
+    await drain();
+    const other = await gql(Q.request, { input: { provider: 'VENICE' } }, (await newUser(server)).token);
+    expect(other.errors?.[0]?.extensions).toMatchObject({ code: 'NO_KEY_AVAILABLE', reason: 'MINT_CAPACITY' });
+    ok(await gql(Q.updateCap, { id: lease.id, cap: '0' }, admin), 'updateLeaseCap');
+    expect(ok(await gql(Q.updateCap, { id: lease.id, cap: '5' }, admin), 'updateLeaseCap').status).toBe('ACTIVE');
+    await drain();
+    expect((await leaseOf(lease.id)).mintedKey.status).toBe('ACTIVE');
+    expect(await keyOf(key.id)).toMatchObject({ mintedKeyCount: 1, maxMintedKeys: 1 });
+  });
+
   it('a lease that ends before its key is made: no key is made, and none is left', async () => {
     const { key, keyAdmin } = await mintingKey('venice');
     const lease = await grant('VENICE');
