@@ -68,24 +68,48 @@ export interface CreatedPartition {
   moved: number;
 }
 
-/** Makes the partitions of `now`'s month and the next MONTHS_AHEAD of each history table. */
-export async function createPartitionsAhead(db: Db, now: Date): Promise<CreatedPartition[]> {
+/** A table left for the next run: its locks were not granted in time, or the step failed. */
+export interface PartitionFailure {
+  table: HistoryTable;
+  step: 'create' | 'drop';
+  error: string;
+}
+
+const failure = (table: HistoryTable, step: PartitionFailure['step'], error: unknown): PartitionFailure => ({
+  table,
+  step,
+  error: error instanceof Error ? error.message : String(error),
+});
+
+/**
+ * Makes the partitions of `now`'s month and the next MONTHS_AHEAD of each history table. A table
+ * that fails is left for the next run; the others go on.
+ */
+export async function createPartitionsAhead(
+  db: Db,
+  now: Date,
+): Promise<{ created: CreatedPartition[]; failed: PartitionFailure[] }> {
   const created: CreatedPartition[] = [];
+  const failed: PartitionFailure[] = [];
   for (const table of HISTORY_TABLES)
-    for (let ahead = 0; ahead <= MONTHS_AHEAD; ahead++) {
-      const month = monthStart(now, ahead);
-      const made = await db.$transaction(async (tx) => {
-        await tx.$executeRawUnsafe(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT}'`);
-        const [row] = await tx.$queryRaw<{ moved: bigint | null }[]>`
-          SELECT mpk_month_partition(${table}, ${month}::date) AS moved`;
-        if (row?.moved == null) return null;
-        // Its name as the catalog has it (mpk_month_partition names it).
-        const partition = (await monthPartitions(tx, table)).find((p) => p.from.getTime() === month.getTime());
-        return { name: partition?.name ?? table, moved: Number(row.moved) };
-      });
-      if (made) created.push(made);
+    try {
+      for (let ahead = 0; ahead <= MONTHS_AHEAD; ahead++) {
+        const month = monthStart(now, ahead);
+        const made = await db.$transaction(async (tx) => {
+          await tx.$executeRawUnsafe(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT}'`);
+          const [row] = await tx.$queryRaw<{ moved: bigint | null }[]>`
+            SELECT mpk_month_partition(${table}, ${month}::date) AS moved`;
+          if (row?.moved == null) return null;
+          // Its name as the catalog has it (mpk_month_partition names it).
+          const partition = (await monthPartitions(tx, table)).find((p) => p.from.getTime() === month.getTime());
+          return { name: partition?.name ?? table, moved: Number(row.moved) };
+        });
+        if (made) created.push(made);
+      }
+    } catch (error) {
+      failed.push(failure(table, 'create', error));
     }
-  return created;
+  return { created, failed };
 }
 
 export interface DroppedHistory {
@@ -156,18 +180,32 @@ async function dropExpired(db: Db, table: HistoryTable, before: Date): Promise<D
   );
 }
 
-/** Drops, in every history table, what its retention no longer keeps at `now`. */
-export async function dropExpiredHistory(db: Db, now: Date, retention: HistoryRetention): Promise<DroppedHistory[]> {
+/**
+ * Drops, in every history table, what its retention no longer keeps at `now`. A table that fails
+ * (its locks not granted in time) is left for the next run; the others go on.
+ */
+export async function dropExpiredHistory(
+  db: Db,
+  now: Date,
+  retention: HistoryRetention,
+): Promise<{ dropped: DroppedHistory[]; failed: PartitionFailure[] }> {
   const days = retentionDays(retention);
   const dropped: DroppedHistory[] = [];
+  const failed: PartitionFailure[] = [];
   for (const table of HISTORY_TABLES)
-    dropped.push(await dropExpired(db, table, new Date(now.getTime() - days[table] * DAY_MS)));
-  return dropped;
+    try {
+      dropped.push(await dropExpired(db, table, new Date(now.getTime() - days[table] * DAY_MS)));
+    } catch (error) {
+      failed.push(failure(table, 'drop', error));
+    }
+  return { dropped, failed };
 }
 
 export interface PartitionRun {
   created: CreatedPartition[];
+  /** Per table that dropped anything: its month partitions and DEFAULT rows. */
   dropped: DroppedHistory[];
+  failed: PartitionFailure[];
 }
 
 /**
@@ -188,8 +226,12 @@ export function createPartitionJob(deps: {
 
   async function run(): Promise<PartitionRun> {
     const now = clock.now();
-    const created = await createPartitionsAhead(db, now);
-    const dropped = (await dropExpiredHistory(db, now, retention)).filter((d) => d.partitions.length || d.defaultRows);
+    const ahead = await createPartitionsAhead(db, now);
+    const expired = await dropExpiredHistory(db, now, retention);
+    const created = ahead.created;
+    const dropped = expired.dropped.filter((d) => d.partitions.length || d.defaultRows);
+    const failed = [...ahead.failed, ...expired.failed];
+    if (failed.length) logger.warn({ failed }, 'history partitions: tables left for the next run');
     const summary = {
       created: created.map((c) => c.name),
       movedFromDefault: created.reduce((n, c) => n + c.moved, 0),
@@ -199,7 +241,7 @@ export function createPartitionJob(deps: {
     if (created.length || dropped.length)
       logger.info(summary, 'history partitions: created ahead, dropped past retention');
     else logger.debug(summary, 'history partitions: nothing to create or drop');
-    return { created, dropped };
+    return { created, dropped, failed };
   }
 
   const runOnce = () => (running ??= run().finally(() => (running = undefined)));
