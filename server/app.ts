@@ -37,6 +37,7 @@ import { activeLeaseCounts, createPoolSummary } from './leases/summary.js';
 import { createMetricsEndpoint } from './metrics/endpoint.js';
 import { useGraphQLMetrics } from './metrics/graphql.js';
 import { createMetrics } from './metrics/metrics.js';
+import { unfinishedCounts as unfinishedProviderJobs } from './minting/queue.js';
 import { createProviderJobRunner, type ProviderJobRunner } from './minting/runner.js';
 import { createMintingService } from './minting/service.js';
 import { createOrphanSweep } from './minting/sweep.js';
@@ -160,6 +161,7 @@ export async function buildApp(options: AppOptions) {
     claimMs: (config.providerJobClaimSeconds ?? 60) * 1000,
     sweep: createOrphanSweep({ db, keyring, logger, audit }),
     sweepMs: (config.mintedKeySweepSeconds ?? 600) * 1000,
+    metrics,
   });
   const wakeProviderJobs = (batch: readonly { type: string }[]) => {
     if (batch.some((e) => e.type !== 'USAGE')) providerJobs?.nudge();
@@ -274,6 +276,7 @@ export async function buildApp(options: AppOptions) {
     unwrittenMetering: meter.unwritten,
     subscribers: subscriberLimits.open,
     schedulerLeader: scheduler.isLeader,
+    providerJobs: () => unfinishedProviderJobs(db),
     onError: (err, source) => logger.warn({ err, source }, 'a metric could not be read for a scrape'),
   });
 

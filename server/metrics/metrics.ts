@@ -27,6 +27,8 @@ export interface MetricSources {
   subscribers?: () => { subscriptions: number; connections: number };
   /** Whether this instance runs the scheduler now. */
   schedulerLeader?: () => boolean;
+  /** Unfinished provider jobs on minted keys by status (PENDING, RUNNING, IRRECOVERABLE), from the database. */
+  providerJobs?: () => Promise<{ status: string; count: number }[]>;
   /** Told when a source fails during a scrape (the scrape goes on without its figures). */
   onError?: (error: unknown, source: string) => void;
 }
@@ -186,8 +188,36 @@ export function createMetrics() {
     },
   });
 
+  // ---- minted keys ---------------------------------------------------------------------------
+  new Gauge({
+    name: 'mpk_provider_jobs',
+    help: 'Unfinished provider jobs on minted keys by status (IRRECOVERABLE ones wait for an admin), read at scrape',
+    labelNames: ['status'],
+    registers,
+    async collect() {
+      this.reset();
+      const read = sources.providerJobs;
+      if (!read) return;
+      try {
+        for (const row of await withTimeout(read(), SOURCE_TIMEOUT_MS)) this.set({ status: row.status }, row.count);
+      } catch (error) {
+        sources.onError?.(error, 'mpk_provider_jobs');
+      }
+    },
+  });
+  const providerJobRuns = new Counter({
+    name: 'mpk_provider_job_runs_total',
+    help: "Provider job runs on this instance by kind and outcome: done, retry (failed, tried again later), irrecoverable, deferred (Venice's creation rate)",
+    labelNames: ['kind', 'outcome'],
+    registers,
+  });
+
   return {
     registry,
+    /** A provider job ran (the job runner's). */
+    providerJobRun(kind: string, outcome: 'done' | 'retry' | 'irrecoverable' | 'deferred') {
+      providerJobRuns.inc({ kind, outcome });
+    },
     /** The figures read at scrape time; called once the app has built what holds them. */
     watch(given: MetricSources) {
       sources = { ...sources, ...given };

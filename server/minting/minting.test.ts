@@ -419,6 +419,9 @@ describe('failures', () => {
       where: { targetId: lease.id, action: 'providerJob.failed' },
     });
     expect(audit).toHaveLength(1);
+    const metrics = await server.app.metrics.render();
+    expect(metrics).toContain('mpk_provider_jobs{status="IRRECOVERABLE"} 1');
+    expect(metrics).toContain('mpk_provider_job_runs_total{kind="CREATE",outcome="irrecoverable"} 1');
     // Failed for good: no further try however long it waits.
     clock.advance(3600_000);
     await drain();

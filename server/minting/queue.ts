@@ -148,3 +148,8 @@ export async function giveUp(tx: Tx, job: ClaimedJob, now: Date, lastError: stri
   });
   return count > 0;
 }
+
+/** Unfinished jobs by status (the metrics' gauge). */
+export const unfinishedCounts = (db: Db) =>
+  db.$queryRaw<{ status: string; count: number }[]>`
+    SELECT status::text AS status, count(*)::int AS count FROM "ProviderJob" WHERE status <> 'DONE' GROUP BY 1`;

@@ -18,6 +18,7 @@ import { inTransaction } from '../db/transaction.js';
 import type { EventBus, LeaseEventRecord } from '../events/bus.js';
 import { maskKey } from '../keys/input.js';
 import type { LeaseService } from '../leases/service.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { type MintingClient, mintingClient, ProviderCallError } from './providers.js';
 import * as queue from './queue.js';
 import type { SweptKey } from './sweep.js';
@@ -55,6 +56,7 @@ export function createProviderJobRunner(deps: {
   /** The orphan sweep (sweep.ts), run between jobs every `sweepMs` and when the runner starts. */
   sweep?: () => Promise<SweptKey[]>;
   sweepMs?: number;
+  metrics?: Pick<Metrics, 'providerJobRun'>;
 }) {
   const { db, clock, keyring, logger, events, leases, maxAttempts } = deps;
   const pollMs = deps.pollMs ?? 2000;
@@ -86,7 +88,8 @@ export function createProviderJobRunner(deps: {
     return Math.max(0, Number(minted.limitUsd) - Number(minted.earlierKeysUsageUsd));
   }
 
-  async function run(job: queue.ClaimedJob): Promise<void> {
+  /** Runs one claimed job to its outcome: 'deferred' when it was put off (not a failure), else done. */
+  async function run(job: queue.ClaimedJob): Promise<'deferred' | undefined> {
     const ctx = await queue.contextOf(db, job);
     const { minted } = ctx;
     const now = clock.now();
@@ -104,7 +107,7 @@ export function createProviderJobRunner(deps: {
             const until = new Date(recent.oldest!.getTime() + 60_000);
             await queue.defer(db, job, now, until);
             await queue.deferCreations(db, job.mintingKeyId, now, until);
-            return;
+            return 'deferred';
           }
         }
         const created = await client.create({
@@ -130,7 +133,8 @@ export function createProviderJobRunner(deps: {
           await client.setExpiry(minted.providerKeyId, minted.expiresAt);
           break;
         }
-        return replace(job, client, minted, now);
+        await replace(job, client, minted, now);
+        return;
       }
       case 'SET_LIMIT':
         if (!minted.providerKeyId || minted.status === 'DELETED' || minted.status === 'EXPIRED') break;
@@ -219,6 +223,7 @@ export function createProviderJobRunner(deps: {
     if (job.attempts < maxAttempts) {
       const retryAfter = error instanceof ProviderCallError ? error.retryAfterMs : null;
       await queue.retryLater(db, job, now, new Date(now.getTime() + backoffMs(job.attempts, retryAfter)), reason);
+      deps.metrics?.providerJobRun(job.kind, 'retry');
       return;
     }
     let written: LeaseEventRecord | undefined;
@@ -235,6 +240,7 @@ export function createProviderJobRunner(deps: {
       });
     });
     if (written) events.committed([written]);
+    deps.metrics?.providerJobRun(job.kind, 'irrecoverable');
     logger.warn(
       { jobId: String(job.id), kind: job.kind, leaseId: job.leaseId, reason },
       'provider job is IRRECOVERABLE',
@@ -252,7 +258,7 @@ export function createProviderJobRunner(deps: {
       if (jobs.length === 0) return total;
       for (const job of jobs) {
         try {
-          await run(job);
+          deps.metrics?.providerJobRun(job.kind, (await run(job)) ?? 'done');
         } catch (error) {
           await failed(job, error);
         }
