@@ -267,8 +267,9 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
     await page.goto('/tiers');
     await page.getByRole('button', { name: /Sign in for development as ADMIN\/dev-admin/ }).click();
     await page.getByRole('heading', { name: 'Tiers' }).waitFor({ timeout: 10_000 });
-    // A token that runs out mid-session sends the page back to sign-in, saying why.
-    const brief = await server.token('OBSERVER', 'brief', { expiresInSeconds: 3 });
+    // A token that runs out mid-session sends the page back to sign-in, saying why. It lives long
+    // enough for the page to render first on a busy machine (3 s was not, with several test runs at once).
+    const brief = await server.token('OBSERVER', 'brief', { expiresInSeconds: 6 });
     const short = await browser.page({ token: brief });
     await short.page.goto('/keys');
     await short.page.getByRole('heading', { name: 'Keys' }).waitFor({ timeout: 10_000 });

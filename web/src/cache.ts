@@ -89,6 +89,10 @@ const KEYS: KeyingConfig = {
   UserEdge: embedded,
   UsageRecordConnection: embedded,
   UsageRecordEdge: embedded,
+  ProviderJobConnection: embedded,
+  ProviderJobEdge: embedded,
+  // A lease's minted key has no id of its own in the API: it lives inside its lease.
+  MintedKey: embedded,
   KeyUsage: embedded,
   ProviderUsage: embedded,
   PoolSummary: embedded,

@@ -36,6 +36,9 @@ export const KeyRowFragment = graphql(`
     defaultModel
     activeLeaseCount
     maxActiveLeases
+    mode
+    mintedKeyCount
+    maxMintedKeys
     dailyLimitUsd
     monthlyLimitUsd
     spendTodayUsd

@@ -2,13 +2,23 @@
 // of the hue, at WCAG AA contrast.
 import { Badge, type BadgeProps, DEFAULT_THEME } from '@mantine/core';
 import { type CSSProperties, memo } from 'react';
-import type { KeyStatus, LeaseEventType, LeaseStatus, Role, Tier } from '../gql/graphql';
+import type {
+  KeyMode,
+  KeyStatus,
+  LeaseEventType,
+  LeaseStatus,
+  MintedKeyStatus,
+  ProviderJobStatus,
+  Role,
+  Tier,
+} from '../gql/graphql';
 
 /**
  * Some hues' darkest theme shades read under WCAG AA on their own tint over a striped row: these
  * are darker (each at least 5:1 there).
  */
 const DARKER: Record<string, string> = {
+  yellow: '#7a5a00',
   orange: '#a6380b',
   teal: '#06664a',
   red: '#a51d24',
@@ -51,6 +61,46 @@ export const KeyStatusBadge = memo(({ status }: { status: KeyStatus }) => (
 export const EventTypeBadge = memo(({ type }: { type: LeaseEventType }) => (
   <Badge color={dark(EVENT_COLORS[type])} variant="light" size="sm" style={WHOLE}>
     {type}
+  </Badge>
+));
+
+const MINTED_KEY_COLORS: Record<MintedKeyStatus, string> = {
+  PENDING: 'yellow',
+  ACTIVE: 'teal',
+  DISABLED: 'orange',
+  DELETED: 'gray',
+  EXPIRED: 'gray',
+};
+const JOB_COLORS: Record<ProviderJobStatus, string> = {
+  PENDING: 'yellow',
+  RUNNING: 'cyan',
+  DONE: 'gray',
+  IRRECOVERABLE: 'red',
+};
+
+export const MintedKeyStatusBadge = memo(({ status }: { status: MintedKeyStatus }) => (
+  <Badge color={dark(MINTED_KEY_COLORS[status])} variant="light" size="sm" data-status={status} style={WHOLE}>
+    {status}
+  </Badge>
+));
+
+/** A job that failed for good is solid red: it waits for an admin. */
+export const ProviderJobStatusBadge = memo(({ status }: { status: ProviderJobStatus }) => (
+  <Badge
+    color={dark(JOB_COLORS[status])}
+    variant={status === 'IRRECOVERABLE' ? 'filled' : 'light'}
+    size="sm"
+    data-status={status}
+    style={WHOLE}
+  >
+    {status}
+  </Badge>
+));
+
+/** SHARED keys are lent as they are; a MINT key gives every lease a provider key of its own. */
+export const KeyModeBadge = memo(({ mode }: { mode: KeyMode }) => (
+  <Badge color={dark(mode === 'MINT' ? 'grape' : 'gray')} variant="outline" size="sm" data-mode={mode} style={WHOLE}>
+    {mode}
   </Badge>
 ));
 

@@ -1,5 +1,6 @@
 // One key in full: its settings, spend against its limits (exact), a 30-day daily spend chart,
-// spend by model, the provider's own figures beside MPK's, its leases and its audit trail.
+// spend by model, the provider's own figures beside MPK's, its leases and its audit trail. A MINT
+// key shows its minted keys in use against their cap and its provider jobs (live, with Retry).
 import { Anchor, Badge, Code, Group, Paper, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
 import { DataTable } from 'mantine-datatable';
 import { useMemo } from 'react';
@@ -13,10 +14,11 @@ import { LeaseLink, UserLink } from '../../components/Links';
 import { Money } from '../../components/Money';
 import { PageHeader } from '../../components/PageHeader';
 import { PageLoader } from '../../components/PageLoader';
+import { ProviderJobsTable, useProviderJobs } from '../../components/ProviderJobs';
 import { RelativeTime } from '../../components/RelativeTime';
 import { SpendBar } from '../../components/SpendBar';
 import { SpendChart } from '../../components/SpendChart';
-import { KeyStatusBadge, LeaseStatusBadge } from '../../components/StatusBadge';
+import { KeyModeBadge, KeyStatusBadge, LeaseStatusBadge } from '../../components/StatusBadge';
 import { useKeyUsage } from '../../components/useKeyUsage';
 import { useLiveRefresh } from '../../components/useLiveRefresh';
 import type { KeyDetailQuery as KeyDetail } from '../../gql/graphql';
@@ -85,6 +87,7 @@ export default function KeyDetailPage() {
     (e) => e.keyId === id,
     5000,
   );
+  const jobs = useProviderJobs({ keyId: id }, true);
 
   const daily = data?.daily;
   const series = useMemo(() => [{ name: 'spend', label: 'Spend', color: 'indigo.6', points: daily ?? [] }], [daily]);
@@ -104,6 +107,7 @@ export default function KeyDetailPage() {
             <Badge variant="outline" size="sm">
               {PROVIDER_NAMES[key.provider]}
             </Badge>
+            <KeyModeBadge mode={key.mode} />
           </Group>
         }
         description={
@@ -118,8 +122,8 @@ export default function KeyDetailPage() {
         actions={canAdminister(me.role) && <KeyActions keyRow={key} form={key} variant="buttons" />}
       />
       <Paper withBorder p="md" radius="md">
-        <SimpleGrid cols={{ base: 2, sm: 3, lg: 6 }}>
-          <Fact label="Key">
+        <SimpleGrid cols={{ base: 2, sm: 3, lg: key.mode === 'MINT' ? 7 : 6 }}>
+          <Fact label={key.mode === 'MINT' ? 'Management key' : 'Key'}>
             <Text ff="monospace" size="sm">
               {key.maskedKey}
             </Text>
@@ -142,6 +146,16 @@ export default function KeyDetailPage() {
               {key.activeLeaseCount} active / {key.maxActiveLeases ?? '∞'} max
             </Text>
           </Fact>
+          {key.mode === 'MINT' && (
+            <Fact label="Minted keys">
+              <Text size="sm" ff="monospace" data-testid="minted-count">
+                {key.mintedKeyCount} in use / {key.maxMintedKeys ?? '∞'} max
+              </Text>
+              <Text size="xs" c="dimmed">
+                a provider key per lease, until deleted
+              </Text>
+            </Fact>
+          )}
           <Fact label="Last used">
             <RelativeTime value={key.lastUsedAt} fallback="never" size="sm" />
           </Fact>
@@ -258,6 +272,7 @@ export default function KeyDetailPage() {
           ]}
         />
       </Stack>
+      {key.mode === 'MINT' && <ProviderJobsTable jobsOf={jobs} canRetry={canAdminister(me.role)} showLease />}
       <Stack gap={4}>
         <Group justify="space-between">
           <Title order={2} size="h4">

@@ -1,5 +1,6 @@
 // Create or edit a key. Every BAD_USER_INPUT the server returns is shown at its field
-// (`extensions.field`); the secret is typed into a password field and never shown back.
+// (`extensions.field`); the secret is typed into a password field and never shown back. The mode
+// (SHARED or MINT) is chosen when the key is added: it decides what the secret is.
 import {
   Button,
   Group,
@@ -7,10 +8,12 @@ import {
   Modal,
   NumberInput,
   PasswordInput,
+  SegmentedControl,
   Select,
   SimpleGrid,
   Stack,
   TagsInput,
+  Text,
   TextInput,
 } from '@mantine/core';
 import { useForm } from '@mantine/form';
@@ -19,13 +22,15 @@ import { useEffect } from 'react';
 import { useNavigate } from 'react-router';
 import { useMutation } from 'urql';
 import { ErrorNotice } from '../../components/ErrorNotice';
-import type { KeyFormFieldsFragment, Provider } from '../../gql/graphql';
+import type { KeyFormFieldsFragment, KeyMode, Provider } from '../../gql/graphql';
 import { fieldErrors } from '../../lib/errors';
 import { PROVIDER_NAMES } from '../../lib/format';
 import { CreateKeyMutation, UpdateKeyMutation } from './documents';
 
 interface Values {
   provider: Provider;
+  mode: KeyMode;
+  maxMintedKeys: number | string;
   label: string;
   apiKey: string;
   baseUrl: string;
@@ -39,6 +44,8 @@ interface Values {
 
 const empty: Values = {
   provider: 'OPENROUTER',
+  mode: 'SHARED',
+  maxMintedKeys: '',
   label: '',
   apiKey: '',
   baseUrl: '',
@@ -53,6 +60,8 @@ const empty: Values = {
 function fromKey(key: KeyFormFieldsFragment): Values {
   return {
     provider: key.provider,
+    mode: key.mode,
+    maxMintedKeys: key.maxMintedKeys ?? '',
     label: key.label,
     apiKey: '',
     baseUrl: key.baseUrl,
@@ -80,9 +89,29 @@ function toInput(values: Values, editing: boolean) {
     dailyLimitUsd: text(values.dailyLimitUsd),
     monthlyLimitUsd: text(values.monthlyLimitUsd),
     maxActiveLeases: values.maxActiveLeases === '' ? blank : Number(values.maxActiveLeases),
+    // Only a MINT key has minted keys to cap; blank leaves the provider's default (Venice 500).
+    ...(values.mode === 'MINT'
+      ? { maxMintedKeys: values.maxMintedKeys === '' ? blank : Number(values.maxMintedKeys) }
+      : {}),
     config,
   };
 }
+
+/** What each mode means, said in the form where it is chosen. */
+const MODE_WORDS: Record<KeyMode, string> = {
+  SHARED: 'The key is lent as it is: every lease on it uses this same secret.',
+  MINT:
+    'The secret is a management key (OpenRouter) or an ADMIN key (Venice). Every lease gets a provider key ' +
+    'of its own, made by MPK with the lease’s cap and expiry and deleted when the lease ends; ' +
+    'this secret is never handed out.',
+};
+
+/** Where the minted keys' cap comes from when none is given. */
+const MINT_CAP_DEFAULT: Record<Provider, string> = {
+  VENICE: 'Venice default 500 (its per-account limit)',
+  OPENROUTER: 'no cap',
+  OPENAI_COMPATIBLE: 'no cap',
+};
 
 export function KeyFormModal({
   opened,
@@ -129,6 +158,7 @@ export function KeyFormModal({
           input: {
             ...input,
             provider: values.provider,
+            mode: values.mode,
             apiKey: values.apiKey.trim(),
             fallbackModels: input.fallbackModels,
           },
@@ -169,9 +199,32 @@ export function KeyFormModal({
             />
             <TextInput label="Label" required placeholder="pool-1" {...form.getInputProps('label')} />
           </SimpleGrid>
+          <Stack gap={4}>
+            <Text size="sm" fw={500} id="key-mode-label">
+              Mode
+            </Text>
+            <SegmentedControl
+              aria-labelledby="key-mode-label"
+              data={[
+                { value: 'SHARED', label: 'SHARED: lend this key' },
+                { value: 'MINT', label: 'MINT: a provider key per lease' },
+              ]}
+              disabled={Boolean(editing)}
+              {...form.getInputProps('mode')}
+            />
+            <Text size="xs" c="dimmed" data-testid="key-mode-words">
+              {MODE_WORDS[form.values.mode]}
+              {editing && ' The mode is chosen when the key is added.'}
+            </Text>
+          </Stack>
+          {form.values.mode === 'MINT' && form.values.provider === 'OPENAI_COMPATIBLE' && (
+            <Text size="sm" c="red.9" role="alert">
+              Only OpenRouter and Venice keys can mint provider keys.
+            </Text>
+          )}
           {!editing && (
             <PasswordInput
-              label="API key"
+              label={form.values.mode === 'MINT' ? 'Management / admin key' : 'API key'}
               required
               description="Sealed at rest; only its masked form is ever shown."
               autoComplete="off"
@@ -187,6 +240,16 @@ export function KeyFormModal({
               {...form.getInputProps('fallbackModels')}
             />
           </SimpleGrid>
+          {form.values.mode === 'MINT' && (
+            <NumberInput
+              label="Max minted keys"
+              description="Provider keys alive at once for this key's leases; a grant beyond is refused (NO_KEY_AVAILABLE)."
+              placeholder={MINT_CAP_DEFAULT[form.values.provider]}
+              allowDecimal={false}
+              min={1}
+              {...form.getInputProps('maxMintedKeys')}
+            />
+          )}
           <SimpleGrid cols={{ base: 1, sm: 3 }}>
             <TextInput
               label="Daily limit (USD, UTC day)"

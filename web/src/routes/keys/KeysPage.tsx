@@ -1,5 +1,7 @@
 // The key pool: every key with its spend against its limits (UTC day and month), its load, and
 // the provider's own figures; live through keyUsage. Admins add, edit, rotate, disable, enable.
+// A MINT key shows its minted keys in use against their cap; provider jobs that failed for good
+// anywhere in the pool are announced above the table.
 import { Badge, Button, Group, Stack, Text, Tooltip } from '@mantine/core';
 import { IconPlus } from '@tabler/icons-react';
 import type { DataTableSortStatus } from 'mantine-datatable';
@@ -7,6 +9,7 @@ import { memo, useCallback, useMemo, useState } from 'react';
 import { useQuery } from 'urql';
 import { EmptyState } from '../../components/EmptyState';
 import { ErrorNotice } from '../../components/ErrorNotice';
+import { FailingJobsAlert } from '../../components/FailingJobsAlert';
 import { FilterSelect } from '../../components/FilterSelect';
 import { KeyLink } from '../../components/Links';
 import { ListTable } from '../../components/ListTable';
@@ -15,7 +18,7 @@ import { PageHeader } from '../../components/PageHeader';
 import { Pager } from '../../components/Pager';
 import { RelativeTime } from '../../components/RelativeTime';
 import { SpendBar } from '../../components/SpendBar';
-import { dark, KeyStatusBadge } from '../../components/StatusBadge';
+import { dark, KeyModeBadge, KeyStatusBadge } from '../../components/StatusBadge';
 import { useKeyUsage } from '../../components/useKeyUsage';
 import { useLiveData } from '../../components/useLiveData';
 import type {
@@ -43,6 +46,7 @@ const SORTS: Record<string, (row: Row) => string | number> = {
   today: (r) => share(r.spendTodayUsd, r.dailyLimitUsd) ?? Number(r.spendTodayUsd) / 1e9,
   month: (r) => share(r.spendThisMonthUsd, r.monthlyLimitUsd) ?? Number(r.spendThisMonthUsd) / 1e9,
   leases: (r) => r.activeLeaseCount,
+  mode: (r) => `${r.mode}:${String(r.mintedKeyCount).padStart(9, '0')}`,
   lastUsedAt: (r) => r.lastUsedAt ?? '',
   drift: (r) => Math.abs(Number(r.providerUsage?.driftTodayUsd ?? 0)),
 };
@@ -79,6 +83,19 @@ function Drift({ row }: { row: Row }) {
   );
 }
 
+/** SHARED, or MINT with its minted keys in use against their cap. */
+function KeyModeCell({ row }: { row: Row }) {
+  if (row.mode !== 'MINT') return <KeyModeBadge mode={row.mode} />;
+  return (
+    <Group gap={6} wrap="nowrap">
+      <KeyModeBadge mode={row.mode} />
+      <Text span size="sm" ff="monospace" title="minted keys in use / max">
+        {row.mintedKeyCount} / {row.maxMintedKeys ?? '∞'}
+      </Text>
+    </Group>
+  );
+}
+
 interface ResultsProps {
   variables: KeysPageQueryVariables;
   admin: boolean;
@@ -104,7 +121,8 @@ const KeyResults = memo(function KeyResults({ variables, admin, filtered, onAdd,
 /** Rows flash when their spend, load or status changes. */
 const KEY_FLASH = {
   idOf: (r: Row) => r.id,
-  signatureOf: (r: Row) => `${r.spendTodayUsd}|${r.spendThisMonthUsd}|${r.activeLeaseCount}|${r.status}`,
+  signatureOf: (r: Row) =>
+    `${r.spendTodayUsd}|${r.spendThisMonthUsd}|${r.activeLeaseCount}|${r.mintedKeyCount}|${r.status}`,
 };
 const BY_LABEL: DataTableSortStatus<Row> = { columnAccessor: 'label', direction: 'asc' };
 
@@ -158,6 +176,12 @@ const KeyTable = memo(function KeyTable({
           render: (r) => <KeyLink id={r.id} label={r.label} fw={500} />,
         },
         { accessor: 'provider', sortable: true, noWrap: true, render: (r) => PROVIDER_NAMES[r.provider] },
+        {
+          accessor: 'mode',
+          sortable: true,
+          noWrap: true,
+          render: (r) => <KeyModeCell row={r} />,
+        },
         {
           accessor: 'maskedKey',
           title: 'Key',
@@ -249,6 +273,7 @@ export default function KeysPage() {
           )
         }
       />
+      <FailingJobsAlert />
       <Group gap="sm" mb="sm">
         <FilterSelect
           label="Provider"

@@ -30,6 +30,8 @@ export const KeyFormFieldsFragment = graphql(`
     dailyLimitUsd
     monthlyLimitUsd
     maxActiveLeases
+    mode
+    maxMintedKeys
     config
   }
 `);

@@ -1,6 +1,8 @@
 // One lease in full: who holds it, on which key, its time left and spend against its cap, its
 // event timeline (live), and its usage records page by page. Admins extend, re-cap or revoke.
-import { Badge, Group, Paper, SimpleGrid, Stack, Text, Timeline, Title } from '@mantine/core';
+// On a MINT key: the lease's own provider key (masked), whether the ended lease is clean (its key
+// gone at the provider) and the provider's own figure for it; the lease's provider jobs, live.
+import { Alert, Badge, Group, Paper, SimpleGrid, Stack, Text, Timeline, Title } from '@mantine/core';
 import { IconPlayerStopFilled } from '@tabler/icons-react';
 import { DataTable } from 'mantine-datatable';
 import { useMemo } from 'react';
@@ -14,13 +16,15 @@ import { Money } from '../../components/Money';
 import { PageHeader } from '../../components/PageHeader';
 import { PageLoader } from '../../components/PageLoader';
 import { Pager } from '../../components/Pager';
+import { hasUnfinished, ProviderJobsTable, useFollowJobs, useProviderJobs } from '../../components/ProviderJobs';
 import { RelativeTime } from '../../components/RelativeTime';
 import { SpendBar } from '../../components/SpendBar';
-import { dark, EventTypeBadge, LeaseStatusBadge } from '../../components/StatusBadge';
+import { dark, EventTypeBadge, LeaseStatusBadge, MintedKeyStatusBadge } from '../../components/StatusBadge';
+import { useLiveRefresh } from '../../components/useLiveRefresh';
 import { useLiveEvents } from '../../events';
-import type { CostSource, EventItemFragment } from '../../gql/graphql';
+import type { CostSource, EventItemFragment, MintedKeyFieldsFragment, ProviderJobRowFragment } from '../../gql/graphql';
 import { FRAMEWORK_NAMES, formatUsd, PROVIDER_NAMES, shortId } from '../../lib/format';
-import { canAdminister } from '../../lib/roles';
+import { canAdminister, canSee } from '../../lib/roles';
 import { useUrlFilters } from '../../lib/url';
 import { useMe } from '../../me';
 import { LeaseDetailQuery } from './documents';
@@ -52,17 +56,154 @@ function detailsLine(event: EventItemFragment): string {
   return parts.join(' · ');
 }
 
+const shortHash = (id: string) => (id.length > 16 ? `${id.slice(0, 12)}…` : id);
+
+/**
+ * Whether an ended lease is clean: its provider key deleted, or past its provider-side expiry (the
+ * provider no longer honours it). Until then the key may still work at the provider.
+ */
+function cleanliness(minted: MintedKeyFieldsFragment, open: boolean, jobs: readonly ProviderJobRowFragment[]) {
+  if (open) return null;
+  const gone = minted.status === 'DELETED' || minted.status === 'EXPIRED' || Date.parse(minted.expiresAt) <= Date.now();
+  if (gone)
+    return {
+      clean: true,
+      text:
+        minted.status === 'DELETED'
+          ? 'Ended and clean: its provider key is deleted at the provider.'
+          : 'Ended and clean: its provider key has expired at the provider.',
+    };
+  const stuck = jobs.some((j) => j.kind === 'DELETE' && j.status === 'IRRECOVERABLE');
+  return {
+    clean: false,
+    text: stuck
+      ? 'Ended, not clean: deleting its provider key failed for good, and the key still works at the provider until its expiry. Retry the DELETE job below.'
+      : 'Ended, waiting for its provider key to be deleted at the provider.',
+  };
+}
+
+function MintedKeyPanel({
+  minted,
+  open,
+  jobs,
+}: {
+  minted: MintedKeyFieldsFragment;
+  open: boolean;
+  jobs: readonly ProviderJobRowFragment[];
+}) {
+  const state = cleanliness(minted, open, jobs);
+  const drift = minted.driftUsd == null ? null : Number(minted.driftUsd);
+  return (
+    <Paper withBorder p="md" radius="md" data-testid="minted-key">
+      <Group justify="space-between" mb="xs">
+        <Group gap="xs">
+          <Text fw={600} size="sm">
+            Minted provider key
+          </Text>
+          <MintedKeyStatusBadge status={minted.status} />
+        </Group>
+        <Text size="xs" c="dimmed" ff="monospace">
+          {minted.name}
+        </Text>
+      </Group>
+      {state && (
+        <Alert
+          color={state.clean ? dark('teal') : dark('orange')}
+          variant="light"
+          p="xs"
+          mb="sm"
+          data-testid="lease-clean"
+          data-clean={state.clean}
+        >
+          <Text size="sm">{state.text}</Text>
+        </Alert>
+      )}
+      <SimpleGrid cols={{ base: 2, sm: 4, lg: 8 }} spacing="md">
+        <Fact label="Key">
+          <Text size="sm" ff="monospace">
+            {minted.maskedKey ?? 'not made yet'}
+          </Text>
+        </Fact>
+        <Fact label="Provider key id">
+          {/* OpenRouter's ids are 64-character hashes: the start, and the whole id on hover. */}
+          <Text
+            size="sm"
+            ff="monospace"
+            title={minted.providerKeyId ?? undefined}
+            data-provider-key-id={minted.providerKeyId}
+          >
+            {minted.providerKeyId ? shortHash(minted.providerKeyId) : '—'}
+          </Text>
+        </Fact>
+        <Fact label="Provider-side limit">
+          {minted.limitUsd == null ? <Text size="sm">none</Text> : <Money value={minted.limitUsd} exact size="sm" />}
+        </Fact>
+        <Fact label="Provider-side expiry">
+          <RelativeTime value={minted.expiresAt} size="sm" />
+        </Fact>
+        <Fact label="Created at the provider">
+          <RelativeTime value={minted.providerCreatedAt} fallback="not yet" size="sm" />
+        </Fact>
+        <Fact label="Deleted">
+          <RelativeTime value={minted.deletedAt} fallback="no" size="sm" />
+        </Fact>
+        <Fact label="Provider's usage">
+          {minted.providerUsageUsd == null ? (
+            <Text size="sm" c="dimmed">
+              not read yet
+            </Text>
+          ) : (
+            <Money value={minted.providerUsageUsd} exact size="sm" />
+          )}
+          {minted.providerCheckedAt && (
+            <Text size="xs" c="dimmed">
+              read <RelativeTime value={minted.providerCheckedAt} size="xs" />
+            </Text>
+          )}
+        </Fact>
+        <Fact label="Drift (provider − MPK)">
+          {drift == null ? (
+            <Text size="sm" c="dimmed" title="No reading yet, or a Venice key older than the 7 days its figure covers">
+              n/a
+            </Text>
+          ) : (
+            <Money
+              value={minted.driftUsd}
+              exact
+              size="sm"
+              c={Math.abs(drift) >= 0.000001 ? dark('orange') : undefined}
+            />
+          )}
+        </Fact>
+      </SimpleGrid>
+      {minted.providerError && (
+        <Text size="sm" c={dark('orange')} mt="xs" role="status">
+          Last reading failed: {minted.providerError}
+        </Text>
+      )}
+    </Paper>
+  );
+}
+
 export default function LeaseDetailPage() {
   const { id = '' } = useParams();
   const me = useMe();
   const paging = useUrlFilters([] as const);
   const { after, before } = paging.page;
-  const [{ data, error }] = useQuery({
+  const [{ data, error }, refresh] = useQuery({
     query: LeaseDetailQuery,
     variables: { id, ...(before ? { last: PAGE, before } : { first: PAGE, after }) },
   });
   const live = useLiveEvents();
   const lease = data?.lease;
+  // Every change of this lease may queue a provider job, which changes its minted key: the minted
+  // key is asked again, and followed while its jobs are still to run. Jobs are for admins and
+  // observers (workers see this page too).
+  const again = () => refresh({ requestPolicy: 'network-only' });
+  useLiveRefresh(again, (e) => e.leaseId === id, 2000);
+  const jobsOf = useProviderJobs({ leaseId: id }, canSee(me.role, 'keys'));
+  const jobs = jobsOf.jobs;
+  useFollowJobs(Boolean(lease?.mintedKey) && (hasUnfinished(jobs) || lease?.mintedKey?.status === 'PENDING'), again);
   const events = useMemo(() => {
     const seen = new Set<string>();
     return [...live.filter((e) => e.leaseId === id), ...(lease?.events ?? [])].filter(
@@ -133,6 +274,7 @@ export default function LeaseDetailPage() {
           </Fact>
         </SimpleGrid>
       </Paper>
+      {lease.mintedKey && <MintedKeyPanel minted={lease.mintedKey} open={open} jobs={jobs} />}
       <SimpleGrid cols={{ base: 1, md: 3 }}>
         <Paper withBorder p="md" radius="md">
           <Stack gap="xs">
@@ -189,6 +331,7 @@ export default function LeaseDetailPage() {
           )}
         </Paper>
       </SimpleGrid>
+      {lease.mintedKey && <ProviderJobsTable jobsOf={jobsOf} canRetry={canAdminister(me.role)} showLease={false} />}
       <Stack gap={0}>
         <Title order={2} size="h4" mb="xs">
           Usage records

@@ -40,7 +40,11 @@ export const LeaseDetailQuery = graphql(`
       events(first: 100) {
         ...EventItem
       }
+      mintedKey {
+        ...MintedKeyFields
+      }
     }
+
     usageRecords(leaseId: $id, first: $first, after: $after, last: $last, before: $before) {
       totalCount
       totalCountIsEstimate

@@ -1,12 +1,13 @@
 // The pool at a glance: keys by status and provider, active leases by tier, spend today and this
 // month against the summed limits, the keys close to a limit, 30 days of spend per provider, and
-// the live feed of lease events. Aggregates are asked again when events arrive, never on a timer.
+// the live feed of lease events; provider jobs that failed for good (minted keys), above all. Aggregates are asked again when events arrive, never on a timer.
 import { Badge, Group, Paper, SimpleGrid, Stack, Table, Text } from '@mantine/core';
 import { useDeferredValue, useMemo } from 'react';
 import { useQuery } from 'urql';
 import { EmptyState } from '../../components/EmptyState';
 import { ErrorNotice } from '../../components/ErrorNotice';
 import { EventFeed } from '../../components/EventFeed';
+import { FailingJobsAlert } from '../../components/FailingJobsAlert';
 import { KeyLink } from '../../components/Links';
 import { PageHeader } from '../../components/PageHeader';
 import { PageLoader } from '../../components/PageLoader';
@@ -162,6 +163,7 @@ export default function OverviewPage() {
   return (
     <Stack gap="md">
       <PageHeader title="Overview" description="The whole pool. Spend windows are the UTC day and the UTC month." />
+      <FailingJobsAlert />
       <SimpleGrid cols={{ base: 1, sm: 2, lg: 4 }}>
         <Stat label={`Keys (${totalKeys})`}>
           <KeysByProvider summary={summary} />
