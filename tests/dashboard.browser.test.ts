@@ -276,6 +276,7 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
     await short.page.getByText('token rejected: expired').waitFor({ timeout: 8000 });
   });
 
+  // axe takes 3-6 s a page on a busy machine: ten analyses need more than the default 60 s.
   it('has no serious or critical accessibility violation on any page', async () => {
     const key = await createKey(server, admin, { label: 'a11y-key', dailyLimitUsd: '5' });
     await disableKeys(server, key.id);
@@ -293,5 +294,5 @@ describe.skipIf(!available)('dashboard in Chromium', () => {
     await page.getByRole('dialog').waitFor();
     await page.waitForTimeout(500); // the dialog's opening transition
     await axe(page, '/keys with the add-key dialog');
-  });
+  }, 120_000);
 });
