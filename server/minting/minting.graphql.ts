@@ -53,9 +53,9 @@ const MintedKey = builder.prismaObject('MintedKey', {
       type: 'Decimal',
       nullable: true,
       description:
-        "`providerUsageUsd` less the lease's metered usage (provider minus MPK, as the keys' drift): positive when " +
-        'the provider counted spend MPK did not meter. Null before a reading, and on Venice once the key is older ' +
-        "than the seven days Venice's figure covers.",
+        '`providerUsageUsd` less what MPK metered on the lease up to `providerCheckedAt` (provider minus MPK, as ' +
+        "the keys' drift): positive when the provider counted spend MPK did not meter. Null before a reading, and " +
+        "on Venice once the key is older than the seven days Venice's figure covers.",
       resolve: (m, _, ctx) => ctx.services.minting.driftOf(m),
     }),
   }),

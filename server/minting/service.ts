@@ -30,7 +30,7 @@ export const VENICE_USAGE_WINDOW_MS = 7 * 86_400_000;
 /**
  * A lease's drift: what the provider says its minted keys spent less what MPK metered on the lease
  * (the sign of the keys' drift, `driftTodayUsd`: positive when the provider counted spend MPK did not
- * meter), as of the provider's last reading against MPK's figure now. Null with no reading, and on Venice once the key is older than the seven
+ * meter), both as of the provider's last reading: `leaseUsageUsd` is MPK's figure at that time. Null with no reading, and on Venice once the key is older than the seven
  * days its figure covers (the figure then leaves out the key's first days).
  */
 export function mintedKeyDrift(input: {
@@ -100,20 +100,28 @@ export function createMintingService(deps: {
     /** A lease's minted key, for Lease.mintedKey (its masked form only); null on a SHARED key. */
     mintedKeyOf: (lease: Pick<Lease, 'id'>) => db.mintedKey.findUnique({ where: { leaseId: lease.id } }),
 
-    /** The lease's drift against its minted key's own figure at the provider (mintedKeyDrift). */
+    /**
+     * The lease's drift against its minted key's own figure at the provider (mintedKeyDrift). MPK's
+     * side is what it metered up to the reading, from the ledger: requests since then are in neither
+     * figure, so a busy lease, or an ended one whose key was deleted after its last reading, shows no
+     * drift that is only the time between the two.
+     */
     async driftOf(
       minted: Pick<
         MintedKey,
         'leaseId' | 'mintingKeyId' | 'providerUsageUsd' | 'providerCheckedAt' | 'providerCreatedAt'
       >,
     ) {
-      if (minted.providerUsageUsd === null) return null;
-      const [lease, key] = await Promise.all([
-        db.lease.findUnique({ where: { id: minted.leaseId }, select: { usageUsd: true } }),
+      const checkedAt = minted.providerCheckedAt;
+      if (minted.providerUsageUsd === null || checkedAt === null) return null;
+      const [[metered], key] = await Promise.all([
+        db.$queryRaw<{ usd: string }[]>`
+          SELECT COALESCE(SUM("costUsd"), 0)::text AS usd FROM "UsageRecord"
+          WHERE "leaseId" = ${minted.leaseId}::uuid AND at <= ${checkedAt}`,
         db.managedKey.findUnique({ where: { id: minted.mintingKeyId }, select: { provider: true } }),
       ]);
-      if (!lease || !key) return null;
-      return mintedKeyDrift({ ...minted, provider: key.provider, leaseUsageUsd: lease.usageUsd });
+      if (!metered || !key) return null;
+      return mintedKeyDrift({ ...minted, provider: key.provider, leaseUsageUsd: metered.usd });
     },
 
     async jobs(actor: Identity | null, filter: ProviderJobFilter) {

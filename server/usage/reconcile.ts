@@ -147,13 +147,11 @@ export function createReconcileJob(deps: {
         });
         checked++;
       } catch (error) {
-        // The client words its failures itself (method, path, status): never a provider's body.
+        // The client words its failures itself (method, path, status): never a provider's body. The
+        // last figure and its time stay: the drift compares MPK's ledger at that time with it.
         const message = error instanceof ProviderCallError ? error.message : 'the usage could not be read';
         logger.warn({ mintedKeyId: m.id, error: message }, 'minted key reconciliation failed');
-        await db.mintedKey.update({
-          where: { id: m.id },
-          data: { providerCheckedAt: checkedAt, providerError: message },
-        });
+        await db.mintedKey.update({ where: { id: m.id }, data: { providerError: message } });
       }
     }
     return checked;
