@@ -84,6 +84,14 @@ describe.skipIf(!available)('minted keys in the dashboard', () => {
       expect(await page.getByTestId('minted-count').innerText()).toBe('0 in use / 40 max');
       const stored = await server.app.db.managedKey.findUniqueOrThrow({ where: { id: keyId } });
       expect(stored).toMatchObject({ mode: 'MINT', maxMintedKeys: 40, label: 'browser-minting' });
+      // Editing: the mode stays what it was (said so), the cap of minted keys changes.
+      await page.getByRole('button', { name: 'Edit' }).click();
+      const edit = page.getByRole('dialog');
+      expect(await edit.getByTestId('key-mode-words').innerText()).toMatch(/chosen when the key is added/);
+      await edit.getByLabel('Max minted keys').fill('30');
+      await edit.getByRole('button', { name: 'Save' }).click();
+      await edit.waitFor({ state: 'detached', timeout: 5000 });
+      await page.getByTestId('minted-count').filter({ hasText: '0 in use / 30 max' }).waitFor({ timeout: 5000 });
       await disableKeys(server, keyId);
 
       // A grant: the scheduler's runner makes the lease's own provider key at the fake.
@@ -126,7 +134,7 @@ describe.skipIf(!available)('minted keys in the dashboard', () => {
       await openPage(page, '/keys');
       await page.getByTestId('failing-jobs').waitFor({ timeout: 5000 });
       // The minted key counts until its deletion is confirmed.
-      expect(await page.locator(`tr[data-key-id="${keyId}"]`).innerText()).toMatch(/MINT\s*1 \/ 40/);
+      expect(await page.locator(`tr[data-key-id="${keyId}"]`).innerText()).toMatch(/MINT\s*1 \/ 30/);
 
       // Retried from the lease page: the consequence said, the job runs again and the lease is clean.
       await page

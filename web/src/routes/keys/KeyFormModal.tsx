@@ -89,9 +89,17 @@ function toInput(values: Values, editing: boolean) {
     dailyLimitUsd: text(values.dailyLimitUsd),
     monthlyLimitUsd: text(values.monthlyLimitUsd),
     maxActiveLeases: values.maxActiveLeases === '' ? blank : Number(values.maxActiveLeases),
-    // Only a MINT key has minted keys to cap; blank leaves the provider's default (Venice 500).
+    // Only a MINT key has minted keys to cap. Blank is the provider's default, on edit too: Venice's
+    // 500 (the server's default when a key is added), none elsewhere.
     ...(values.mode === 'MINT'
-      ? { maxMintedKeys: values.maxMintedKeys === '' ? blank : Number(values.maxMintedKeys) }
+      ? {
+          maxMintedKeys:
+            values.maxMintedKeys !== ''
+              ? Number(values.maxMintedKeys)
+              : editing && values.provider === 'VENICE'
+                ? VENICE_MAX_MINTED_KEYS
+                : blank,
+        }
       : {}),
     config,
   };
@@ -106,9 +114,12 @@ const MODE_WORDS: Record<KeyMode, string> = {
     'this secret is never handed out.',
 };
 
+/** Venice allows 500 active API keys an account (server/keys/input.ts holds the same figure). */
+const VENICE_MAX_MINTED_KEYS = 500;
+
 /** Where the minted keys' cap comes from when none is given. */
 const MINT_CAP_DEFAULT: Record<Provider, string> = {
-  VENICE: 'Venice default 500 (its per-account limit)',
+  VENICE: `Venice default ${VENICE_MAX_MINTED_KEYS} (its per-account limit)`,
   OPENROUTER: 'no cap',
   OPENAI_COMPATIBLE: 'no cap',
 };
