@@ -199,7 +199,8 @@ builder.objectField(ManagedKey, 'providerUsage', (t) =>
   t.field({
     type: ProviderUsage,
     nullable: true,
-    description: 'Null until the provider has been asked.',
+    description:
+      "Null until the provider has been asked, and always on a MINT key: its leases' spend lands on their minted keys, read per lease (Lease.mintedKey.providerUsageUsd, driftUsd).",
     resolve: (k) => (k.providerCheckedAt ? k : null),
   }),
 );

@@ -48,7 +48,7 @@ async function mintedLease(style: KeyAdminStyle) {
   upstreams.push(upstream);
   const provider = style === 'openrouter' ? 'OPENROUTER' : 'VENICE';
   upstream.costStyle = style;
-  await createKey(server, admin, {
+  const mintingKey = await createKey(server, admin, {
     provider,
     label: `reconcile-${style}`,
     apiKey: keyAdmin.adminKey,
@@ -61,7 +61,15 @@ async function mintedLease(style: KeyAdminStyle) {
   await server.app.providerJobs.runNow();
   const resolved = ok(await server.gql(Q.resolve, { leaseId: lease.id }, worker), 'resolveLease');
   const made = [...keyAdmin.keys.values()][0]!;
-  return { lease, keyAdmin, upstream, made, baseUrl: resolved.baseUrl as string, token: resolved.apiKey as string };
+  return {
+    lease,
+    mintingKeyId: mintingKey.id,
+    keyAdmin,
+    upstream,
+    made,
+    baseUrl: resolved.baseUrl as string,
+    token: resolved.apiKey as string,
+  };
 }
 
 /** `n` proxied completions, then until the meter has written them (it writes behind, in batches). */
@@ -78,7 +86,7 @@ async function complete(lease: { id: string }, baseUrl: string, token: string, n
 describe("reconciliation reads each minted key's own usage", () => {
   for (const style of ['openrouter', 'venice'] as const) {
     it(`${style}: drift zero when MPK metered every request, the unmetered request's cost when the provider counted one more`, async () => {
-      const { lease, made, upstream, baseUrl, token } = await mintedLease(style);
+      const { lease, mintingKeyId, made, upstream, baseUrl, token } = await mintedLease(style);
       expect((await leaseOf(lease.id)).mintedKey).toMatchObject({ providerUsageUsd: null, driftUsd: null });
 
       await complete(lease, baseUrl, token, 3);
@@ -95,6 +103,16 @@ describe("reconciliation reads each minted key's own usage", () => {
         providerError: null,
         driftUsd: '0.00',
       });
+      // The minting key itself has no key-level figures: its own usage at the provider is not its leases'.
+      const mintingKey = ok(
+        await server.gql(
+          `query($id: ID!) { managedKey(id: $id) { mode providerUsage { checkedAt } } }`,
+          { id: mintingKeyId },
+          admin,
+        ),
+        'managedKey',
+      );
+      expect(mintingKey).toEqual({ mode: 'MINT', providerUsage: null });
 
       // Requests after the reading are in neither figure: no drift that is only time between the two.
       clock.advance(1000);

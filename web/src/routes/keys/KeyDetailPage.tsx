@@ -30,7 +30,14 @@ import { KeyActions } from './KeyActions';
 
 type Key = NonNullable<KeyDetail['managedKey']>;
 
-function Reconciliation({ usage }: { usage: Key['providerUsage'] }) {
+function Reconciliation({ usage, mode }: { usage: Key['providerUsage']; mode: Key['mode'] }) {
+  if (mode === 'MINT')
+    return (
+      <Text size="sm" c="dimmed">
+        A minting key's leases spend on their own provider keys: the provider's figure and the drift of each are on its
+        lease's page (Minted provider key), read every 5 minutes.
+      </Text>
+    );
   if (!usage)
     return (
       <Text size="sm" c="dimmed">
@@ -238,7 +245,7 @@ export default function KeyDetailPage() {
           <Text fw={600} size="sm" mb="xs">
             Provider reconciliation
           </Text>
-          <Reconciliation usage={key.providerUsage} />
+          <Reconciliation usage={key.providerUsage} mode={key.mode} />
         </Paper>
       </SimpleGrid>
       <Stack gap={4}>

@@ -53,6 +53,12 @@ const SORTS: Record<string, (row: Row) => string | number> = {
 
 function Drift({ row }: { row: Row }) {
   const usage = row.providerUsage;
+  if (row.mode === 'MINT')
+    return (
+      <Text span size="xs" c="dimmed" title="Each lease's own provider key is reconciled: see the lease's page">
+        per lease
+      </Text>
+    );
   if (!usage)
     return (
       <Text span size="xs" c="dimmed" title="The provider has not been asked yet">
