@@ -165,8 +165,10 @@ export async function endLeases(tx: Tx, options: EndLeasesOptions): Promise<Leas
              ) AS id
       FROM ended
     ), queued AS (
+      -- Only leases with a minted key call the function: a call per row is what an expiry batch of
+      -- leases on SHARED keys (most of them) would otherwise pay for nothing.
       SELECT mpk_provider_job(id, ${to === 'SUSPENDED' ? 'DISABLE' : 'DELETE'}::"ProviderJobKind", ${now}) AS id
-      FROM (SELECT id FROM ended ORDER BY id) ordered
+      FROM (SELECT e.id FROM ended e WHERE EXISTS (SELECT 1 FROM "MintedKey" m WHERE m."leaseId" = e.id) ORDER BY e.id) minted
     ), events AS (
       INSERT INTO "LeaseEvent" (type, at, "leaseId", "userId", "keyId", "agentId", "stopAgent", details)
       SELECT ${END_TYPES[to]}::"LeaseEventType", ${now}, id, "userId", "keyId", "agentId", true,
