@@ -11,6 +11,7 @@ import { testSecrets } from './support/config.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { createKey, newUser, ok, Q, requestLease } from './support/fixtures.js';
 import { killServers, type ServerProcess, startServerProcess } from './support/process.js';
+import { until } from './support/wait.js';
 
 const secrets = testSecrets('mint-crash');
 const keyAdmin = createFakeKeyAdmin({ style: 'openrouter' });
@@ -53,14 +54,6 @@ async function crashOn(method: string, server: ServerProcess, act: () => Promise
   keyAdmin.beforeAnswer = null;
   release();
   return call;
-}
-
-async function until(check: () => Promise<boolean>, ms: number) {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > ms) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe.skipIf(!process.env.TEST_DATABASE_URL)('minted keys and a crash (kill -9)', () => {

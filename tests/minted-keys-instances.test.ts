@@ -7,7 +7,8 @@ import { type FakeUpstream, startFakeUpstream } from '../demo/fake-provider.js';
 import { testSecrets } from './support/config.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { createKey, newUser, ok, Q, requestLease } from './support/fixtures.js';
-import { killServers, type ServerProcess, startServerProcess } from './support/process.js';
+import { killServers, type ServerProcess, schedulerRole, startServerProcess } from './support/process.js';
+import { until } from './support/wait.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const secrets = testSecrets('mint-multi');
@@ -24,16 +25,6 @@ const start = async (name: string) => {
   instances.push(instance);
   return instance;
 };
-const role = async (i: ServerProcess) =>
-  ((await (await fetch(`${i.url}/healthz`)).json()) as { scheduler: string }).scheduler;
-
-async function until(check: () => Promise<boolean>, ms: number) {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > ms) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** A new user's lease on `on`, resolved by a worker there: the key handed out. */
 async function leaseAndKey(on: ServerProcess) {
@@ -56,8 +47,8 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('minted keys on two instances', 
   });
 
   it("the leader makes the follower's keys, and the survivor takes over when the leader dies", async () => {
-    await until(async () => (await Promise.all(instances.map(role))).includes('leader'), 10_000);
-    const roles = await Promise.all(instances.map(role));
+    await until(async () => (await Promise.all(instances.map(schedulerRole))).includes('leader'), 10_000);
+    const roles = await Promise.all(instances.map(schedulerRole));
     const leader = instances[roles.indexOf('leader')]!;
     const follower = instances[roles.indexOf('standby')]!;
     await createKey(follower, await follower.token('ADMIN', 'multi-admin'), {
@@ -77,7 +68,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('minted keys on two instances', 
     const exited = new Promise((r) => leader.child.once('exit', r));
     leader.child.kill('SIGKILL');
     await exited;
-    await until(async () => (await role(follower)) === 'leader', 15_000);
+    await until(async () => (await schedulerRole(follower)) === 'leader', 15_000);
     const second = await leaseAndKey(follower);
     expect([...keyAdmin.keys.values()].map((k) => k.secret)).toEqual([first, second]);
     expect(keyAdmin.calls.filter((c) => c.method === 'POST')).toHaveLength(2);

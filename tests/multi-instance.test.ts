@@ -6,7 +6,8 @@ import { createDb, type Db } from '../server/db/client.js';
 import { testSecrets } from './support/config.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { completionStatus, createKey, ok, Q, reportUsage, requestLease, resolvedLease } from './support/fixtures.js';
-import { killServers, type ServerProcess, startServerProcess } from './support/process.js';
+import { killServers, type ServerProcess, schedulerRole, startServerProcess } from './support/process.js';
+import { until } from './support/wait.js';
 import { collect, settle, wsClient } from './support/ws.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -25,18 +26,7 @@ const start = async (name: string) => {
   instances.push(instance);
   return instance;
 };
-const role = async (i: ServerProcess) =>
-  ((await (await fetch(`${i.url}/healthz`)).json()) as { scheduler: string }).scheduler;
 const grant = async (i: ServerProcess, sub: string) => (await requestLease(i, await i.token('USER', sub))).id as string;
-
-async function until(check: () => Promise<boolean>, ms: number): Promise<number> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > ms) throw new Error(`condition not met within ${ms} ms`);
-    await settle(100);
-  }
-  return Date.now() - started;
-}
 
 describe.skipIf(!process.env.TEST_DATABASE_URL)('two instances', () => {
   beforeAll(async () => {
@@ -106,18 +96,18 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('two instances', () => {
   );
 
   it('exactly one instance runs the scheduler, and only it expires leases', async () => {
-    const roles = await Promise.all(instances.map(role));
+    const roles = await Promise.all(instances.map(schedulerRole));
     expect(roles.sort()).toEqual(['leader', 'standby']);
     const ids = await Promise.all(Array.from({ length: 5 }, (_, i) => grant(instances[i % 2]!, `due-user-${i}`)));
     await db.lease.updateMany({ where: { id: { in: ids } }, data: { expiresAt: new Date(Date.now() + 500) } });
     await until(async () => (await db.lease.count({ where: { id: { in: ids }, status: 'EXPIRED' } })) === 5, 10_000);
-    const byLeader = (await Promise.all(instances.map(role))).indexOf('leader');
+    const byLeader = (await Promise.all(instances.map(schedulerRole))).indexOf('leader');
     expect(instances[byLeader]!.output()).toMatch(/"expired":\d+/);
     expect(instances[1 - byLeader]!.output()).not.toMatch(/"expired":\d+/);
   });
 
   it('when the leader is killed (-9), the other expires leases due afterwards within 10 s', async () => {
-    const roles = await Promise.all(instances.map(role));
+    const roles = await Promise.all(instances.map(schedulerRole));
     const leader = instances[roles.indexOf('leader')]!;
     const survivor = instances[roles.indexOf('standby')]!;
     leader.child.kill('SIGKILL');
@@ -127,6 +117,6 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('two instances', () => {
     await db.lease.updateMany({ where: { id: { in: ids } }, data: { expiresAt: new Date(due) } });
     await until(async () => (await db.lease.count({ where: { id: { in: ids }, status: 'EXPIRED' } })) === 3, 10_000);
     expect(Date.now() - due).toBeLessThan(10_000);
-    expect(await role(survivor)).toBe('leader');
+    expect(await schedulerRole(survivor)).toBe('leader');
   });
 });

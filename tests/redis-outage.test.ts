@@ -11,6 +11,7 @@ import { testSecrets } from './support/config.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { completionStatus, createKey, ok, Q, requestLease, resolvedLease } from './support/fixtures.js';
 import { killServers, type ServerProcess, startServerProcess } from './support/process.js';
+import { until } from './support/wait.js';
 import { collect, settle, wsClient } from './support/ws.js';
 
 /** How long the instances must keep serving without Redis (the issue asks 60 s; CI uses less). */
@@ -73,15 +74,6 @@ async function readiness(i: ServerProcess): Promise<Record<string, string | numb
   const res = await fetch(`${i.url}/readyz`);
   const body = (await res.json()) as { checks: Record<string, string> };
   return { status: res.status, ...body.checks };
-}
-
-async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<number> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > ms) throw new Error(`${what}: not within ${ms} ms`);
-    await settle(50);
-  }
-  return Date.now() - started;
 }
 
 const alive = (i: ServerProcess) => i.child.exitCode === null && i.child.signalCode === null;
@@ -217,5 +209,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('Redis outages', () => {
       expect(await heardAcross(a, i, `start-${n}`)).toBeLessThan(1000);
       await i.stop();
     }
-  });
+    // Ten server starts: 36-42 s on an idle machine here, more beside the rest of the suite. What is
+    // tested is that each one subscribes, not how fast processes start.
+  }, 180_000);
 });

@@ -147,3 +147,7 @@ export async function killServers() {
   // Newest first: a process ends before the folder it was started on is removed.
   for (const end of ends.reverse()) await end();
 }
+
+/** Whether the instance runs the scheduler: 'leader', 'standby' or 'off' (its /healthz). */
+export const schedulerRole = async (instance: SpawnedServer) =>
+  ((await (await fetch(`${instance.url}/healthz`)).json()) as { scheduler: string }).scheduler;
