@@ -13,6 +13,7 @@
 import type { HistoryRetention } from '../config.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
+import { periodicJob } from '../core/periodic.js';
 import type { Db, Tx } from './client.js';
 
 export const HISTORY_TABLES = ['LeaseEvent', 'AuditEntry', 'UsageRecord'] as const;
@@ -220,10 +221,6 @@ export function createPartitionJob(deps: {
   intervalMs?: number;
 }) {
   const { db, clock, logger, retention } = deps;
-  const intervalMs = deps.intervalMs ?? 3_600_000;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<PartitionRun> | undefined;
-
   async function run(): Promise<PartitionRun> {
     const now = clock.now();
     const ahead = await createPartitionsAhead(db, now);
@@ -244,21 +241,13 @@ export function createPartitionJob(deps: {
     return { created, dropped, failed };
   }
 
-  const runOnce = () => (running ??= run().finally(() => (running = undefined)));
-  const runLogged = () => void runOnce().catch((err) => logger.error({ err }, 'history partition run failed'));
-
-  return {
+  return periodicJob({
     name: 'history-partitions',
-    runOnce,
-    start() {
-      runLogged();
-      timer = setInterval(runLogged, intervalMs);
-      timer.unref();
-    },
-    async stop() {
-      clearInterval(timer);
-      await running?.catch(() => {});
-    },
-  };
+    intervalMs: deps.intervalMs ?? 3_600_000,
+    logger,
+    failure: 'history partition run failed',
+    atStart: true,
+    run,
+  });
 }
 export type PartitionJob = ReturnType<typeof createPartitionJob>;

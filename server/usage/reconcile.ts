@@ -11,6 +11,7 @@
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { Decimal } from '../core/money.js';
+import { periodicJob } from '../core/periodic.js';
 import type { Db, ManagedKey } from '../db/client.js';
 import type { KeyService } from '../keys/service.js';
 import { mintingClient, ProviderCallError } from '../minting/providers.js';
@@ -68,9 +69,6 @@ export function createReconcileJob(deps: {
   intervalMs?: number;
 }) {
   const { db, keys, clock, logger } = deps;
-  const intervalMs = deps.intervalMs ?? 5 * 60_000;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<number> | undefined;
 
   async function runOnce(): Promise<number> {
     // A minting key's own figures say nothing of its leases' spend, which lands on their minted
@@ -159,20 +157,12 @@ export function createReconcileJob(deps: {
     return checked;
   }
 
-  return {
+  return periodicJob({
     name: 'provider-reconciliation',
-    runOnce: () => (running ??= runOnce().finally(() => (running = undefined))),
-    start() {
-      timer = setInterval(
-        () => void runOnce().catch((err) => logger.error({ err }, 'reconciliation run failed')),
-        intervalMs,
-      );
-      timer.unref();
-    },
-    async stop() {
-      clearInterval(timer);
-      await running;
-    },
-  };
+    intervalMs: deps.intervalMs ?? 5 * 60_000,
+    logger,
+    failure: 'reconciliation run failed',
+    run: runOnce,
+  });
 }
 export type ReconcileJob = ReturnType<typeof createReconcileJob>;
