@@ -63,8 +63,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('upgrading history to monthly pa
     await applyMigrations(database.url, { upTo: before });
     client = new pg.Client({ connectionString: database.url });
     await client.connect();
-    // Five months of history, July to November 2026, newest lease first; event transactions in
-    // time order, as they were written.
+    // Five months of history, July to November 2026, newest lease first.
     await client.query(`
       INSERT INTO "User" (id, role, tier, "updatedAt") SELECT 'user-' || u, 'USER', 'PRO', now() FROM generate_series(1, 50) u;
       INSERT INTO "ManagedKey" (id, provider, label, "secretCiphertext", "maskedKey", "baseUrl", "updatedAt")
@@ -80,7 +79,9 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('upgrading history to monthly pa
              timestamp '2026-11-25' - i * interval '40 minutes' + interval '30 minutes', 10, now()
       FROM generate_series(1, ${LEASES}) i;
       INSERT INTO "LeaseEvent" ("txId", type, at, "leaseId", "userId", "keyId", "agentId", "stopAgent", details)
-      SELECT 1000 + (${LEASES} - i) * ${EVENTS_PER_LEASE} + e,
+      -- Transaction ids in time order, below the writing transaction's own as a real history's are
+      -- (spread over the ids the cluster has used so far: on a young cluster, several events share one).
+      SELECT 1 + ((${LEASES} - i) * ${EVENTS_PER_LEASE} + e)::bigint * (txid_current() - 2) / ${LEASES * EVENTS_PER_LEASE},
              (ARRAY['GRANTED', 'USAGE', 'EXTENDED', 'EXPIRED'])[1 + e]::"LeaseEventType",
              l."grantedAt" + e * interval '9 minutes', l.id, l."userId", l."keyId", l."agentId", e = 3,
              jsonb_build_object('n', e)

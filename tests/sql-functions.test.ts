@@ -66,7 +66,7 @@ describe('SQL rule functions', () => {
       { file: 'mpk_lease_over_cap.sql', pattern: /"usageUsd"\s*>=?\s*\S*"spendCapUsd"/ },
       // A lease usable for requests: not ended, not past its expiry, on an active key.
       { file: 'mpk_lease_refusal.sql', pattern: /"expiresAt"\s*(<=|>)\s*\S+\s+(OR|AND)\s+k\.status/ },
-      { file: 'mpk_audit.sql', pattern: /INSERT\s+INTO\s+"AuditEntry"/i },
+      { file: 'mpk_audit_each.sql', pattern: /INSERT\s+INTO\s+"AuditEntry"/i },
       { file: 'mpk_see_user.sql', pattern: /INSERT\s+INTO\s+"User"/i },
     ];
     const sources: { name: string; text: string }[] = [];

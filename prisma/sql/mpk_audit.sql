@@ -1,6 +1,6 @@
--- mpk_audit: the one writer of audit entries, for the service layer (audit.record) and for the
--- statements and functions that change leases in SQL. Details never hold a secret: callers pass
--- masked values only.
+-- mpk_audit: one audit entry, for the service layer (audit.record) and for the statements and
+-- functions that change leases in SQL. It writes through mpk_audit_each, the one writer of audit
+-- entries. Details never hold a secret: callers pass masked values only.
 CREATE OR REPLACE FUNCTION mpk_audit(
   p_at timestamp(3),
   p_actor_id text,
@@ -11,7 +11,5 @@ CREATE OR REPLACE FUNCTION mpk_audit(
   p_details jsonb
 ) RETURNS bigint
 LANGUAGE sql VOLATILE AS $$
-  INSERT INTO "AuditEntry" (at, "actorId", "actorRole", action, "targetType", "targetId", details)
-  VALUES (p_at, p_actor_id, p_actor_role, p_action, p_target_type, p_target_id, coalesce(p_details, '{}'::jsonb))
-  RETURNING id
+  SELECT mpk_audit_each(p_at, p_actor_id, p_actor_role, p_action, p_target_type, ARRAY[p_target_id], ARRAY[p_details])
 $$;

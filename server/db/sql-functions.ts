@@ -22,6 +22,7 @@ export const SQL_FUNCTIONS = [
   'mpk_lease_over_cap',
   'mpk_lease_refusal',
   'mpk_user_has_room',
+  'mpk_audit_each',
   'mpk_audit',
   'mpk_see_user',
   'mpk_grant_lease',
