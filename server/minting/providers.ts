@@ -12,23 +12,9 @@
 //   { data: { usage: { trailingSevenDays: { usd } } } }; GET /api_keys. Venice has no "disabled"
 //   flag: a disabled minted key is one whose consumption limit is zero, and enabling it puts the
 //   lease's limit back. The limit period is LIFETIME (the lease's cap is a total, not a daily figure).
-// Failures are worded by MPK (method, path, status): nothing a provider wrote reaches an error, a
-// log or a job row, since an error body may quote a key.
+// Requests and their failures (in MPK's words only) are server/core/provider-request.ts's.
+import { ProviderRequestError, providerRequest } from '../core/provider-request.js';
 import type { Provider } from '../db/enums.js';
-
-const TIMEOUT_MS = 10_000;
-
-export class ProviderCallError extends Error {
-  constructor(
-    message: string,
-    readonly status: number | null,
-    /** From the provider's Retry-After (a 429 or 503). */
-    readonly retryAfterMs: number | null = null,
-  ) {
-    super(message);
-    this.name = 'ProviderCallError';
-  }
-}
 
 export interface CreatedKey {
   providerKeyId: string;
@@ -58,62 +44,15 @@ export interface MintingClient {
   list(): Promise<ProviderKeySummary[]>;
 }
 
-function parseRetryAfter(value: string | null): number | null {
-  if (!value) return null;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
-}
-
-/** One JSON call to the management API; the parsed answer, or null for a 404 when `allow404`. */
-async function call(
+/** One JSON request to the management API at `baseUrl`; the parsed answer, or null for a 404 when `allow404`. */
+const call = (
   baseUrl: string,
   adminKey: string,
-  method: string,
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
   path: string,
   body?: unknown,
   allow404 = false,
-): Promise<unknown> {
-  const url = `${baseUrl}${path}`;
-  const where = `${method} ${new URL(url).pathname}`;
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method,
-      headers: {
-        authorization: `Bearer ${adminKey}`,
-        accept: 'application/json',
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(TIMEOUT_MS),
-    });
-  } catch (error) {
-    const timedOut = error instanceof Error && error.name === 'TimeoutError';
-    throw new ProviderCallError(
-      timedOut ? `${where}: no answer within ${TIMEOUT_MS / 1000} s` : `${where}: the provider could not be reached`,
-      null,
-    );
-  }
-  if (res.status === 404 && allow404) {
-    await res.body?.cancel();
-    return null;
-  }
-  if (!res.ok) {
-    await res.body?.cancel();
-    throw new ProviderCallError(
-      `${where} answered ${res.status}`,
-      res.status,
-      parseRetryAfter(res.headers.get('retry-after')),
-    );
-  }
-  try {
-    return (await res.json()) as unknown;
-  } catch {
-    throw new ProviderCallError(`${where} answered ${res.status} with a body that is not JSON`, res.status);
-  }
-}
+) => providerRequest(`${baseUrl}${path}`, adminKey, { method, body, allow404 });
 
 /** The value at `path` in a parsed JSON answer, or undefined. */
 function at(value: unknown, ...path: string[]): unknown {
@@ -145,7 +84,7 @@ function openRouterClient(baseUrl: string, adminKey: string): MintingClient {
       const hash = at(answer, 'data', 'hash');
       const secret = at(answer, 'key');
       if (typeof hash !== 'string' || typeof secret !== 'string')
-        throw new ProviderCallError('POST /keys answered without the new key and its hash', null);
+        throw new ProviderRequestError('POST /keys answered without the new key and its hash', null);
       return { providerKeyId: hash, secret };
     },
     async setExpiry() {
@@ -197,7 +136,7 @@ function veniceClient(baseUrl: string, adminKey: string): MintingClient {
       const id = at(answer, 'data', 'id');
       const secret = at(answer, 'data', 'apiKey');
       if (typeof id !== 'string' || typeof secret !== 'string')
-        throw new ProviderCallError('POST /api_keys answered without the new key and its id', null);
+        throw new ProviderRequestError('POST /api_keys answered without the new key and its id', null);
       return { providerKeyId: id, secret };
     },
     async setExpiry(id, expiresAt) {

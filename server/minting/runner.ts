@@ -12,6 +12,7 @@
 // time keeps the creation-rate count exact without locks across calls.
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
+import { ProviderRequestError, reasonOf } from '../core/provider-request.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/client.js';
 import { inTransaction } from '../db/transaction.js';
@@ -19,7 +20,7 @@ import type { EventBus, LeaseEventRecord } from '../events/bus.js';
 import { maskKey } from '../keys/input.js';
 import type { LeaseService } from '../leases/service.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { type MintingClient, mintingClient, ProviderCallError } from './providers.js';
+import { type MintingClient, mintingClient } from './providers.js';
 import * as queue from './queue.js';
 import type { SweptKey } from './sweep.js';
 
@@ -208,7 +209,7 @@ export function createProviderJobRunner(deps: {
       .remove(oldId)
       .catch((error) =>
         logger.warn(
-          { jobId: String(job.id), reason: error instanceof ProviderCallError ? error.message : 'unknown' },
+          { jobId: String(job.id), reason: reasonOf(error, 'unknown') },
           'a replaced minted key could not be deleted; it expires at the provider on its own',
         ),
       );
@@ -217,11 +218,11 @@ export function createProviderJobRunner(deps: {
   async function failed(job: queue.ClaimedJob, error: unknown) {
     const now = clock.now();
     // MPK's own words only: a provider's body or an unexpected error's text may quote a key.
-    const reason = error instanceof ProviderCallError ? error.message : 'the job failed unexpectedly';
-    if (!(error instanceof ProviderCallError))
+    const reason = reasonOf(error, 'the job failed unexpectedly');
+    if (!(error instanceof ProviderRequestError))
       logger.error({ err: error, jobId: String(job.id) }, 'provider job failed');
     if (job.attempts < maxAttempts) {
-      const retryAfter = error instanceof ProviderCallError ? error.retryAfterMs : null;
+      const retryAfter = error instanceof ProviderRequestError ? error.retryAfterMs : null;
       await queue.retryLater(db, job, now, new Date(now.getTime() + backoffMs(job.attempts, retryAfter)), reason);
       deps.metrics?.providerJobRun(job.kind, 'retry');
       return;

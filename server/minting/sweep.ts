@@ -8,9 +8,10 @@
 import type { AuditService } from '../audit/service.js';
 import { isUuid } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
+import { reasonOf } from '../core/provider-request.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/client.js';
-import { mintingClient, ProviderCallError } from './providers.js';
+import { mintingClient } from './providers.js';
 
 export const MINTED_NAME_PREFIX = 'mpk-lease-';
 const SWEEP_ACTOR = { userId: 'system:minting', role: 'ADMIN' as const };
@@ -64,7 +65,7 @@ export function createOrphanSweep(deps: {
       try {
         listed = (await client.list()).filter((k) => k.name.startsWith(MINTED_NAME_PREFIX));
       } catch (error) {
-        const reason = error instanceof ProviderCallError ? error.message : 'unexpected failure';
+        const reason = reasonOf(error, 'unexpected failure');
         logger.warn({ mintingKeyId: minting.id, reason }, 'orphan sweep could not list the provider keys');
         continue;
       }
@@ -85,7 +86,7 @@ export function createOrphanSweep(deps: {
         try {
           await client.remove(key.providerKeyId);
         } catch (error) {
-          const why = error instanceof ProviderCallError ? error.message : 'unexpected failure';
+          const why = reasonOf(error, 'unexpected failure');
           logger.warn(
             { mintingKeyId: minting.id, providerKeyId: key.providerKeyId, reason: why },
             'orphan not deleted',

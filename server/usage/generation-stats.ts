@@ -3,7 +3,7 @@
 // down the stream, so the proxy asks here. The stats appear a moment after the generation ends
 // (404 until then), so a lookup tries again after each of its delays before it gives up.
 
-import { getProviderData } from './provider-http.js';
+import { providerData } from '../core/provider-request.js';
 
 export interface GenerationStats {
   costUsd: string;
@@ -42,7 +42,7 @@ export function createGenerationLookups(deps: { delaysMs?: readonly number[] } =
   /** The stats; null without a cost yet, and an error (404 until they settle) for `lookUp` to retry. */
   async function fetchStats(source: GenerationSource, id: string): Promise<GenerationStats | null> {
     const url = `${source.origin}${source.basePath}/generation?id=${encodeURIComponent(id)}`;
-    const data = await getProviderData(url, source.secret);
+    const data = await providerData(url, source.secret);
     const cost = data.total_cost;
     if (typeof cost !== 'number' && typeof cost !== 'string') return null;
     const count = (value: unknown) => (typeof value === 'number' ? value : undefined);

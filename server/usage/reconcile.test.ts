@@ -110,7 +110,7 @@ describe('reconciliation', () => {
       const key = await createKey(server, admin, { baseUrl: `${fakeUrl}/openrouter/api/v1`, apiKey: OPENROUTER_KEY });
       await server.app.reconcile.runOnce();
       const res = await server.gql(PROVIDER, { id: key.id }, admin);
-      expect(ok(res, 'managedKey').providerUsage.error).toBe('/openrouter/api/v1/key answered 500');
+      expect(ok(res, 'managedKey').providerUsage.error).toBe('GET /openrouter/api/v1/key answered 500');
       expect(res.raw).not.toContain(OPENROUTER_KEY);
       expect(server.logs.join('\n')).not.toContain(OPENROUTER_KEY);
     } finally {
@@ -125,7 +125,7 @@ describe('reconciliation', () => {
       await server.app.reconcile.runOnce();
       const res = await server.gql(PROVIDER, { id: key.id }, admin);
       expect(ok(res, 'managedKey').providerUsage.error).toBe(
-        '/openrouter/api/v1/key answered 200 with a body that is not JSON',
+        'GET /openrouter/api/v1/key answered 200 with a body that is not JSON',
       );
       const stored = await server.app.db.managedKey.findUniqueOrThrow({ where: { id: key.id } });
       for (const leak of [OPENROUTER_KEY, OPENROUTER_KEY.slice(0, 10), 'Bearer']) {

@@ -12,10 +12,10 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { Decimal } from '../core/money.js';
 import { periodicJob } from '../core/periodic.js';
+import { ProviderRequestError, providerData, reasonOf } from '../core/provider-request.js';
 import type { Db, ManagedKey } from '../db/client.js';
 import type { KeyService } from '../keys/service.js';
-import { mintingClient, ProviderCallError } from '../minting/providers.js';
-import { getProviderData, reasonOf } from './provider-http.js';
+import { mintingClient } from '../minting/providers.js';
 
 export interface ProviderFigures {
   usageDailyUsd: Decimal | null;
@@ -38,7 +38,7 @@ export async function fetchProviderFigures(
   apiKey: string,
 ): Promise<ProviderFigures | null> {
   if (key.provider === 'OPENROUTER') {
-    const data = await getProviderData(`${key.baseUrl}/key`, apiKey);
+    const data = await providerData(`${key.baseUrl}/key`, apiKey);
     return {
       usageDailyUsd: usd(data.usage_daily),
       usageMonthlyUsd: usd(data.usage_monthly),
@@ -48,7 +48,7 @@ export async function fetchProviderFigures(
     };
   }
   if (key.provider === 'VENICE') {
-    const data = await getProviderData(`${key.baseUrl}/api_keys/rate_limits`, apiKey);
+    const data = await providerData(`${key.baseUrl}/api_keys/rate_limits`, apiKey);
     const balances = (data.balances ?? {}) as Record<string, unknown>;
     return {
       usageDailyUsd: null,
@@ -136,7 +136,7 @@ export function createReconcileJob(deps: {
           clients.set(mintingKey.id, client);
         }
         const usage = await client.usage(m.providerKeyId!);
-        if (usage === null) throw new ProviderCallError('the provider no longer knows this key (404)', 404);
+        if (usage === null) throw new ProviderRequestError('the provider no longer knows this key (404)', 404);
         await db.mintedKey.update({
           where: { id: m.id },
           data: {
@@ -149,7 +149,7 @@ export function createReconcileJob(deps: {
       } catch (error) {
         // The client words its failures itself (method, path, status): never a provider's body. The
         // last figure and its time stay: the drift compares MPK's ledger at that time with it.
-        const message = error instanceof ProviderCallError ? error.message : 'the usage could not be read';
+        const message = reasonOf(error, 'the usage could not be read');
         logger.warn({ mintedKeyId: m.id, error: message }, 'minted key reconciliation failed');
         await db.mintedKey.update({ where: { id: m.id }, data: { providerError: message } });
       }
