@@ -9,7 +9,7 @@ import { type FakeUpstream, startFakeUpstream } from '../demo/fake-provider.js';
 import { createDb, type Db } from '../server/db/client.js';
 import { testSecrets } from './support/config.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { createKey, newUser, ok, Q, requestLease } from './support/fixtures.js';
+import { createMintingKey, newUser, ok, Q, requestLease } from './support/fixtures.js';
 import { killServers, type ServerProcess, startServerProcess } from './support/process.js';
 import { until } from './support/wait.js';
 
@@ -73,15 +73,12 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('minted keys and a crash (kill -
     let server = await start();
     const admin = await server.token('ADMIN', 'crash-admin');
     const worker = await server.token('WORKER', 'crash-worker');
-    const key = await createKey(server, admin, {
-      provider: 'OPENROUTER',
-      label: 'minting',
-      apiKey: keyAdmin.adminKey,
-      baseUrl: upstream.url,
-      defaultModel: 'fake-model',
-      mode: 'MINT',
-      config: { delivery: 'DIRECT' },
-    });
+    const key = await createMintingKey(
+      server,
+      admin,
+      { provider: 'OPENROUTER', adminKey: keyAdmin.adminKey, url: upstream.url },
+      { config: { delivery: 'DIRECT' } },
+    );
     const user = await newUser(server);
 
     // 1. Killed after the provider made the key, before MPK recorded it.

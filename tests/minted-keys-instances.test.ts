@@ -4,27 +4,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFakeKeyAdmin } from '../demo/fake-key-admin.js';
 import { type FakeUpstream, startFakeUpstream } from '../demo/fake-provider.js';
-import { testSecrets } from './support/config.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { createKey, newUser, ok, Q, requestLease } from './support/fixtures.js';
-import { killServers, type ServerProcess, schedulerRole, startServerProcess } from './support/process.js';
+import { createMintingKey, newUser, ok, Q, requestLease } from './support/fixtures.js';
+import { deployment, killServers, type ServerProcess, schedulerRole } from './support/process.js';
 import { until } from './support/wait.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const secrets = testSecrets('mint-multi');
 const keyAdmin = createFakeKeyAdmin({ style: 'venice' });
 let upstream: FakeUpstream;
 let database: TestDatabase;
-const instances: ServerProcess[] = [];
 
-const start = async (name: string) => {
-  const instance = await startServerProcess(
-    { DATABASE_URL: database.url, DATABASE_POOL_SIZE: '5', REDIS_URL },
-    { name, secrets },
-  );
-  instances.push(instance);
-  return instance;
-};
+const { instances, start } = deployment('mint-multi', () => ({
+  DATABASE_URL: database.url,
+  DATABASE_POOL_SIZE: '5',
+  REDIS_URL,
+}));
 
 /** A new user's lease on `on`, resolved by a worker there: the key handed out. */
 async function leaseAndKey(on: ServerProcess) {
@@ -51,15 +45,12 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('minted keys on two instances', 
     const roles = await Promise.all(instances.map(schedulerRole));
     const leader = instances[roles.indexOf('leader')]!;
     const follower = instances[roles.indexOf('standby')]!;
-    await createKey(follower, await follower.token('ADMIN', 'multi-admin'), {
-      provider: 'VENICE',
-      label: 'minting',
-      apiKey: keyAdmin.adminKey,
-      baseUrl: upstream.url,
-      defaultModel: 'fake-model',
-      mode: 'MINT',
-      config: { delivery: 'DIRECT' },
-    });
+    await createMintingKey(
+      follower,
+      await follower.token('ADMIN', 'multi-admin'),
+      { provider: 'VENICE', adminKey: keyAdmin.adminKey, url: upstream.url },
+      { config: { delivery: 'DIRECT' } },
+    );
 
     // Granted and resolved on the follower: the leader hears of it and makes the key in time.
     const first = await leaseAndKey(follower);

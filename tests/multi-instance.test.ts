@@ -3,29 +3,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream } from '../demo/fake-provider.js';
 import { createDb, type Db } from '../server/db/client.js';
-import { testSecrets } from './support/config.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { completionStatus, createKey, ok, Q, reportUsage, requestLease, resolvedLease } from './support/fixtures.js';
-import { killServers, type ServerProcess, schedulerRole, startServerProcess } from './support/process.js';
+import { deployment, killServers, type ServerProcess, schedulerRole } from './support/process.js';
 import { until } from './support/wait.js';
 import { collect, settle, wsClient } from './support/ws.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-/** One deployment: the instances share their secrets. */
-const secrets = testSecrets('m1');
 
 let database: TestDatabase;
 let db: Db;
-const instances: ServerProcess[] = [];
 
-const start = async (name: string) => {
-  const instance = await startServerProcess(
-    { DATABASE_URL: database.url, DATABASE_POOL_SIZE: '5', REDIS_URL },
-    { name, secrets },
-  );
-  instances.push(instance);
-  return instance;
-};
+const { instances, start } = deployment('m1', () => ({
+  DATABASE_URL: database.url,
+  DATABASE_POOL_SIZE: '5',
+  REDIS_URL,
+}));
 const grant = async (i: ServerProcess, sub: string) => (await requestLease(i, await i.token('USER', sub))).id as string;
 
 describe.skipIf(!process.env.TEST_DATABASE_URL)('two instances', () => {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createFakeKeyAdmin } from '../../demo/fake-key-admin.js';
 import { type FakeUpstream, startFakeUpstream } from '../../demo/fake-provider.js';
 import { createManualClock } from '../../tests/support/clock.js';
-import { disableKeys, newUser, ok, Q } from '../../tests/support/fixtures.js';
+import { createMintingKey, disableKeys, newUser, ok, Q } from '../../tests/support/fixtures.js';
 import { startTestServer, type TestServer } from '../../tests/support/server.js';
 
 const clock = createManualClock('2026-07-01T00:00:00.000Z');
@@ -31,23 +31,11 @@ async function requestVenice() {
 
 it('600 leases on one Venice minting key: 500 granted, 100 refused for mint capacity; never over 20 creations a minute', async () => {
   await disableKeys(server);
-  const key = ok(
-    await server.gql(
-      Q.createKey,
-      {
-        input: {
-          provider: 'VENICE',
-          label: 'venice-minting',
-          apiKey: keyAdmin.adminKey,
-          baseUrl: upstream.url,
-          defaultModel: 'fake-model',
-          mode: 'MINT',
-        },
-      },
-      admin,
-    ),
-    'createManagedKey',
-  ) as { id: string };
+  const key = await createMintingKey(server, admin, {
+    provider: 'VENICE',
+    adminKey: keyAdmin.adminKey,
+    url: upstream.url,
+  });
 
   const answers = [];
   // Twenty at a time: grants on one provider queue on its lock whatever the concurrency.

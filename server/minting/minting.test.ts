@@ -6,7 +6,16 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createFakeKeyAdmin, type FakeKeyAdmin, type KeyAdminStyle } from '../../demo/fake-key-admin.js';
 import { type FakeUpstream, startFakeUpstream } from '../../demo/fake-provider.js';
 import { createManualClock } from '../../tests/support/clock.js';
-import { codeOf, completionStatus, disableKeys, newUser, ok, Q, requestLease } from '../../tests/support/fixtures.js';
+import {
+  codeOf,
+  completionStatus,
+  createMintingKey,
+  disableKeys,
+  newUser,
+  ok,
+  Q,
+  requestLease,
+} from '../../tests/support/fixtures.js';
 import { startTestServer, type TestServer } from '../../tests/support/server.js';
 
 const clock = createManualClock('2026-06-01T10:00:00.000Z');
@@ -44,24 +53,12 @@ async function mintingKey(style: KeyAdminStyle, config: Record<string, unknown> 
   await disableKeys(server);
   const { keyAdmin, upstream } = await fake(style);
   const provider = style === 'openrouter' ? 'OPENROUTER' : 'VENICE';
-  const key = ok(
-    await gql(
-      Q.createKey,
-      {
-        input: {
-          provider,
-          label: `minting-${style}`,
-          apiKey: keyAdmin.adminKey,
-          baseUrl: upstream.url,
-          defaultModel: 'fake-model',
-          mode: 'MINT',
-          config,
-        },
-      },
-      admin,
-    ),
-    'createManagedKey',
-  ) as { id: string };
+  const key = await createMintingKey(
+    { gql },
+    admin,
+    { provider, adminKey: keyAdmin.adminKey, url: upstream.url },
+    { config },
+  );
   return { key, keyAdmin, upstream, provider };
 }
 
@@ -328,15 +325,12 @@ describe('the minted key follows its lease, call by call as the providers docume
   it("the provider-side limit is the cap, within what the key's daily and monthly limits still allow", async () => {
     await disableKeys(server);
     const { keyAdmin, upstream } = await fake('openrouter');
-    const input = { provider: 'OPENROUTER', label: 'windowed', apiKey: keyAdmin.adminKey, baseUrl: upstream.url };
-    const windowed = {
-      ...input,
-      mode: 'MINT',
-      defaultModel: 'fake-model',
-      dailyLimitUsd: '2.5',
-      monthlyLimitUsd: '40',
-    };
-    ok(await gql(Q.createKey, { input: windowed }, admin), 'createManagedKey');
+    await createMintingKey(
+      { gql },
+      admin,
+      { provider: 'OPENROUTER', adminKey: keyAdmin.adminKey, url: upstream.url },
+      { dailyLimitUsd: '2.5', monthlyLimitUsd: '40' },
+    );
     const lease = await grant('OPENROUTER');
     await drain();
     expect(keyAdmin.calls[0]!.body).toMatchObject({ limit: 2.5 });

@@ -9,7 +9,7 @@ import { type FakeUpstream, startFakeUpstream } from '../../demo/fake-provider.j
 import { createManualClock } from '../../tests/support/clock.js';
 import {
   completionStatus,
-  createKey,
+  createMintingKey,
   disableKeys,
   newUser,
   ok,
@@ -48,13 +48,10 @@ async function mintedLease(style: KeyAdminStyle) {
   upstreams.push(upstream);
   const provider = style === 'openrouter' ? 'OPENROUTER' : 'VENICE';
   upstream.costStyle = style;
-  const mintingKey = await createKey(server, admin, {
+  const mintingKey = await createMintingKey(server, admin, {
     provider,
-    label: `reconcile-${style}`,
-    apiKey: keyAdmin.adminKey,
-    baseUrl: upstream.url,
-    defaultModel: 'fake-model',
-    mode: 'MINT',
+    adminKey: keyAdmin.adminKey,
+    url: upstream.url,
   });
   const user = await newUser(server);
   const lease = (await requestLease(server, user.token, { provider, framework: 'GENERIC' })) as { id: string };

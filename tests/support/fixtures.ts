@@ -49,7 +49,11 @@ export function ok<T = any>(res: { data: any; errors?: unknown[] }, field: strin
 
 export const codeOf = (res: { errors?: { extensions?: { code?: string } }[] }) => res.errors?.[0]?.extensions?.code;
 
-export async function createKey(server: GraphQLServer, admin: string, input: Record<string, unknown> = {}) {
+export async function createKey(
+  server: Pick<GraphQLServer, 'gql'>,
+  admin: string,
+  input: Record<string, unknown> = {},
+) {
   const res = await server.gql(
     Q.createKey,
     { input: { provider: 'OPENROUTER', label: 'pool', apiKey: providerSecret(), ...input } },
@@ -58,6 +62,26 @@ export async function createKey(server: GraphQLServer, admin: string, input: Rec
   expect(res.errors).toBeUndefined();
   return res.data.createManagedKey as { id: string };
 }
+
+/**
+ * A MINT key whose management secret is `fake`'s admin key, at `fake`'s URL: a fake key-management
+ * API (demo/fake-key-admin.ts) served by a fake upstream. `input` adds or overrides fields.
+ */
+export const createMintingKey = (
+  server: Pick<GraphQLServer, 'gql'>,
+  admin: string,
+  fake: { provider: 'OPENROUTER' | 'VENICE'; adminKey: string; url: string },
+  input: Record<string, unknown> = {},
+) =>
+  createKey(server, admin, {
+    provider: fake.provider,
+    label: `minting-${fake.provider.toLowerCase()}`,
+    apiKey: fake.adminKey,
+    baseUrl: fake.url,
+    defaultModel: 'fake-model',
+    mode: 'MINT',
+    ...input,
+  });
 
 /** Every key steps aside (DISABLED) but `keep`, so that a test builds the pool it needs. */
 export async function disableKeys(server: TestServer, keep?: string) {

@@ -140,6 +140,23 @@ export async function startServerProcess(
   };
 }
 
+/**
+ * One deployment: instances started on the same PostgreSQL and Redis (`env()`, read at each start)
+ * and sharing their secrets. `instances` holds them in the order they were started.
+ */
+export function deployment(name: string, env: () => Record<string, string>) {
+  const secrets = testSecrets(name);
+  const instances: ServerProcess[] = [];
+  return {
+    instances,
+    async start(instanceName: string) {
+      const instance = await startServerProcess(env(), { name: instanceName, secrets });
+      instances.push(instance);
+      return instance;
+    },
+  };
+}
+
 /** Kills (-9) every server process still running and removes their data folders: for afterAll. */
 export async function killServers() {
   const ends = [...running];
