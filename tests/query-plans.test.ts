@@ -189,6 +189,15 @@ describe('hot queries read their indexes', () => {
     await expectServedBy(list!, 'Lease_userId_agentId_grantedAt_id_idx', 'Lease');
   });
 
+  it("leases() by agent across users (an admin's search)", async () => {
+    // agent-45 is one of user-heavy's agents only: 100 leases, two weeks back in the history.
+    const [list] = await statementsOf(/FROM "public"."Lease"/, async () => {
+      const page = await leases().list(admin, { agentId: 'agent-45', first: 20 });
+      expect(page.edges).toHaveLength(20);
+    });
+    await expectServedBy(list!, 'Lease_agentId_grantedAt_id_idx', 'Lease');
+  });
+
   it('auditLog by target', async () => {
     const { rows } = await client.query(`SELECT "targetId" FROM "AuditEntry" ORDER BY id DESC LIMIT 1 OFFSET 30000`);
     const audit = createAuditService({ db, clock });
