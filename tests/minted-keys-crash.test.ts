@@ -1,8 +1,9 @@
 // Minted keys across a crash: a real server process killed (-9) between the provider's making of a
 // key and MPK's record of it, and again while a key is being deleted. After a restart on the same
 // database no provider key is left that MPK does not know of (the orphan sweep deletes the one it
-// never recorded), and no key is deleted twice. The key-management fake holds its answer back while
-// the process is killed, so the crash falls exactly between the provider's action and MPK's record.
+// never recorded), no key is deleted twice, and the deletion's final usage reading, run twice, does
+// no harm. The key-management fake holds its answer back while the process is killed, so the crash
+// falls exactly between the provider's action and MPK's record.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFakeKeyAdmin, type KeyAdminCall } from '../demo/fake-key-admin.js';
 import { type FakeUpstream, startFakeUpstream } from '../demo/fake-provider.js';
@@ -119,6 +120,14 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('minted keys and a crash (kill -
     expect(keyAdmin.activeKeys()).toEqual([]);
     expect([...keyAdmin.keys.values()].map((k) => k.deletes)).toEqual([1, 1]);
     expect(keyAdmin.calls.filter((c) => c.method === 'DELETE').map((c) => c.status)).toEqual([200, 200, 404]);
+    // Each run read the key's usage first: the dead one's final reading is stored, and the second
+    // run's reading (the key gone by then) only says so.
+    const readings = keyAdmin.calls.filter((c) => c.method === 'GET' && c.path === `/keys/${minted.providerKeyId}`);
+    expect(readings.map((c) => c.status)).toEqual([200, 404]);
+    expect(await db.mintedKey.findUniqueOrThrow({ where: { leaseId: lease!.id } })).toMatchObject({
+      providerCheckedAt: expect.any(Date),
+      providerError: 'the provider no longer knows this key (404)',
+    });
     expect((await db.managedKey.findUniqueOrThrow({ where: { id: key.id } })).mintedKeyCount).toBe(0);
     await server.stop();
   }, 120_000);

@@ -41,8 +41,8 @@ const MintedKey = builder.prismaObject('MintedKey', {
       type: 'Decimal',
       nullable: true,
       description:
-        "What the provider says this lease's provider keys spent, at `providerCheckedAt` (reconciliation). " +
-        'Venice reports the last seven days only.',
+        "What the provider says this lease's provider keys spent, at `providerCheckedAt` (reconciliation, and " +
+        "a final reading just before an ended lease's key is deleted). Venice reports the last seven days only.",
     }),
     providerCheckedAt: t.expose('providerCheckedAt', { type: 'DateTime', nullable: true }),
     providerError: t.exposeString('providerError', {

@@ -216,7 +216,9 @@ describe('the minted key follows its lease, call by call as the providers docume
     keyAdmin.calls.length = 0;
     ok(await gql(Q.release, { id: lease.id }, admin), 'releaseLease');
     await drain();
-    expect(calls(keyAdmin)).toEqual([`DELETE /keys/${encodeURIComponent(second.id)}`]);
+    // The key's usage read one last time (the lease's final figure), then the key deleted.
+    const secondHash = encodeURIComponent(second.id);
+    expect(calls(keyAdmin)).toEqual([`GET /keys/${secondHash}`, `DELETE /keys/${secondHash}`]);
     expect((await leaseOf(lease.id)).mintedKey.status).toBe('DELETED');
     expect(await keyOf(key.id)).toMatchObject({ mintedKeyCount: 0, activeLeaseCount: 0 });
     expect(keyAdmin.activeKeys()).toEqual([]);
@@ -260,6 +262,7 @@ describe('the minted key follows its lease, call by call as the providers docume
       ['PATCH /api_keys', { id, consumptionLimit: { usd: 0 }, limitPeriod: 'LIFETIME' }],
       ['PATCH /api_keys', { id, consumptionLimit: { usd: 0 }, limitPeriod: 'LIFETIME' }],
       ['PATCH /api_keys', { id, consumptionLimit: { usd: 3 }, limitPeriod: 'LIFETIME' }],
+      [`GET /api_keys/${id}`, {}],
       [`DELETE /api_keys?id=${id}`, {}],
     ]);
     expect(made.expiresAt).toBe(extended.expiresAt);
@@ -281,15 +284,16 @@ describe('the minted key follows its lease, call by call as the providers docume
     keyAdmin.calls.length = 0;
     await drain();
     const expired = [...keyAdmin.keys.values()][0]!;
-    expect(calls(keyAdmin)).toEqual([`DELETE /keys/${encodeURIComponent(expired.id)}`]);
+    const expiredHash = encodeURIComponent(expired.id);
+    expect(calls(keyAdmin)).toEqual([`GET /keys/${expiredHash}`, `DELETE /keys/${expiredHash}`]);
     expect((await leaseOf(lease.id)).status).toBe('EXPIRED');
 
     ok(await gql(Q.disableKey, { id: key.id, reason: 'rotating' }, admin), 'disableManagedKey');
     await drain();
-    expect(calls(keyAdmin).slice(1).sort()).toEqual(
+    expect(calls(keyAdmin).slice(2).sort()).toEqual(
       [...keyAdmin.keys.values()]
         .slice(1)
-        .map((k) => `DELETE /keys/${encodeURIComponent(k.id)}`)
+        .flatMap((k) => [`GET /keys/${encodeURIComponent(k.id)}`, `DELETE /keys/${encodeURIComponent(k.id)}`])
         .sort(),
     );
     for (const other of others) expect((await leaseOf(other.id)).mintedKey.status).toBe('DELETED');
@@ -313,10 +317,11 @@ describe('the minted key follows its lease, call by call as the providers docume
     await drain();
     const renewed = [...keyAdmin.keys.values()][1]!;
     expect(keyAdmin.calls.slice(1).map((c) => `${c.method} ${c.path}`)).toEqual([
+      `GET /api_keys/${old.id}`,
       `DELETE /api_keys?id=${old.id}`,
       'POST /api_keys',
     ]);
-    expect(keyAdmin.calls[2]!.body).toMatchObject({ description: `mpk-lease-${lease.id}`, expiresAt: back.expiresAt });
+    expect(keyAdmin.calls[3]!.body).toMatchObject({ description: `mpk-lease-${lease.id}`, expiresAt: back.expiresAt });
     expect(ok(await server.gql(Q.resolve, { leaseId: lease.id }, worker), 'resolveLease').apiKey).toBe(renewed.secret);
     expect(await keyOf(key.id)).toMatchObject({ mintedKeyCount: 1 });
     expect(keyAdmin.activeKeys().map((k) => k.id)).toEqual([renewed.id]);
@@ -441,8 +446,15 @@ describe('failures', () => {
     made.deletedAt = clock.now().getTime();
     ok(await gql(Q.release, { id: lease.id }, admin), 'releaseLease');
     await drain();
-    expect(keyAdmin.calls.at(-1)).toMatchObject({ method: 'DELETE', status: 404 });
+    // The final reading is answered 404 too: said so, and the deletion goes on to find the key gone.
+    expect(keyAdmin.calls.slice(-2)).toMatchObject([
+      { method: 'GET', status: 404 },
+      { method: 'DELETE', status: 404 },
+    ]);
     expect((await leaseOf(lease.id)).mintedKey.status).toBe('DELETED');
+    expect((await server.app.db.mintedKey.findUniqueOrThrow({ where: { leaseId: lease.id } })).providerError).toBe(
+      'the provider no longer knows this key (404)',
+    );
     expect(await keyOf(key.id)).toMatchObject({ mintedKeyCount: 0 });
   });
 });

@@ -23,6 +23,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { type MintingClient, mintingClient } from './providers.js';
 import * as queue from './queue.js';
 import type { SweptKey } from './sweep.js';
+import { createUsageReading } from './usage-reading.js';
 
 /** Venice allows 20 key creations a minute an account. */
 export const VENICE_CREATIONS_PER_MINUTE = 20;
@@ -63,6 +64,7 @@ export function createProviderJobRunner(deps: {
   const pollMs = deps.pollMs ?? 2000;
   const claimMs = deps.claimMs ?? CLAIM_MS;
   const sweepMs = deps.sweepMs ?? SWEEP_MS;
+  const readUsage = createUsageReading({ db, logger });
   let active = false;
   let running: Promise<number> | undefined;
   let again = false;
@@ -159,6 +161,12 @@ export function createProviderJobRunner(deps: {
           await inTransaction(db, (tx) => queue.gone(tx, job, now, 'DELETED'));
           return;
         }
+        // The final reading, while the key is still there to read: requests since the last periodic
+        // one are counted, so the ended lease's drift is final. A failed reading (stored in MPK's
+        // words) does not hold the deletion back, and a 404 is left to the deletion's own 404 (gone
+        // already), so that no answer to the reading keeps a key alive. Read, then delete: a run again
+        // after a crash reads again, harmlessly (a 404 then, if the key was deleted).
+        await readUsage(() => client, minted, now);
         let outcome: 'deleted' | 'gone' | 'expired';
         try {
           outcome = await client.remove(minted.providerKeyId);

@@ -103,8 +103,8 @@ export function createMintingService(deps: {
     /**
      * The lease's drift against its minted key's own figure at the provider (mintedKeyDrift). MPK's
      * side is what it metered up to the reading, from the ledger: requests since then are in neither
-     * figure, so a busy lease, or an ended one whose key was deleted after its last reading, shows no
-     * drift that is only the time between the two.
+     * figure, so a busy lease shows no drift that is only the time between the two. An ended lease's
+     * key is read once more just before its deletion (the DELETE job), so that figure is final.
      */
     async driftOf(
       minted: Pick<

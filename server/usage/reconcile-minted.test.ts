@@ -26,7 +26,7 @@ let worker: string;
 const upstreams: FakeUpstream[] = [];
 
 const LEASE = `query($id: ID!) { lease(id: $id) { usageUsd requestCount mintedKey {
-  providerKeyId providerUsageUsd providerCheckedAt providerError driftUsd } } }`;
+  status providerKeyId providerUsageUsd providerCheckedAt providerError driftUsd } } }`;
 
 beforeAll(async () => {
   server = await startTestServer({ clock, scheduler: false });
@@ -80,6 +80,22 @@ async function complete(lease: { id: string }, baseUrl: string, token: string, n
   }
 }
 
+/** The lease, whose minted key holds a good reading taken now that equals what MPK metered. */
+async function exactReadingNow(lease: { id: string }, made: { id: string; usageUsd: number }, status: string) {
+  const now = await leaseOf(lease.id);
+  // The provider's figure is the sum of what the fake charged this key: what MPK metered, exactly.
+  expect(made.usageUsd).toBe(Number(now.usageUsd));
+  expect(now.mintedKey).toEqual({
+    status,
+    providerKeyId: made.id,
+    providerUsageUsd: now.usageUsd,
+    providerCheckedAt: clock.now().toISOString(),
+    providerError: null,
+    driftUsd: '0.00',
+  });
+  return now;
+}
+
 describe("reconciliation reads each minted key's own usage", () => {
   for (const style of ['openrouter', 'venice'] as const) {
     it(`${style}: drift zero when MPK metered every request, the unmetered request's cost when the provider counted one more`, async () => {
@@ -89,17 +105,8 @@ describe("reconciliation reads each minted key's own usage", () => {
       await complete(lease, baseUrl, token, 3);
       clock.advance(60_000);
       await server.app.reconcile.runOnce();
-      const metered = await leaseOf(lease.id);
+      const metered = await exactReadingNow(lease, made, 'ACTIVE');
       expect(Number(metered.usageUsd)).toBeGreaterThan(0);
-      // The provider's figure is the sum of what the fake charged this key: what MPK metered, exactly.
-      expect(made.usageUsd).toBe(Number(metered.usageUsd));
-      expect(metered.mintedKey).toEqual({
-        providerKeyId: made.id,
-        providerUsageUsd: metered.usageUsd,
-        providerCheckedAt: clock.now().toISOString(),
-        providerError: null,
-        driftUsd: '0.00',
-      });
       // The minting key itself has no key-level figures: its own usage at the provider is not its leases'.
       const mintingKey = ok(
         await server.gql(
@@ -156,6 +163,102 @@ describe("reconciliation reads each minted key's own usage", () => {
     made.deletedAt = null;
     await server.app.reconcile.runOnce();
     expect((await leaseOf(lease.id)).mintedKey.providerError).toBeNull();
+  });
+});
+
+describe("an ended lease's key is read once more before it is deleted", () => {
+  /** Ends the lease and runs its DELETE job: the provider calls it made, method and status. */
+  async function end(lease: { id: string }, keyAdmin: { calls: { method: string; status: number }[] }) {
+    ok(await server.gql(Q.release, { id: lease.id }, admin), 'releaseLease');
+    keyAdmin.calls.length = 0;
+    await server.app.providerJobs.runNow();
+    return keyAdmin.calls.map((c) => [c.method, c.status]);
+  }
+
+  for (const style of ['openrouter', 'venice'] as const) {
+    it(`${style}: requests after the last periodic reading are in the final figure; drift 0.00 when MPK metered them all`, async () => {
+      const { lease, keyAdmin, made, baseUrl, token } = await mintedLease(style);
+      await complete(lease, baseUrl, token, 2);
+      clock.advance(60_000);
+      await server.app.reconcile.runOnce();
+      const periodic = await leaseOf(lease.id);
+      expect(periodic.mintedKey.providerUsageUsd).toBe(periodic.usageUsd);
+
+      // More requests, then the lease ends before reconciliation comes round again.
+      clock.advance(1000);
+      await complete(lease, baseUrl, token, 3);
+      clock.advance(1000);
+      expect(await end(lease, keyAdmin)).toEqual([
+        ['GET', 200],
+        ['DELETE', 200],
+      ]);
+      expect(made.deletedAt).not.toBeNull();
+      const ended = await exactReadingNow(lease, made, 'DELETED');
+      expect(Number(ended.usageUsd)).toBeGreaterThan(Number(periodic.usageUsd));
+
+      // Reconciliation reads only keys the provider still holds: the final figure stays.
+      clock.advance(60_000);
+      await server.app.reconcile.runOnce();
+      expect((await leaseOf(lease.id)).mintedKey).toEqual(ended.mintedKey);
+    });
+  }
+
+  it('a request the provider charged after the last periodic reading is in the final drift', async () => {
+    const { lease, keyAdmin, made, upstream, baseUrl, token } = await mintedLease('openrouter');
+    await complete(lease, baseUrl, token, 1);
+    clock.advance(60_000);
+    await server.app.reconcile.runOnce();
+    expect((await leaseOf(lease.id)).mintedKey.driftUsd).toBe('0.00');
+    clock.advance(1000);
+    upstream.bill(made.secret, 0.25, clock.now());
+    clock.advance(1000);
+    await end(lease, keyAdmin);
+    expect((await leaseOf(lease.id)).mintedKey).toMatchObject({ status: 'DELETED', driftUsd: '0.25' });
+  });
+
+  it("a final reading that fails is stored in MPK's words, and the key is deleted all the same", async () => {
+    const { lease, keyAdmin, made, baseUrl, token } = await mintedLease('openrouter');
+    await complete(lease, baseUrl, token, 1);
+    clock.advance(60_000);
+    await server.app.reconcile.runOnce();
+    const periodic = (await leaseOf(lease.id)).mintedKey;
+    clock.advance(1000);
+    keyAdmin.failNext = { count: 1, status: 500 };
+    expect(await end(lease, keyAdmin)).toEqual([
+      ['GET', 500],
+      ['DELETE', 200],
+    ]);
+    expect(made.deletedAt).not.toBeNull();
+    // The last good figure and its time stay, with the reason the final one is missing.
+    expect((await leaseOf(lease.id)).mintedKey).toEqual({
+      ...periodic,
+      status: 'DELETED',
+      providerError: `GET /keys/${made.id} answered 500`,
+    });
+    const jobs = await server.app.db.providerJob.findMany({ where: { leaseId: lease.id, kind: 'DELETE' } });
+    expect(jobs).toMatchObject([{ status: 'DONE', attempts: 1, lastError: null }]);
+  });
+
+  it('a reading never replaces a later one (reconciliation and a DELETE job may read one key at once)', async () => {
+    const { lease, made, upstream, baseUrl, token } = await mintedLease('openrouter');
+    await complete(lease, baseUrl, token, 1);
+    const later = clock.now();
+    await server.app.reconcile.runOnce();
+    const stored = (await leaseOf(lease.id)).mintedKey;
+    // A reading that began earlier (its time is taken before the request) and is stored after.
+    upstream.bill(made.secret, 0.25, clock.now());
+    clock.set(new Date(later.getTime() - 30_000));
+    try {
+      await server.app.reconcile.runOnce();
+      made.deletedAt = clock.now().getTime();
+      await server.app.reconcile.runOnce();
+      made.deletedAt = null;
+    } finally {
+      clock.set(new Date(later.getTime() + 1000));
+    }
+    expect((await leaseOf(lease.id)).mintedKey).toEqual(stored);
+    await server.app.reconcile.runOnce();
+    expect((await leaseOf(lease.id)).mintedKey.driftUsd).toBe('0.25');
   });
 });
 

@@ -7,15 +7,17 @@
 // is per lease: OpenRouter's GET /keys/{hash} (`usage`, all the key has spent, since MPK sets no
 // limit_reset) and Venice's GET /api_keys/{id} (`usage.trailingSevenDays.usd`, the only usage Venice
 // documents for a key). Every minted key the provider still holds is read: live leases and ended
-// ones whose deletion has not happened yet.
+// ones whose deletion has not happened yet; the DELETE job reads a key once more just before it
+// deletes it (minting/runner.ts), so an ended lease's figure covers its last requests.
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { Decimal } from '../core/money.js';
 import { periodicJob } from '../core/periodic.js';
-import { ProviderRequestError, providerData, reasonOf } from '../core/provider-request.js';
+import { providerData, reasonOf } from '../core/provider-request.js';
 import type { Db, ManagedKey } from '../db/client.js';
 import type { KeyService } from '../keys/service.js';
 import { mintingClient } from '../minting/providers.js';
+import { createUsageReading } from '../minting/usage-reading.js';
 
 export interface ProviderFigures {
   usageDailyUsd: Decimal | null;
@@ -69,6 +71,7 @@ export function createReconcileJob(deps: {
   intervalMs?: number;
 }) {
   const { db, keys, clock, logger } = deps;
+  const readUsage = createUsageReading({ db, logger });
 
   async function runOnce(): Promise<number> {
     // A minting key's own figures say nothing of its leases' spend, which lands on their minted
@@ -109,9 +112,8 @@ export function createReconcileJob(deps: {
   }
 
   /**
-   * Each minted key's own usage at the provider, stored on its row with the time of reading (the
-   * figure covers the lease's earlier keys too: an OpenRouter extension replaces the key, and what
-   * the replaced one spent was kept). A failure is stored in MPK's words on the row it concerns.
+   * Each minted key's own usage at the provider, stored on its row with the time of reading
+   * (minting/usage-reading.ts, which the DELETE job also calls for a final reading).
    */
   async function reconcileMintedKeys(): Promise<number> {
     const minted = await db.mintedKey.findMany({
@@ -128,31 +130,15 @@ export function createReconcileJob(deps: {
     let checked = 0;
     for (const m of minted) {
       const { mintingKey } = m;
-      const checkedAt = clock.now();
-      try {
+      const clientOf = () => {
         let client = clients.get(mintingKey.id);
         if (!client) {
           client = mintingClient(mintingKey.provider, mintingKey.baseUrl, keys.revealSecret(mintingKey));
           clients.set(mintingKey.id, client);
         }
-        const usage = await client.usage(m.providerKeyId!);
-        if (usage === null) throw new ProviderRequestError('the provider no longer knows this key (404)', 404);
-        await db.mintedKey.update({
-          where: { id: m.id },
-          data: {
-            providerUsageUsd: new Decimal(m.earlierKeysUsageUsd).plus(new Decimal(usage)),
-            providerCheckedAt: checkedAt,
-            providerError: null,
-          },
-        });
-        checked++;
-      } catch (error) {
-        // The client words its failures itself (method, path, status): never a provider's body. The
-        // last figure and its time stay: the drift compares MPK's ledger at that time with it.
-        const message = reasonOf(error, 'the usage could not be read');
-        logger.warn({ mintedKeyId: m.id, error: message }, 'minted key reconciliation failed');
-        await db.mintedKey.update({ where: { id: m.id }, data: { providerError: message } });
-      }
+        return client;
+      };
+      if (await readUsage(clientOf, m, clock.now())) checked++;
     }
     return checked;
   }
