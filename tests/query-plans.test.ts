@@ -171,7 +171,7 @@ describe('hot queries read their indexes', () => {
 
   it('the expiry job: an idle sweep, and when it wakes next', async () => {
     const [sweep] = await statementsOf(/ORDER BY l."expiresAt", l.id LIMIT/, () =>
-      db.$transaction((tx) => store.expireDue(tx, NOW)),
+      db.$transaction((tx) => store.expireDueBatch(tx, NOW, 1000)),
     );
     await expectServedBy(sweep!, 'Lease_live_expiresAt_id_idx', 'Lease');
     const [next] = await statementsOf(/min\(l."expiresAt"\)/, () => store.nextExpiry(db));

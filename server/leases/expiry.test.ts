@@ -96,7 +96,7 @@ describe('expiry', () => {
     clock.advance(3 * 86400_000);
     const [a, b] = await Promise.all([
       server.app.expiry.expireAll(),
-      server.app.services.leases.expireDueBatch(1000).then((e) => e.length),
+      server.app.services.leases.expireDueBatch(1000).then((b) => b.events.length),
     ]);
     expect(a + b).toBe(20);
     for (const lease of leases) {

@@ -1,6 +1,7 @@
 // The lease expiry job: a timer armed for the next lease due (moved earlier when a grant or an
 // extension on any instance makes one due sooner) and a periodic sweep as a safety net. Each run
-// expires due leases in batches of up to 1,000 a statement until none is left.
+// expires due leases in batches of up to 1,000 a statement until none is left; the last batch's
+// scan also says when the next lease falls due.
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { EventPump } from '../events/pump.js';
@@ -32,13 +33,17 @@ export function createExpiryJob(deps: {
     timer = setTimeout(() => void runNow(), Math.max(0, due - clock.now().getTime()));
   }
 
+  /** When the next lease falls due, as the last batch saw it (undefined: not known, ask). */
+  let seenNext: Date | null | undefined;
+
   /** Expires everything due now; returns how many leases it expired. */
   async function expireAll(): Promise<number> {
     let total = 0;
     for (;;) {
-      const expired = await leases.expireDueBatch(BATCH);
-      total += expired.length;
-      if (expired.length < BATCH) return total;
+      const batch = await leases.expireDueBatch(BATCH);
+      total += batch.events.length;
+      seenNext = batch.next;
+      if (!batch.more) return total;
     }
   }
 
@@ -47,6 +52,7 @@ export function createExpiryJob(deps: {
     clearTimeout(timer);
     timer = undefined;
     armedFor = Infinity;
+    seenNext = undefined;
     running = (async () => {
       try {
         const n = await expireAll();
@@ -57,7 +63,10 @@ export function createExpiryJob(deps: {
         return 0;
       } finally {
         running = undefined;
-        const next = await leases.nextExpiry().catch(() => null);
+        // A grant or an extension meanwhile arms the timer itself (the listener below), and the
+        // sweep catches anything else.
+        const next = seenNext !== undefined ? seenNext : await leases.nextExpiry().catch(() => null);
+        seenNext = undefined;
         arm(next ? next.getTime() : Infinity);
       }
     })();

@@ -240,7 +240,7 @@ describe('transitions', () => {
     const a = await user();
     const lease = ok(await request(a.token), 'requestLease');
     clock.advance(2 * 86400_000 + 1000);
-    expect((await server.app.services.leases.expireDueBatch(1000)).map((e) => e.leaseId)).toContain(lease.id);
+    expect((await server.app.services.leases.expireDueBatch(1000)).events.map((e) => e.leaseId)).toContain(lease.id);
     expect(ok(await server.gql(Q.lease, { id: lease.id }, admin), 'lease').status).toBe('EXPIRED');
     await expectRefused(server.gql(Q.extend, { id: lease.id, by: 60 }, admin), 'LEASE_NOT_ACTIVE');
 

@@ -478,9 +478,9 @@ export function createLeaseService(deps: {
     /** Used by the scheduler: expires a batch of due leases, returning the events written. */
     expireDueBatch: (limit: number) =>
       change(async (tx, written) => {
-        const expired = await store.expireDue(tx, clock.now(), { limit });
-        written.push(...expired);
-        return expired;
+        const batch = await store.expireDueBatch(tx, clock.now(), limit);
+        written.push(...batch.events);
+        return batch;
       }),
   };
 }

@@ -125,14 +125,22 @@ export interface EndLeasesOptions {
  * statement: DISABLE when suspended, DELETE when ended. Returns the event rows written, in cursor order.
  */
 export async function endLeases(tx: Tx, options: EndLeasesOptions): Promise<LeaseEventRecord[]> {
-  const { where, from, to, reason, actor, now } = options;
-  const limit = options.limit ?? 1000;
-  const match = Prisma.sql`${where} AND ${statusIn(from)}`;
+  const match = Prisma.sql`${options.where} AND ${statusIn(options.from)}`;
   // Choose the batch first, then lock exactly its users and keys, in the global order.
   const batch = await tx.$queryRaw<{ id: string }[]>`
-    SELECT l.id::text AS id FROM "Lease" l WHERE ${match} ORDER BY l."expiresAt", l.id LIMIT ${limit}`;
-  if (batch.length === 0) return [];
-  const ids = batch.map((b) => b.id);
+    SELECT l.id::text AS id FROM "Lease" l WHERE ${match} ORDER BY l."expiresAt", l.id LIMIT ${options.limit ?? 1000}`;
+  return endChosen(
+    tx,
+    batch.map((b) => b.id),
+    options,
+  );
+}
+
+/** Ends the leases `ids` (those of them still matching `options`), as `endLeases` does. */
+async function endChosen(tx: Tx, ids: string[], options: EndLeasesOptions): Promise<LeaseEventRecord[]> {
+  const { where, from, to, reason, actor, now } = options;
+  if (ids.length === 0) return [];
+  const match = Prisma.sql`${where} AND ${statusIn(from)}`;
   await tx.$queryRaw`
     SELECT 1 FROM "User"
     WHERE id IN (SELECT "userId" FROM "Lease" WHERE id = ANY(${ids}::uuid[]))
@@ -191,19 +199,49 @@ export async function endLeases(tx: Tx, options: EndLeasesOptions): Promise<Leas
  * SUSPENDED ones too — a suspended lease can be brought back only before its expiry, so once due
  * it has ended, and it should not read as suspended (restorable) for ever.
  */
-export function expireDue(tx: Tx, now: Date, options: { where?: Prisma.Sql; limit?: number } = {}) {
-  const where = options.where
-    ? Prisma.sql`l."expiresAt" <= ${now} AND ${options.where}`
-    : Prisma.sql`l."expiresAt" <= ${now}`;
-  return endLeases(tx, {
-    where,
-    from: EXPIRING,
-    to: 'EXPIRED',
-    reason: 'expired',
-    actor: SYSTEM_ACTOR,
-    now,
-    limit: options.limit,
-  });
+export function expireDue(tx: Tx, now: Date, options: { where?: Prisma.Sql } = {}) {
+  return endLeases(tx, expiring(now, options.where));
+}
+
+/** How due leases end: EXPIRED by the scheduler, those due at `now` (and matching `where`). */
+const expiring = (now: Date, where?: Prisma.Sql): EndLeasesOptions => ({
+  where: where ? Prisma.sql`l."expiresAt" <= ${now} AND ${where}` : Prisma.sql`l."expiresAt" <= ${now}`,
+  from: EXPIRING,
+  to: 'EXPIRED',
+  reason: 'expired',
+  actor: SYSTEM_ACTOR,
+  now,
+});
+
+export interface ExpiryBatch {
+  events: LeaseEventRecord[];
+  /** More leases are due than this batch took. */
+  more: boolean;
+  /** When the next lease falls due after this batch (null: no live lease left). */
+  next: Date | null;
+}
+
+/**
+ * The expiry job's batch: up to `limit` leases due at `now`, expired as `expireDue` does. The
+ * statement that chooses the batch (one due lease past it, if any) also reads the first live lease
+ * not yet due: whether more are due, or when the next one is, is known without a further statement
+ * (which, after the batch, would first step over the index entries the batch has just left dead).
+ */
+export async function expireDueBatch(tx: Tx, now: Date, limit: number): Promise<ExpiryBatch> {
+  const live = await tx.$queryRaw<{ id: string; expiresAt: Date }[]>`
+    (SELECT l.id::text AS id, l."expiresAt" FROM "Lease" l WHERE ${statusIn(EXPIRING)} AND l."expiresAt" <= ${now}
+     ORDER BY l."expiresAt", l.id LIMIT ${limit + 1})
+    UNION ALL
+    (SELECT l.id::text AS id, l."expiresAt" FROM "Lease" l WHERE ${statusIn(EXPIRING)} AND l."expiresAt" > ${now}
+     ORDER BY l."expiresAt", l.id LIMIT 1)`;
+  const due = live.filter((l) => l.expiresAt <= now);
+  const events = await endChosen(
+    tx,
+    due.slice(0, limit).map((l) => l.id),
+    expiring(now),
+  );
+  const more = due.length > limit;
+  return { events, more, next: more ? now : (live.find((l) => l.expiresAt > now)?.expiresAt ?? null) };
 }
 
 /** The statuses a lease expires from. */
@@ -369,7 +407,7 @@ export async function resolveRow(
   const [row] = await db.$queryRaw<ResolvedRow[]>`
     WITH pick AS (
       -- The ACTIVE lease if there is one, else the newest: each branch is one step down an index
-      -- ((userId, status, agentId) and (userId, agentId, grantedAt) for an agent), however long
+      -- (the live leases' (userId, agentId) and (userId, agentId, grantedAt) for an agent), however long
       -- the agent's history.
       SELECT id FROM (
         (SELECT l.id, 0 AS rank FROM "Lease" l WHERE ${match} AND l.status = 'ACTIVE'
