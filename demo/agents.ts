@@ -1,6 +1,7 @@
 // Simulated agents, each doing what a real one on the platform does: its user asks MPK for a
 // lease (requestLease), the platform's worker resolves it (resolveLease), and the agent talks to
-// the metering proxy with the lease token it was handed, exactly as an OpenAI client would. Then
+// the metering proxy with the lease token it was handed, exactly as an OpenAI client would (on the
+// minting key the proxy goes upstream with the provider key MPK minted for the lease). Then
 // it releases the lease, goes quiet and lets it expire, or runs on until MPK refuses it. Refusals
 // (tier limit, no key with room, 402 at a cap or a key's limit, 403 once the lease has ended) are
 // part of the story: the agent says so and carries on.
@@ -12,7 +13,8 @@ import { type AgentProfile, EMBEDDING_MODEL } from './story.js';
 const REQUEST = `mutation($input: RequestLeaseInput!) {
   requestLease(input: $input) { id tier expiresAt spendCapUsd } }`;
 const RESOLVE = `query($leaseId: ID) {
-  resolveLease(leaseId: $leaseId) { apiKey baseUrl model fallbackModels lease { key { label } } } }`;
+  resolveLease(leaseId: $leaseId) { apiKey baseUrl model fallbackModels
+    lease { key { label } mintedKey { maskedKey } } } }`;
 const RELEASE = `mutation($id: ID!) { releaseLease(id: $id) { status } }`;
 const LEASE = `query($id: ID!) { lease(id: $id) { status endReason usageUsd requestCount } }`;
 
@@ -21,6 +23,8 @@ const SYSTEM = 'You are an autonomous agent on a hosted agent platform. Think st
 const TOOL_OUTPUT = 'line 42: request handled in 120 ms, cache hit, 3 rows returned; ';
 /** How often the agents say what went through the proxy. */
 const TRAFFIC_REPORT_MS = 30_000;
+/** Resolves of a lease whose minted key is still being made (KEY_NOT_READY) before the agent gives up. */
+const NOT_READY_TRIES = 5;
 const TASKS = [
   'Summarise the open issues labelled bug and suggest which to fix first.',
   'Draft a reply to the customer who asked about invoices for last quarter.',
@@ -44,7 +48,7 @@ interface Resolved {
   baseUrl: string;
   model: string;
   fallbackModels: string[];
-  lease: { key: { label: string } | null };
+  lease: { key: { label: string } | null; mintedKey: { maskedKey: string | null } | null };
 }
 
 type Plan = { kind: 'release'; after: number } | { kind: 'quiet'; after: number } | { kind: 'until-refused' };
@@ -174,21 +178,48 @@ class Agent {
       this.say(`lease refused: ${error.code} (${error.message})`);
       return error.code === 'NO_KEY_AVAILABLE' ? 'no-key' : 'tier-limit';
     }
-    let resolved: Resolved;
+    let resolved: Resolved | null;
     try {
-      ({ resolveLease: resolved } = await this.gql<{ resolveLease: Resolved }>(this.options.workerToken, RESOLVE, {
-        leaseId: lease.id,
-      }));
+      resolved = await this.resolve(lease);
     } catch (error) {
       if (!(error instanceof Refusal) || !['QUOTA_EXHAUSTED', 'LEASE_NOT_ACTIVE'].includes(error.code)) throw error;
       this.say(`worker could not resolve its lease: ${error.code}`);
       return this.letGo(lease);
     }
+    if (!resolved) {
+      await this.release(
+        lease,
+        `its minted key was still not ready after ${NOT_READY_TRIES} tries: released the lease`,
+      );
+      return 'done';
+    }
+    const minted = resolved.lease.mintedKey;
     this.say(
-      `${lease.tier} lease on ${resolved.lease.key?.label ?? provider}: ${resolved.model}, ` +
+      `${lease.tier} lease on ${resolved.lease.key?.label ?? provider}` +
+        `${minted ? ` with its own minted key ${minted.maskedKey ?? '(being made)'}` : ''}: ${resolved.model}, ` +
         `ends in ${seconds(lease.expiresAt)} s or at $${lease.spendCapUsd}`,
     );
     return this.work(lease, resolved, this.plan(lease));
+  }
+
+  /**
+   * The worker's resolveLease; on a minting key whose provider key is still being made (KEY_NOT_READY)
+   * it asks again 2 s later (MPK's retryAfterSeconds), a few times; null if the key never came.
+   */
+  private async resolve(lease: Lease): Promise<Resolved | null> {
+    for (let tries = 1; ; tries++) {
+      try {
+        const { resolveLease } = await this.gql<{ resolveLease: Resolved }>(this.options.workerToken, RESOLVE, {
+          leaseId: lease.id,
+        });
+        return resolveLease;
+      } catch (error) {
+        if (!(error instanceof Refusal) || error.code !== 'KEY_NOT_READY') throw error;
+        if (tries >= NOT_READY_TRIES || this.signal.aborted) return null;
+        this.say('its minted key is still being made: the worker asks again in 2 s');
+        await pause(2_000, this.signal);
+      }
+    }
   }
 
   /** Most agents finish and release; some go quiet (FREE's short leases only); some run until refused. */

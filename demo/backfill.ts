@@ -2,7 +2,9 @@
 // leases granted by requestLease, usage recorded through the ledger's write path with the time
 // each request was metered, leases released, revoked, suspended at their cap or expired as the
 // scheduler would have. No row is written any other way, so every figure the dashboard shows
-// (the 30-day spend chart, key pages, the audit log) is what MPK itself computed.
+// (the 30-day spend chart, key pages, the audit log) is what MPK itself computed. The minting key's
+// leases get their provider keys the same way: after each lease change the app's own provider job
+// runner makes the calls it queued, at that moment, against the fake's key-management API.
 import { randomUUID } from 'node:crypto';
 import type { App } from '../server/app.js';
 import { MpkError } from '../server/core/errors.js';
@@ -10,6 +12,7 @@ import { Decimal } from '../server/core/money.js';
 import type { Lease } from '../server/db/client.js';
 import type { MeteredRequest } from '../server/usage/service.js';
 import { DAY_MS, type DemoClock } from './clock.js';
+import type { FakeKeyAdmin } from './fake-key-admin.js';
 import { type FakeUpstream, priceOf } from './fake-provider.js';
 import type { Random } from './random.js';
 import { adminIdentity, type RegisteredKey, userIdentity } from './setup.js';
@@ -29,6 +32,8 @@ interface Context {
   app: App;
   clock: DemoClock;
   fake: FakeUpstream;
+  /** Where the minting key's leases get their provider keys (on the demo clock). */
+  keyAdmin: FakeKeyAdmin;
   keys: RegisteredKey[];
   random: Random;
   /** Expiry times of leases left running, for the scheduler's part. */
@@ -46,6 +51,12 @@ interface SessionOptions {
 }
 
 /**
+ * The provider calls a lease change queued (a minted key's creation, suspension, deletion), made now
+ * by the app's own runner, as the scheduler's would have been woken by the change's event.
+ */
+const providerCalls = (ctx: Context) => ctx.app.providerJobs.runNow();
+
+/**
  * Moves the clock forward to `at`, first expiring every lease that fell due on the way, at the
  * moment the scheduler would have (its timer fires at the due time, give or take a sweep).
  */
@@ -54,9 +65,21 @@ async function moveTo(ctx: Context, at: number) {
   while (ctx.running.length && ctx.running[0]! <= at) {
     const due = ctx.running.shift()!;
     ctx.clock.travelTo(new Date(Math.min(at, due + ctx.random.int(1, 400))));
-    await ctx.app.expiry.expireAll();
+    if (await ctx.app.expiry.expireAll()) await providerCalls(ctx);
   }
   ctx.clock.travelTo(new Date(at));
+}
+
+/**
+ * The secret the lease's requests were made with, as the fake bills it: the key's own, or on a
+ * minting key the provider key minted for the lease.
+ */
+async function billedSecret(ctx: Context, key: RegisteredKey, lease: Lease): Promise<string> {
+  if (key.spec.mode !== 'MINT') return key.secret;
+  const recorded = await ctx.app.db.mintedKey.findUnique({ where: { leaseId: lease.id } });
+  const minted = recorded?.providerKeyId ? ctx.keyAdmin.keys.get(recorded.providerKeyId) : undefined;
+  if (!minted) throw new Error(`No provider key was minted for lease ${lease.id} on ${key.spec.label}`);
+  return minted.secret;
 }
 
 const isRefusal = (error: unknown) =>
@@ -148,6 +171,10 @@ async function session(
   if (!lease) return;
   ctx.summary.leases++;
   const key = ctx.keys.find((k) => k.id === lease.keyId)!;
+  // Only a minting key's leases queue provider calls (asking the queue costs two statements).
+  const minting = key.spec.mode === 'MINT';
+  if (minting) await providerCalls(ctx);
+  const secret = await billedSecret(ctx, key, lease);
   const { room, capBound } = await roomOf(ctx, lease, options.keySpendTarget);
   const until = Math.max(start, Math.min(end, lease.expiresAt.getTime() - 5_000));
   const gap = Math.max(1, (until - start) / (options.requests + 1));
@@ -160,13 +187,14 @@ async function session(
     const request = draftRequest(ctx, key, profile, batch.length, at);
     batch.push({ ...request, leaseId: lease.id });
     // The provider's own books agree with MPK's, as they do for what the fake serves live.
-    ctx.fake.bill(key.secret, request.costUsd.toNumber(), new Date(at));
+    ctx.fake.bill(secret, request.costUsd.toNumber(), new Date(at));
     spent = spent.plus(request.costUsd);
   }
   if (batch.length) {
     await moveTo(ctx, at);
     ctx.summary.requests += await ctx.app.services.usage.recordBatch(batch);
     ctx.summary.spentUsd = ctx.summary.spentUsd.plus(spent);
+    if (minting) await providerCalls(ctx);
   }
   const refused = spent.greaterThanOrEqualTo(room);
   if (refused && capBound) return; // suspended at its cap by the ledger
@@ -180,6 +208,7 @@ async function session(
   } else {
     await ctx.app.services.leases.release(userIdentity(profile.userId), lease.id);
   }
+  if (minting) await providerCalls(ctx);
 }
 
 /** The platform grows: later days are busier, weekends quieter. */
@@ -203,6 +232,7 @@ async function disableKeysOf(ctx: Context, daysAgo: number, at: number) {
   for (const key of ctx.keys.filter((k) => k.spec.disabled?.daysAgo === daysAgo)) {
     await moveTo(ctx, at);
     await ctx.app.services.leases.disableKey(adminIdentity, key.id, key.spec.disabled!.reason);
+    await providerCalls(ctx);
   }
 }
 

@@ -1,4 +1,5 @@
-// The demo, as a function: MPK on a fresh embedded database, a fake provider behind a pool of keys,
+// The demo, as a function: MPK on a fresh embedded database, a fake provider behind a pool of keys
+// (one of them a minting key, whose leases get provider keys minted at the fake's key-management API),
 // users of every tier, thirty days of history written through MPK's own services, then simulated
 // agents leasing keys and sending metered requests through the proxy. run.ts is its command line;
 // tests/demo.test.ts runs it too.
@@ -10,11 +11,12 @@ import { loadConfig } from '../server/config.js';
 import { startAgents } from './agents.js';
 import { backfill } from './backfill.js';
 import { createDemoClock, DAY_MS } from './clock.js';
+import { createFakeKeyAdmin, type FakeKeyAdmin } from './fake-key-admin.js';
 import { type FakeUpstream, startFakeUpstream } from './fake-provider.js';
 import { createGraphQLClient } from './graphql.js';
 import { createRandom } from './random.js';
-import { registerCast } from './setup.js';
-import { AGENTS, PRICES, USERS, WORKER } from './story.js';
+import { registerCast, secretFor } from './setup.js';
+import { AGENTS, KEYS, PRICES, USERS, WORKER } from './story.js';
 
 export interface DemoOptions {
   port: number;
@@ -35,6 +37,8 @@ export interface Demo {
   url: string;
   app: App;
   fake: FakeUpstream;
+  /** The fake's OpenRouter-style key-management API, where the minting key's leases get their keys. */
+  keyAdmin: FakeKeyAdmin;
   /** The data folder, absolute. */
   dataDir: string;
   /** Variables of the environment the demo ignored (it always runs embedded, on dev secrets). */
@@ -48,6 +52,10 @@ const STORY_SEED = 0x6d706b;
 const MARKER = '.mpk-demo';
 /** Asked sooner than the scheduler's five minutes, so the key pages show the provider's figures. */
 const RECONCILE_EVERY_MS = 60_000;
+/** How often the demo says what the minting key's leases did at the provider's key-management API. */
+const MINTING_REPORT_MS = 30_000;
+/** The story's minting key, for the lines that say what was minted for its leases. */
+const MINTING_LABEL = KEYS.find((k) => k.mode === 'MINT')?.label ?? 'the minting key';
 /**
  * The demo always uses its own embedded database and the generated development secrets: its data
  * folder is wiped at every start, and the dashboard's development sign-in exists only on the
@@ -101,6 +109,23 @@ async function mintTokens(secret: string) {
   return { userToken: (userId: string) => tokens.get(userId)!, worker };
 }
 
+/** Every half minute, the provider keys minted and deleted for the minting key's leases meanwhile. */
+function reportMinting(keyAdmin: FakeKeyAdmin, log: (line: string) => void) {
+  let since = Date.now();
+  const timer = setInterval(() => {
+    const keys = [...keyAdmin.keys.values()];
+    const created = keys.filter((k) => k.createdAt >= since).length;
+    const deleted = keys.filter((k) => k.deletedAt !== null && k.deletedAt >= since).length;
+    since = Date.now();
+    if (created || deleted)
+      log(
+        `provider: ${created} ${created === 1 ? 'key' : 'keys'} minted and ${deleted} deleted for ` +
+          `${MINTING_LABEL}'s leases in the last ${MINTING_REPORT_MS / 1000} s; ${keyAdmin.activeKeys().length} alive`,
+      );
+  }, MINTING_REPORT_MS);
+  return () => clearInterval(timer);
+}
+
 /** Runs the app's own reconciliation job now and every minute. */
 function keepReconciling(app: App, log: (line: string) => void) {
   const run = () =>
@@ -121,7 +146,9 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     log(`Ignoring ${ignoredEnv.join(', ')}: the demo runs on its own embedded database and development secrets`);
   const config = await loadConfig(env);
   const clock = createDemoClock();
-  const fake = await startFakeUpstream({ latencyMs: { min: 50, max: 600 }, prices: PRICES });
+  // On the demo's clock, so that keys minted for the history's leases live and expire in its time.
+  const keyAdmin = createFakeKeyAdmin({ style: 'openrouter', clock, adminKey: secretFor('OPENROUTER') });
+  const fake = await startFakeUpstream({ latencyMs: { min: 50, max: 600 }, prices: PRICES, keyAdmin });
   let app: App | undefined;
   try {
     log(`Fake provider on ${fake.url} (for the demo and the tests only); starting MPK on the embedded database`);
@@ -129,12 +156,13 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     const started = Date.now();
     // The story begins `days` days ago, at midnight UTC: the keys and users are registered then.
     clock.travelTo(new Date(Math.floor(started / DAY_MS) * DAY_MS - days * DAY_MS));
-    const keys = await registerCast(app, fake);
-    const history = await backfill({ app, clock, fake, keys, random: createRandom(STORY_SEED), days });
+    const keys = await registerCast(app, fake, keyAdmin);
+    const history = await backfill({ app, clock, fake, keyAdmin, keys, random: createRandom(STORY_SEED), days });
     log(
       `Wrote ${days} days of history through MPK's services in ${((Date.now() - started) / 1000).toFixed(1)} s: ` +
         `${history.leases} leases, ${history.requests} requests, $${history.spentUsd.toFixed(2)}, ` +
-        `${history.refusals} refusals`,
+        `${history.refusals} refusals; ${keyAdmin.keys.size} provider keys minted for ${MINTING_LABEL}'s ` +
+        `leases, ${keyAdmin.activeKeys().length} still alive`,
     );
 
     const url = await app.listen();
@@ -148,12 +176,14 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
       log,
     });
     const stopReconciling = keepReconciling(app, log);
+    const stopReporting = reportMinting(keyAdmin, log);
     const running = app;
     let stopping: Promise<void> | undefined;
     return {
       url,
       app,
       fake,
+      keyAdmin,
       dataDir,
       ignoredEnv,
       // Agents first (they would only meet a closed server), then MPK, then its provider.
@@ -161,6 +191,7 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
         (stopping ??= (async () => {
           await agents.stop();
           stopReconciling();
+          stopReporting();
           await running.stop();
           await fake.close();
         })()),

@@ -1,7 +1,7 @@
-// A fake of the providers' key-management APIs, for the minted-key tests and nothing else: served
-// by the fake provider (startFakeUpstream({ keyAdmin })) beside its inference endpoints, on the same
-// origin, as the real providers serve both under one base URL. The wire formats follow the
-// providers' documentation:
+// A fake of the providers' key-management APIs, for the minted-key tests and the demo's minting key
+// (nothing else): served by the fake provider (startFakeUpstream({ keyAdmin })) beside its inference
+// endpoints, on the same origin, as the real providers serve both under one base URL. The wire
+// formats follow the providers' documentation:
 //
 // OpenRouter (docs: openrouter.ai/docs/api/api-reference/api-keys, "Management API Keys"):
 //   POST   /keys          { name, limit?, limit_reset?, include_byok_in_limit?, expires_at? }

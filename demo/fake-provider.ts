@@ -36,7 +36,7 @@ export interface FakeAccount {
 }
 
 export interface FakeProviderOptions {
-  /** A random delay before each answer, uniform in [min, max] milliseconds. */
+  /** A random delay before each inference answer (not key management), uniform in [min, max] milliseconds. */
   latencyMs?: { min: number; max: number };
   /** Prices by model: token counts follow the request, and cost follows these prices. */
   prices?: Record<string, ModelPrice>;
@@ -524,9 +524,11 @@ export async function startFakeUpstream(options: FakeProviderOptions = {}): Prom
     const body = raw ? JSON.parse(raw) : {};
     state.bodies.push(body);
     if (state.bodies.length > 100) state.bodies.shift();
+    // The latency stands for a model's time to answer: key management answers at once (the demo's
+    // history mints and deletes dozens of keys while it is written, one call after another).
+    if (options.keyAdmin?.handles(req.method ?? 'GET', route)) return options.keyAdmin.answer(req, res, route, body);
     if (options.latencyMs)
       await sleep(options.latencyMs.min + Math.random() * (options.latencyMs.max - options.latencyMs.min));
-    if (options.keyAdmin?.handles(req.method ?? 'GET', route)) return options.keyAdmin.answer(req, res, route, body);
     await answer(req, res, route, body);
   });
   // Loopback only, whatever the caller: a fake provider must never be reachable from elsewhere.

@@ -1,17 +1,22 @@
 // Registers the cast through MPK's own services, as an admin would through the API: tier
 // policies, the users' tiers, and the keys (their secrets known to the fake provider, which
-// stands behind every one of them).
+// stands behind every one of them; the minting key's is the management key of the fake's
+// OpenRouter-style key-management API).
 import { randomBytes } from 'node:crypto';
 import type { App } from '../server/app.js';
 import type { Identity } from '../server/auth/authenticator.js';
 import type { Tier } from '../server/db/enums.js';
+import type { FakeKeyAdmin } from './fake-key-admin.js';
 import type { FakeUpstream } from './fake-provider.js';
 import { ADMIN, configOf, type DemoKey, KEYS, POLICIES, USERS } from './story.js';
 
 export interface RegisteredKey {
   id: string;
   spec: DemoKey;
-  /** The provider key as the fake knows it; MPK holds it sealed and hands agents a lease token. */
+  /**
+   * The provider key as the fake knows it; MPK holds it sealed and hands agents a lease token. A
+   * MINT key's is the fake's management key: its leases spend on the keys MPK mints with it.
+   */
   secret: string;
 }
 
@@ -24,16 +29,12 @@ export const userIdentity = (userId: string): Identity => {
 };
 
 /** A secret in the shape of the provider's own keys, so the masked forms look familiar. */
-function secretFor(key: DemoKey): string {
+export function secretFor(provider: DemoKey['provider']): string {
   const random = randomBytes(24).toString('hex');
-  return key.provider === 'OPENROUTER'
-    ? `sk-or-v1-${random}`
-    : key.provider === 'VENICE'
-      ? `vn-${random}`
-      : `sk-${random}`;
+  return provider === 'OPENROUTER' ? `sk-or-v1-${random}` : provider === 'VENICE' ? `vn-${random}` : `sk-${random}`;
 }
 
-export async function registerCast(app: App, fake: FakeUpstream): Promise<RegisteredKey[]> {
+export async function registerCast(app: App, fake: FakeUpstream, keyAdmin: FakeKeyAdmin): Promise<RegisteredKey[]> {
   const { tierPolicies, users, keys } = app.services;
   for (const [tier, policy] of Object.entries(POLICIES)) await tierPolicies.update(adminIdentity, tier as Tier, policy);
   for (const user of USERS) {
@@ -42,12 +43,13 @@ export async function registerCast(app: App, fake: FakeUpstream): Promise<Regist
   }
   const registered: RegisteredKey[] = [];
   for (const spec of KEYS) {
-    const secret = secretFor(spec);
-    fake.accounts.set(secret, {
-      costStyle: spec.costStyle,
-      creditLimitUsd: spec.creditLimitUsd,
-      balanceUsd: spec.balanceUsd,
-    });
+    const secret = spec.mode === 'MINT' ? keyAdmin.adminKey : secretFor(spec.provider);
+    if (spec.mode !== 'MINT')
+      fake.accounts.set(secret, {
+        costStyle: spec.costStyle,
+        creditLimitUsd: spec.creditLimitUsd,
+        balanceUsd: spec.balanceUsd,
+      });
     const key = await keys.create(adminIdentity, {
       provider: spec.provider,
       label: spec.label,
@@ -60,6 +62,7 @@ export async function registerCast(app: App, fake: FakeUpstream): Promise<Regist
       dailyLimitUsd: spec.dailyLimitUsd,
       monthlyLimitUsd: spec.monthlyLimitUsd,
       maxActiveLeases: spec.maxActiveLeases,
+      ...(spec.mode === 'MINT' ? { mode: spec.mode, maxMintedKeys: spec.maxMintedKeys } : {}),
     });
     registered.push({ id: key.id, spec, secret });
   }

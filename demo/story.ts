@@ -21,6 +21,13 @@ export const EMBEDDING_MODEL = 'text-embedding-3-small';
 export interface DemoKey {
   label: string;
   provider: Provider;
+  /**
+   * MINT: the key's secret is the fake OpenRouter's management key, and each lease on it gets a
+   * provider key of its own, minted (and deleted when the lease ends) at the fake's key-management API.
+   */
+  mode?: 'MINT';
+  /** A MINT key's cap on its minted keys at once. */
+  maxMintedKeys?: number;
   /** How the fake reports cost to this key: as the real provider does (none: MPK prices it). */
   costStyle: CostStyle;
   defaultModel: string;
@@ -65,6 +72,20 @@ export const KEYS: DemoKey[] = [
     monthlyLimitUsd: '300',
     maxActiveLeases: 2,
     creditLimitUsd: 400,
+  },
+  {
+    label: 'openrouter-minting',
+    provider: 'OPENROUTER',
+    mode: 'MINT',
+    // Its leases' minted keys report cost as OpenRouter does (the fake's default for keys it minted).
+    costStyle: 'openrouter',
+    defaultModel: 'anthropic/claude-sonnet-4',
+    fallbackModels: ['openai/gpt-4o-mini'],
+    dailyLimitUsd: '25',
+    monthlyLimitUsd: '400',
+    maxActiveLeases: 3,
+    // Room for its three leases' keys, and for keys of ended leases until their deletion is confirmed.
+    maxMintedKeys: 5,
   },
   {
     label: 'venice-pool',

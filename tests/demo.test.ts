@@ -32,8 +32,27 @@ interface LeaseNode {
 
 /** The newest leases: the live ones come first. */
 const LEASES = `{ leases(first: 100) { edges { node { id status agentId grantedAt endedAt } } } }`;
-const KEY_LIST = `{ managedKeys(first: 50) { totalCount edges { node { id label provider status disabledReason
+const KEY_LIST = `{ managedKeys(first: 50) { totalCount edges { node { id label provider mode status disabledReason
   providerUsage { usageTodayUsd balanceUsd error } } } } }`;
+const MINTED_LEASES = `query($keyId: ID) { leases(keyId: $keyId, first: 200) { edges { node {
+  id status grantedAt endedAt requestCount usageUsd
+  mintedKey { status providerKeyId maskedKey providerCreatedAt deletedAt } } } } }`;
+
+interface MintedLease {
+  id: string;
+  status: string;
+  grantedAt: string;
+  endedAt: string | null;
+  requestCount: number;
+  usageUsd: string;
+  mintedKey: {
+    status: string;
+    providerKeyId: string | null;
+    maskedKey: string | null;
+    providerCreatedAt: string | null;
+    deletedAt: string | null;
+  } | null;
+}
 
 const leases = async () =>
   (await gql<{ leases: { edges: { node: LeaseNode }[] } }>(admin, LEASES)).leases.edges.map((e) => e.node);
@@ -62,10 +81,13 @@ afterAll(async () => {
 });
 
 describe('npm run demo', () => {
-  it('registers the pool: every key of the story, one disabled with its reason', async () => {
+  it('registers the pool: every key of the story, one disabled with its reason, one minting', async () => {
     const { managedKeys } = await gql(admin, KEY_LIST);
     expect(managedKeys.totalCount).toBe(KEYS.length);
     const nodes = managedKeys.edges.map((e: { node: unknown }) => e.node);
+    expect(nodes.filter((k: { mode: string }) => k.mode === 'MINT')).toEqual([
+      expect.objectContaining({ label: 'openrouter-minting', provider: 'OPENROUTER' }),
+    ]);
     expect(new Set(nodes.map((k: { provider: string }) => k.provider))).toEqual(
       new Set(['OPENROUTER', 'VENICE', 'OPENAI_COMPATIBLE']),
     );
@@ -148,6 +170,66 @@ describe('npm run demo', () => {
       .toBeGreaterThanOrEqual(1);
     expect(lines.some((line) => /^\[[\w-]+\] (FREE|PRO|ENTERPRISE) lease on /.test(line))).toBe(true);
   }, 70_000);
+
+  it("the minting key's leases get provider keys of their own: minted, used, deleted when they end", async () => {
+    const { managedKeys } = await gql(admin, KEY_LIST);
+    const minting = managedKeys.edges.find((e: { node: { mode: string } }) => e.node.mode === 'MINT').node;
+    const mintedLeases = async () =>
+      (
+        await gql<{ leases: { edges: { node: MintedLease }[] } }>(admin, MINTED_LEASES, { keyId: minting.id })
+      ).leases.edges.map((e) => e.node);
+    const atProvider = (lease: MintedLease) => demo!.keyAdmin.keys.get(lease.mintedKey?.providerKeyId ?? '');
+
+    // The history: every lease on the key had its own key at the fake's key-management API, charged
+    // what MPK metered on the lease, and deleted once the lease ended.
+    const history = (await mintedLeases()).filter((l) => l.endedAt !== null && !isNew(l.endedAt));
+    expect(history.length).toBeGreaterThanOrEqual(5);
+    for (const lease of history) {
+      expect(lease.mintedKey, lease.id).toMatchObject({
+        status: 'DELETED',
+        providerKeyId: expect.any(String),
+        maskedKey: expect.stringMatching(/^sk-or-/),
+      });
+      const made = atProvider(lease);
+      expect(made?.name, lease.id).toBe(`mpk-lease-${lease.id}`);
+      expect(made?.deletedAt, lease.id).not.toBeNull();
+      expect(made?.usageUsd, lease.id).toBeCloseTo(Number(lease.usageUsd), 6);
+    }
+    expect(history.some((l) => l.requestCount > 0)).toBe(true);
+
+    // Live: an agent's lease on it is answered through the proxy with its minted key, which the
+    // fake charges; and leases that end while the demo runs have their keys deleted too.
+    await expect
+      .poll(
+        async () =>
+          (await mintedLeases()).some(
+            (l) => isNew(l.grantedAt) && l.mintedKey?.status === 'ACTIVE' && (atProvider(l)?.usageUsd ?? 0) > 0,
+          ),
+        { timeout: 60_000, interval: 1000 },
+      )
+      .toBe(true);
+    await expect
+      .poll(
+        async () =>
+          (await mintedLeases())
+            .filter((l) => l.endedAt !== null)
+            // (a lease that ended before its key was made has none to delete)
+            .every(
+              (l) =>
+                l.mintedKey?.status === 'DELETED' &&
+                (l.mintedKey.providerKeyId === null || atProvider(l)?.deletedAt != null),
+            ),
+        { timeout: 10_000, interval: 500 },
+      )
+      .toBe(true);
+    const { providerJobs } = await gql(
+      admin,
+      `query($keyId: ID) { providerJobs(keyId: $keyId, status: IRRECOVERABLE) { totalCount } }`,
+      { keyId: minting.id },
+    );
+    expect(providerJobs.totalCount).toBe(0);
+    expect(lines.some((line) => /lease on openrouter-minting with its own minted key sk-or-/.test(line))).toBe(true);
+  }, 90_000);
 
   it("asks the providers' own figures: OpenRouter's GET /key and Venice's balance", async () => {
     await expect
