@@ -125,10 +125,9 @@ export interface EndLeasesOptions {
  * statement: DISABLE when suspended, DELETE when ended. Returns the event rows written, in cursor order.
  */
 export async function endLeases(tx: Tx, options: EndLeasesOptions): Promise<LeaseEventRecord[]> {
-  const match = Prisma.sql`${options.where} AND ${statusIn(options.from)}`;
   // Choose the batch first, then lock exactly its users and keys, in the global order.
   const batch = await tx.$queryRaw<{ id: string }[]>`
-    SELECT l.id::text AS id FROM "Lease" l WHERE ${match} ORDER BY l."expiresAt", l.id LIMIT ${options.limit ?? 1000}`;
+    SELECT l.id::text AS id FROM "Lease" l WHERE ${matching(options)} ORDER BY l."expiresAt", l.id LIMIT ${options.limit ?? 1000}`;
   return endChosen(
     tx,
     batch.map((b) => b.id),
@@ -136,11 +135,14 @@ export async function endLeases(tx: Tx, options: EndLeasesOptions): Promise<Leas
   );
 }
 
+/** The leases `options` end: those matching its `where` whose status is in its `from`. */
+const matching = (options: EndLeasesOptions) => Prisma.sql`${options.where} AND ${statusIn(options.from)}`;
+
 /** Ends the leases `ids` (those of them still matching `options`), as `endLeases` does. */
 async function endChosen(tx: Tx, ids: string[], options: EndLeasesOptions): Promise<LeaseEventRecord[]> {
-  const { where, from, to, reason, actor, now } = options;
+  const { to, reason, actor, now } = options;
   if (ids.length === 0) return [];
-  const match = Prisma.sql`${where} AND ${statusIn(from)}`;
+  const match = matching(options);
   await tx.$queryRaw`
     SELECT 1 FROM "User"
     WHERE id IN (SELECT "userId" FROM "Lease" WHERE id = ANY(${ids}::uuid[]))
