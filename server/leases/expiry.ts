@@ -33,18 +33,22 @@ export function createExpiryJob(deps: {
     timer = setTimeout(() => void runNow(), Math.max(0, due - clock.now().getTime()));
   }
 
-  /** When the next lease falls due, as the last batch saw it (undefined: not known, ask). */
-  let seenNext: Date | null | undefined;
+  /**
+   * Expires everything due now, batch after batch; returns how many leases it expired and when the
+   * next one falls due, as the last batch saw it (null: no live lease left).
+   */
+  async function expireBatches(): Promise<{ expired: number; next: Date | null }> {
+    let expired = 0;
+    for (;;) {
+      const batch = await leases.expireDueBatch(BATCH);
+      expired += batch.events.length;
+      if (!batch.more) return { expired, next: batch.next };
+    }
+  }
 
   /** Expires everything due now; returns how many leases it expired. */
   async function expireAll(): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const batch = await leases.expireDueBatch(BATCH);
-      total += batch.events.length;
-      seenNext = batch.next;
-      if (!batch.more) return total;
-    }
+    return (await expireBatches()).expired;
   }
 
   async function runNow(): Promise<number> {
@@ -52,12 +56,14 @@ export function createExpiryJob(deps: {
     clearTimeout(timer);
     timer = undefined;
     armedFor = Infinity;
-    seenNext = undefined;
     running = (async () => {
+      // When the next lease falls due; undefined while not known (a failed run asks the database).
+      let next: Date | null | undefined;
       try {
-        const n = await expireAll();
-        if (n) logger.info({ expired: n }, 'expired leases');
-        return n;
+        const run = await expireBatches();
+        next = run.next;
+        if (run.expired) logger.info({ expired: run.expired }, 'expired leases');
+        return run.expired;
       } catch (error) {
         logger.error({ err: error }, 'lease expiry failed; retrying at the next sweep');
         return 0;
@@ -65,8 +71,7 @@ export function createExpiryJob(deps: {
         running = undefined;
         // A grant or an extension meanwhile arms the timer itself (the listener below), and the
         // sweep catches anything else.
-        const next = seenNext !== undefined ? seenNext : await leases.nextExpiry().catch(() => null);
-        seenNext = undefined;
+        if (next === undefined) next = await leases.nextExpiry().catch(() => null);
         arm(next ? next.getTime() : Infinity);
       }
     })();
