@@ -158,7 +158,9 @@ async function endChosen(tx: Tx, ids: string[], options: EndLeasesOptions): Prom
     ), ended AS (
       UPDATE "Lease" l
       SET status = ${to}::"LeaseStatus", "endedAt" = ${now}, "endReason" = ${reason}, "updatedAt" = ${now}
-      FROM target t WHERE l.id = t.id
+      -- (The ids again: the planner cannot see how few rows \`target\` holds and, at some sizes, joined
+      -- it to a scan of the whole table; on the ids it reads the primary key index, as \`target\` does.)
+      FROM target t WHERE l.id = t.id AND l.id = ANY(${ids}::uuid[])
       RETURNING l.id, l."userId", l."keyId", l."agentId", t."oldStatus"::text AS "oldStatus", l."expiresAt"
     ), freed AS (
       SELECT "keyId", "userId" FROM ended WHERE "oldStatus" = 'ACTIVE'
