@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFakeKeyAdmin, type FakeKeyAdmin } from '../demo/fake-key-admin.js';
 import { type FakeUpstream, startFakeUpstream } from '../demo/fake-provider.js';
 import { CHROMIUM, launchBrowser, openPage, type TestBrowser } from './support/browser.js';
-import { disableKeys, newUser, ok, Q, requestLease } from './support/fixtures.js';
+import { createMintingKey, disableKeys, newUser, ok, Q, requestLease } from './support/fixtures.js';
 import { type TestServer, withTestServer } from './support/server.js';
 
 const available = existsSync(CHROMIUM);
@@ -163,4 +163,52 @@ describe.skipIf(!available)('minted keys in the dashboard', () => {
       expect(await page.getByTestId('failing-jobs').count()).toBe(0);
     },
   );
+
+  it("pages a minting key's provider jobs, newest first, 20 at a time, the cursor in the URL", async () => {
+    const key = (await createMintingKey(
+      server,
+      admin,
+      { provider: 'OPENROUTER', adminKey: keyAdmin.adminKey, url: upstream.url },
+      { label: 'browser-paged-jobs' },
+    )) as { id: string };
+    await disableKeys(server, key.id);
+    // Eleven leases granted and revoked: a CREATE and a DELETE job each, 22 in all.
+    const user = await newUser(server, { prefix: 'paged', tier: 'ENTERPRISE', admin });
+    for (let i = 0; i < 11; i++) {
+      const lease = (await requestLease(server, user.token, {
+        provider: 'OPENROUTER',
+        framework: 'GENERIC',
+        agentId: `paged-${i}`,
+      })) as { id: string };
+      ok(await server.gql(Q.revoke, { id: lease.id, reason: 'paging' }, admin), 'revokeLease');
+    }
+    const newestFirst = (
+      await server.app.db.providerJob.findMany({ where: { mintingKeyId: key.id }, orderBy: { id: 'desc' } })
+    ).map((j) => String(j.id));
+    expect(newestFirst).toHaveLength(22);
+
+    const { page } = await browser.page({ token: admin });
+    await openPage(page, `/keys/${key.id}`);
+    const jobs = page.getByTestId('provider-jobs');
+    const shownIds = () =>
+      jobs.locator('tr[data-job-id]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-job-id')));
+    await jobs.getByText('20 shown of 22 jobs').waitFor({ timeout: 10_000 });
+    expect(await shownIds()).toEqual(newestFirst.slice(0, 20));
+    expect(await jobs.getByRole('button', { name: 'Previous' }).isDisabled()).toBe(true);
+
+    await jobs.getByRole('button', { name: 'Next' }).click();
+    await page.waitForURL(/[?&]after=/, { timeout: 5000 });
+    await jobs.getByText('2 shown of 22 jobs').waitFor({ timeout: 10_000 });
+    expect(await shownIds()).toEqual(newestFirst.slice(20));
+    expect(await jobs.getByRole('button', { name: 'Next' }).isDisabled()).toBe(true);
+    await axe(page, '/keys/:id on its second page of provider jobs');
+
+    // A reload keeps the page (the cursor is in the URL); Previous goes back to the newest.
+    await page.reload();
+    await jobs.getByText('2 shown of 22 jobs').waitFor({ timeout: 10_000 });
+    await jobs.getByRole('button', { name: 'Previous' }).click();
+    await page.waitForURL(/[?&]before=/, { timeout: 5000 });
+    await jobs.getByText('20 shown of 22 jobs').waitFor({ timeout: 10_000 });
+    expect(await shownIds()).toEqual(newestFirst.slice(0, 20));
+  });
 });

@@ -40,10 +40,16 @@ export const MintedKeyFieldsFragment = graphql(`
  * server's query cost limit.
  */
 export const ProviderJobsQuery = graphql(`
-  query ProviderJobs($keyId: ID, $leaseId: ID) {
-    providerJobs(keyId: $keyId, leaseId: $leaseId, first: 50) {
+  query ProviderJobs($keyId: ID, $leaseId: ID, $first: Int, $after: String, $last: Int, $before: String) {
+    providerJobs(keyId: $keyId, leaseId: $leaseId, first: $first, after: $after, last: $last, before: $before) {
       totalCount
       totalCountIsEstimate
+      pageInfo {
+        hasNextPage
+        hasPreviousPage
+        startCursor
+        endCursor
+      }
       edges {
         node {
           ...ProviderJobRow

@@ -10,9 +10,11 @@ import { useMutation, useQuery } from 'urql';
 import { ProviderJobsQuery, RetryProviderJobMutation } from '../api/minting';
 import type { ProviderJobKind, ProviderJobRowFragment } from '../gql/graphql';
 import { formatTotal } from '../lib/format';
+import { pageVariables } from '../lib/url';
 import { ActionModal } from './ActionModal';
 import { LeaseLink } from './Links';
 import { ListTable } from './ListTable';
+import { Pager } from './Pager';
 import { RelativeTime } from './RelativeTime';
 import { dark, ProviderJobStatusBadge } from './StatusBadge';
 import { useLiveRefresh } from './useLiveRefresh';
@@ -85,13 +87,23 @@ export function useFollowJobs(unfinished: boolean, refresh: () => void) {
 export const hasUnfinished = (jobs: readonly ProviderJobRowFragment[]) =>
   jobs.some((j) => j.status === 'PENDING' || j.status === 'RUNNING');
 
+/** Jobs on a page: a lease has a handful (all on one page); a minting key's are paged. */
+const LEASE_JOBS = 50;
+const KEY_JOBS_PAGE = 20;
+
 /**
  * The jobs of a minting key or a lease (`enabled`: only for the roles that may read them), asked
  * again when a lease event concerns them (every lease change may queue one; PROVIDER_JOB_FAILED
- * says one failed for good) and followed while some are still to run.
+ * says one failed for good) and followed while some are still to run. A key's jobs come a page at
+ * a time, at the cursor `page` (the URL's).
  */
-export function useProviderJobs(filter: { keyId: string } | { leaseId: string }, enabled: boolean) {
-  const [{ data, fetching }, refresh] = useQuery({ query: ProviderJobsQuery, variables: filter, pause: !enabled });
+export function useProviderJobs(
+  filter: { keyId: string } | { leaseId: string },
+  enabled: boolean,
+  page: { after: string | null; before: string | null } = { after: null, before: null },
+) {
+  const variables = { ...filter, ...pageVariables(page, 'keyId' in filter ? KEY_JOBS_PAGE : LEASE_JOBS) };
+  const [{ data, fetching }, refresh] = useQuery({ query: ProviderJobsQuery, variables, pause: !enabled });
   const again = () => refresh({ requestPolicy: 'network-only' });
   // A key's jobs move with all its leases: asked again at most every 3 s; a lease's every 1 s.
   useLiveRefresh(
@@ -109,17 +121,28 @@ export function ProviderJobsTable({
   jobsOf,
   canRetry,
   showLease,
+  goTo,
 }: {
   jobsOf: ReturnType<typeof useProviderJobs>;
   canRetry: boolean;
   /** On a key's page each job names its lease. */
   showLease: boolean;
+  /** Pages through the jobs (a key's); without it the table shows the first page only. */
+  goTo?: (page: { after?: string | null; before?: string | null }) => void;
 }) {
   const { jobs, connection, loading } = jobsOf;
   const [retrying, setRetrying] = useState<ProviderJobRowFragment | null>(null);
   const failing = jobs.filter((j) => j.status === 'IRRECOVERABLE').length;
   if (!connection) return null;
   const { totalCount, totalCountIsEstimate } = connection;
+  // A paged table says its count in the pager below it.
+  const count = goTo
+    ? ''
+    : jobs.length < totalCount
+      ? `newest ${jobs.length} of ${formatTotal(totalCount, totalCountIsEstimate)}`
+      : `${totalCount} in all`;
+  const failed = failing > 0 ? `${failing} ${goTo ? 'on this page ' : ''}failed for good` : '';
+  const summary = [count, failed].filter(Boolean).join(' · ');
   return (
     <Stack gap={4} data-testid="provider-jobs">
       <Group justify="space-between">
@@ -127,17 +150,14 @@ export function ProviderJobsTable({
           Provider jobs
         </Title>
         <Text size="sm" c="dimmed">
-          {jobs.length < totalCount
-            ? `newest ${jobs.length} of ${formatTotal(totalCount, totalCountIsEstimate)}`
-            : `${totalCount} in all`}
-          {failing > 0 && ` · ${failing} failed for good`}
+          {summary}
         </Text>
       </Group>
       <ListTable<ProviderJobRowFragment>
         rows={jobs}
         loading={loading}
         flash={{ idOf: (j) => j.id, signatureOf: (j) => `${j.status}:${j.attempts}` }}
-        rowAttributes={(j) => ({ 'data-job-status': j.status, 'data-job-kind': j.kind })}
+        rowAttributes={(j) => ({ 'data-job-id': j.id, 'data-job-status': j.status, 'data-job-kind': j.kind })}
         empty={<Text size="sm">No provider job yet: they are queued as leases on this key change.</Text>}
         columns={[
           {
@@ -224,6 +244,7 @@ export function ProviderJobsTable({
             : []),
         ]}
       />
+      {goTo && <Pager connection={connection} shown={jobs.length} goTo={goTo} noun="jobs" />}
       {retrying && <RetryModal job={retrying} onClose={() => setRetrying(null)} />}
     </Stack>
   );

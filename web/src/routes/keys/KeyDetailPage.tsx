@@ -24,6 +24,7 @@ import { useLiveRefresh } from '../../components/useLiveRefresh';
 import type { KeyDetailQuery as KeyDetail } from '../../gql/graphql';
 import { formatTotal, PROVIDER_NAMES } from '../../lib/format';
 import { canAdminister } from '../../lib/roles';
+import { useUrlFilters } from '../../lib/url';
 import { useMe } from '../../me';
 import { KeyDetailQuery } from './documents';
 import { KeyActions } from './KeyActions';
@@ -94,7 +95,9 @@ export default function KeyDetailPage() {
     (e) => e.keyId === id,
     5000,
   );
-  const jobs = useProviderJobs({ keyId: id }, true);
+  // The URL's cursor pages this key's provider jobs (the page's one paged list).
+  const jobPaging = useUrlFilters([] as const);
+  const jobs = useProviderJobs({ keyId: id }, true, jobPaging.page);
 
   const daily = data?.daily;
   const series = useMemo(() => [{ name: 'spend', label: 'Spend', color: 'indigo.6', points: daily ?? [] }], [daily]);
@@ -279,7 +282,9 @@ export default function KeyDetailPage() {
           ]}
         />
       </Stack>
-      {key.mode === 'MINT' && <ProviderJobsTable jobsOf={jobs} canRetry={canAdminister(me.role)} showLease />}
+      {key.mode === 'MINT' && (
+        <ProviderJobsTable jobsOf={jobs} canRetry={canAdminister(me.role)} showLease goTo={jobPaging.goTo} />
+      )}
       <Stack gap={4}>
         <Group justify="space-between">
           <Title order={2} size="h4">
