@@ -126,30 +126,35 @@ export interface EndLeasesOptions {
  */
 export async function endLeases(tx: Tx, options: EndLeasesOptions): Promise<LeaseEventRecord[]> {
   // Choose the batch first, then lock exactly its users and keys, in the global order.
-  const batch = await tx.$queryRaw<{ id: string }[]>`
-    SELECT l.id::text AS id FROM "Lease" l WHERE ${matching(options)} ORDER BY l."expiresAt", l.id LIMIT ${options.limit ?? 1000}`;
-  return endChosen(
-    tx,
-    batch.map((b) => b.id),
-    options,
-  );
+  const batch = await tx.$queryRaw<ChosenLease[]>`
+    SELECT l.id::text AS id, l."userId", l."keyId"::text AS "keyId" FROM "Lease" l WHERE ${matching(options)}
+    ORDER BY l."expiresAt", l.id LIMIT ${options.limit ?? 1000}`;
+  return endChosen(tx, batch, options);
+}
+
+/** A lease chosen to end, with the user and key whose rows its end changes (neither ever changes). */
+interface ChosenLease {
+  id: string;
+  userId: string;
+  keyId: string;
 }
 
 /** The leases `options` end: those matching its `where` whose status is in its `from`. */
 const matching = (options: EndLeasesOptions) => Prisma.sql`${options.where} AND ${statusIn(options.from)}`;
 
-/** Ends the leases `ids` (those of them still matching `options`), as `endLeases` does. */
-async function endChosen(tx: Tx, ids: string[], options: EndLeasesOptions): Promise<LeaseEventRecord[]> {
+/** Ends the `chosen` leases (those of them still matching `options`), as `endLeases` does. */
+async function endChosen(tx: Tx, chosen: ChosenLease[], options: EndLeasesOptions): Promise<LeaseEventRecord[]> {
   const { to, reason, actor, now } = options;
-  if (ids.length === 0) return [];
+  if (chosen.length === 0) return [];
+  const ids = chosen.map((l) => l.id);
   const match = matching(options);
+  // The users' and keys' ids come with the batch: looking them up again by the leases' ids (a
+  // thousand primary-key reads each) was a fifth of an expiry batch's time.
   await tx.$queryRaw`
-    SELECT 1 FROM "User"
-    WHERE id IN (SELECT "userId" FROM "Lease" WHERE id = ANY(${ids}::uuid[]))
+    SELECT 1 FROM "User" WHERE id = ANY(${[...new Set(chosen.map((l) => l.userId))]}::text[])
     ORDER BY id FOR UPDATE`;
   await tx.$queryRaw`
-    SELECT 1 FROM "ManagedKey"
-    WHERE id IN (SELECT "keyId" FROM "Lease" WHERE id = ANY(${ids}::uuid[]))
+    SELECT 1 FROM "ManagedKey" WHERE id = ANY(${[...new Set(chosen.map((l) => l.keyId))]}::uuid[])
     ORDER BY id FOR UPDATE`;
   return tx.$queryRaw<LeaseEventRecord[]>`
     WITH target AS (
@@ -232,18 +237,14 @@ export interface ExpiryBatch {
  * (which, after the batch, would first step over the index entries the batch has just left dead).
  */
 export async function expireDueBatch(tx: Tx, now: Date, limit: number): Promise<ExpiryBatch> {
-  const live = await tx.$queryRaw<{ id: string; expiresAt: Date }[]>`
-    (SELECT l.id::text AS id, l."expiresAt" FROM "Lease" l WHERE ${statusIn(EXPIRING)} AND l."expiresAt" <= ${now}
-     ORDER BY l."expiresAt", l.id LIMIT ${limit + 1})
+  const live = await tx.$queryRaw<(ChosenLease & { expiresAt: Date })[]>`
+    (SELECT l.id::text AS id, l."userId", l."keyId"::text AS "keyId", l."expiresAt" FROM "Lease" l
+     WHERE ${statusIn(EXPIRING)} AND l."expiresAt" <= ${now} ORDER BY l."expiresAt", l.id LIMIT ${limit + 1})
     UNION ALL
-    (SELECT l.id::text AS id, l."expiresAt" FROM "Lease" l WHERE ${statusIn(EXPIRING)} AND l."expiresAt" > ${now}
-     ORDER BY l."expiresAt", l.id LIMIT 1)`;
+    (SELECT l.id::text AS id, l."userId", l."keyId"::text AS "keyId", l."expiresAt" FROM "Lease" l
+     WHERE ${statusIn(EXPIRING)} AND l."expiresAt" > ${now} ORDER BY l."expiresAt", l.id LIMIT 1)`;
   const due = live.filter((l) => l.expiresAt <= now);
-  const events = await endChosen(
-    tx,
-    due.slice(0, limit).map((l) => l.id),
-    expiring(now),
-  );
+  const events = await endChosen(tx, due.slice(0, limit), expiring(now));
   const more = due.length > limit;
   return { events, more, next: more ? now : (live.find((l) => l.expiresAt > now)?.expiresAt ?? null) };
 }
