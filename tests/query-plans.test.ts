@@ -44,6 +44,7 @@ interface PlanNode {
   'Index Name'?: string;
   'Relation Name'?: string;
   'Total Cost': number;
+  'Parent Relationship'?: string;
   Plans?: PlanNode[];
 }
 
@@ -176,6 +177,24 @@ describe('hot queries read their indexes', () => {
     await expectServedBy(sweep!, 'Lease_live_expiresAt_id_idx', 'Lease');
     const [next] = await statementsOf(/min\(l."expiresAt"\)/, () => store.nextExpiry(db));
     await expectServedBy(next!, 'Lease_live_expiresAt_id_idx', 'Lease');
+  });
+
+  it("the expiry batch's end: the UPDATE reads the chosen leases on the primary key, once", async () => {
+    // Every active lease is due a day later; the batch is ended, then rolled back.
+    const [end] = await statementsOf(/UPDATE "Lease" l/, () =>
+      db.$transaction(async (tx) => {
+        expect((await store.expireDueBatch(tx, new Date('2026-06-17T00:00:00Z'), 1000)).events).toHaveLength(ACTIVE);
+        throw new Error('rolled back');
+      }),
+    );
+    const all = nodes(await explain(end!));
+    const update = all.find((n) => n['Node Type'] === 'ModifyTable' && n['Relation Name'] === 'Lease')!;
+    // Its rows come straight from the index on the chosen ids: not from a join, whose plan would hang
+    // on the planner's guess of how many leases the locking step keeps (see endChosen).
+    const [scan] = update.Plans!.filter((p) => p['Parent Relationship'] === 'Outer');
+    const read = scan!['Node Type'] === 'Bitmap Heap Scan' ? scan!.Plans![0]! : scan!;
+    expect(read['Index Name'], JSON.stringify(scan).slice(0, 800)).toBe('Lease_pkey');
+    expect(all.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'Lease')).toEqual([]);
   });
 
   it('resolveLease and leases() by agent, within its user', async () => {

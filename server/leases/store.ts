@@ -158,15 +158,20 @@ async function endChosen(tx: Tx, chosen: ChosenLease[], options: EndLeasesOption
     ORDER BY id FOR UPDATE`;
   return tx.$queryRaw<LeaseEventRecord[]>`
     WITH target AS (
-      -- Re-checked under the row lock: a lease another transaction ended meanwhile drops out.
-      SELECT l.id, l.status AS "oldStatus" FROM "Lease" l WHERE l.id = ANY(${ids}::uuid[]) AND ${match} FOR UPDATE
+      -- Re-checked under the row lock: a lease another transaction ended meanwhile drops out. The
+      -- locked leases' old statuses come out as one object, lease id -> status, for the UPDATE.
+      SELECT coalesce(jsonb_object_agg(locked.id::text, locked.status), '{}') AS statuses
+      FROM (SELECT l.id, l.status FROM "Lease" l WHERE l.id = ANY(${ids}::uuid[]) AND ${match} FOR UPDATE) locked
     ), ended AS (
+      -- No join to \`target\`: the UPDATE reads the chosen ids on the primary key and finds each old
+      -- status in the object, so its plan does not hang on how many rows the planner guesses
+      -- \`target\` holds. Joined, it hash-joined a scan of the whole table at 10k leases and, given
+      -- the ids too, nest-looped at 10M, sorting the 1,000 ids again for each lease (30 ms a batch).
       UPDATE "Lease" l
       SET status = ${to}::"LeaseStatus", "endedAt" = ${now}, "endReason" = ${reason}, "updatedAt" = ${now}
-      -- (The ids again: the planner cannot see how few rows \`target\` holds and, at some sizes, joined
-      -- it to a scan of the whole table; on the ids it reads the primary key index, as \`target\` does.)
-      FROM target t WHERE l.id = t.id AND l.id = ANY(${ids}::uuid[])
-      RETURNING l.id, l."userId", l."keyId", l."agentId", t."oldStatus"::text AS "oldStatus", l."expiresAt"
+      WHERE l.id = ANY(${ids}::uuid[]) AND (SELECT statuses FROM target) ? l.id::text
+      RETURNING l.id, l."userId", l."keyId", l."agentId", (SELECT statuses FROM target) ->> l.id::text AS "oldStatus",
+                l."expiresAt"
     ), freed AS (
       SELECT "keyId", "userId" FROM ended WHERE "oldStatus" = 'ACTIVE'
     ), keys AS (
