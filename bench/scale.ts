@@ -7,6 +7,9 @@
 // by the migration's own backfill, and the whole is checked for consistency before timing.
 // Then each operation is timed round after round, interleaved across sizes, and a table of p50s
 // is printed, with a last line `scale: worst growth <smallest>-><largest> = <ratio>x (<operation>)`.
+// BENCH_SCALE_KEEP=1 keeps each size's database (and prints its URL); `--reuse <url>,<url>` times
+// databases kept so, instead of building them again (a 10M history takes over half an hour).
+// A kept database has been written to by the rounds that ran on it, so it is no longer checked.
 import { randomUUID } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -22,9 +25,11 @@ import { benchDatabase, stats } from './support.js';
 
 const args = process.argv.slice(2);
 const sizesArg = args.includes('--sizes') ? args[args.indexOf('--sizes') + 1]! : '10000,100000,1000000';
-const sizes = sizesArg.split(',').map(Number);
-if (args.includes('--big')) sizes.push(10_000_000);
+const reuse = args.includes('--reuse') ? args[args.indexOf('--reuse') + 1]!.split(',') : [];
+const sizes = reuse.length ? [] : sizesArg.split(',').map(Number);
+if (args.includes('--big') && !reuse.length) sizes.push(10_000_000);
 if (sizes.some((n) => !Number.isInteger(n) || n < 1000)) throw new Error('--sizes: whole numbers of at least 1000');
+const KEEP = Boolean(process.env.BENCH_SCALE_KEEP);
 const ROUNDS = Number(process.env.BENCH_SCALE_ROUNDS ?? 40);
 const KEYS = 50;
 const EXPIRE_BATCH = 1000;
@@ -36,13 +41,59 @@ const uuidv7Sql = (at: string, seed: string) =>
   `(lpad(to_hex((extract(epoch FROM ${at}) * 1000)::bigint), 12, '0') || '7' || substr(md5(${seed}::text), 1, 3)
     || '8' || substr(md5(${seed}::text), 4, 15))::uuid`;
 
-async function prepare(n: number) {
-  const db = await benchDatabase();
+/** A size's database: a new one, built with `n` ended leases, or one kept by an earlier run. */
+async function prepare(size: { n: number } | { kept: string }) {
+  const db = 'kept' in size ? { url: size.kept, drop: async () => {} } : await benchDatabase();
   const { config, dispose } = await testConfig({ databaseUrl: db.url, dbPoolSize: 10, logLevel: 'warn' });
-  const app = await buildApp({ config, logger: createLogger('warn'), scheduler: false });
-  const url = await app.listen();
   const sql = new pg.Client({ connectionString: db.url });
   await sql.connect();
+  let n: number;
+  if ('kept' in size) {
+    const { rows } = await sql.query(`SELECT shobj_description(oid, 'pg_database') AS size FROM pg_database
+                                      WHERE datname = current_database()`);
+    n = Number(/^mpk bench:scale size (\d+)$/.exec(rows[0].size ?? '')?.[1]);
+    if (!n) throw new Error(`${db.url}: not a database kept by BENCH_SCALE_KEEP=1`);
+  } else n = size.n;
+  // The app checks at start that its master keys cover every stored secret: the history's keys
+  // hold placeholder ciphertexts under its master key's id, the same in every run (testConfig's).
+  const app = await buildApp({ config, logger: createLogger('warn'), scheduler: false });
+  const url = await app.listen();
+  if ('kept' in size) console.error(`size ${n.toLocaleString('en-US')}: kept database ${db.url}`);
+  else await build(sql, n, config.masterKeys.split(':')[0]!);
+  // An active lease with an agent (resolve), an ended one's target (audit) and a user (events).
+  const sample = (
+    await sql.query(`SELECT id::text, "userId", "agentId" FROM "Lease" WHERE status = 'ACTIVE' ORDER BY "grantedAt"
+                     LIMIT 1`)
+  ).rows[0];
+  const old = (await sql.query(`SELECT id::text FROM "Lease" ORDER BY "grantedAt" LIMIT 1 OFFSET ${n >> 1}`)).rows[0];
+  const token = (role: 'ADMIN' | 'WORKER', sub: string) =>
+    mintToken({
+      ...signingConfig(config),
+      sub,
+      role,
+      expiresInSeconds: 86_400,
+    });
+  return {
+    n,
+    app,
+    url,
+    sql,
+    sample,
+    old,
+    admin: await token('ADMIN', 'scale-admin'),
+    worker: await token('WORKER', 'scale-worker'),
+    async close() {
+      await sql.end();
+      await app.stop(100);
+      if (KEEP || 'kept' in size) console.error(`size ${n.toLocaleString('en-US')}: database kept, ${db.url}`);
+      else await db.drop();
+      await dispose();
+    },
+  };
+}
+
+/** Writes a history of `n` ended leases into the empty database of `sql`, then checks it. */
+async function build(sql: pg.Client, n: number, masterKeyId: string) {
   const active = Math.min(10_000, n);
   const users = Math.max(100, Math.floor(n / 100));
   const started = performance.now();
@@ -53,7 +104,8 @@ async function prepare(n: number) {
          generate_series(date_trunc('month', now() - interval '60 days'), now(), interval '1 month') m;
     INSERT INTO "ManagedKey" (id, provider, label, "secretCiphertext", "maskedKey", "baseUrl", "defaultModel",
                               "updatedAt")
-    SELECT ('00000000-0000-4000-8000-' || lpad(k::text, 12, '0'))::uuid, 'OPENROUTER', 'scale ' || k, 'mpk1.x.y.z',
+    SELECT ('00000000-0000-4000-8000-' || lpad(k::text, 12, '0'))::uuid, 'OPENROUTER', 'scale ' || k,
+           'mpk1.${masterKeyId}.y.z',
            'sk-...', 'https://openrouter.ai/api/v1', 'm-1', now()
     FROM generate_series(1, ${KEYS}) k;
     INSERT INTO "User" (id, role, tier, "updatedAt") SELECT 'u-' || u, 'USER', 'ENTERPRISE', now()
@@ -117,38 +169,11 @@ async function prepare(n: number) {
     !(c.lease_totals && c.daily && c.lease_daily && c.users && c.keys && c.partitioned)
   )
     throw new Error(`size ${n}: inconsistent history ${JSON.stringify(c)}`);
+  await sql.query(`COMMENT ON DATABASE "${(await sql.query('SELECT current_database() AS d')).rows[0].d}"
+                    IS 'mpk bench:scale size ${n}'`);
   console.error(
     `size ${n.toLocaleString('en-US')}: ${total.toLocaleString('en-US')} leases built in ${seconds.toFixed(0)} s`,
   );
-  // An active lease with an agent (resolve), an ended one's target (audit) and a user (events).
-  const sample = (
-    await sql.query(`SELECT id::text, "userId", "agentId" FROM "Lease" WHERE status = 'ACTIVE' ORDER BY "grantedAt"
-                     LIMIT 1`)
-  ).rows[0];
-  const old = (await sql.query(`SELECT id::text FROM "Lease" ORDER BY "grantedAt" LIMIT 1 OFFSET ${n >> 1}`)).rows[0];
-  const token = (role: 'ADMIN' | 'WORKER', sub: string) =>
-    mintToken({
-      ...signingConfig(config),
-      sub,
-      role,
-      expiresInSeconds: 86_400,
-    });
-  return {
-    n,
-    app,
-    url,
-    sql,
-    sample,
-    old,
-    admin: await token('ADMIN', 'scale-admin'),
-    worker: await token('WORKER', 'scale-worker'),
-    async close() {
-      await sql.end();
-      await app.stop(100);
-      await db.drop();
-      await dispose();
-    },
-  };
 }
 
 const gql = (s: Size, query: string, variables: Record<string, unknown>, token: string) =>
@@ -257,7 +282,10 @@ async function expireDue(s: Size): Promise<number> {
 
 const prepared: Size[] = [];
 try {
-  for (const n of sizes) prepared.push(await prepare(n));
+  for (const kept of reuse) prepared.push(await prepare({ kept }));
+  for (const n of sizes) prepared.push(await prepare({ n }));
+  prepared.sort((a, b) => a.n - b.n);
+  sizes.splice(0, sizes.length, ...prepared.map((s) => s.n));
   const samples = new Map<string, Map<number, number[]>>();
   const record = (name: string, n: number, value: number) => {
     if (!samples.has(name)) samples.set(name, new Map());
