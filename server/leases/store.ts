@@ -127,7 +127,7 @@ export interface EndLeasesOptions {
 export async function endLeases(tx: Tx, options: EndLeasesOptions): Promise<LeaseEventRecord[]> {
   // Choose the batch first, then lock exactly its users and keys, in the global order.
   const batch = await tx.$queryRaw<ChosenLease[]>`
-    SELECT l.id::text AS id, l."userId", l."keyId"::text AS "keyId" FROM "Lease" l WHERE ${matching(options)}
+    SELECT ${chosenColumns} FROM "Lease" l WHERE ${matching(options)}
     ORDER BY l."expiresAt", l.id LIMIT ${options.limit ?? 1000}`;
   return endChosen(tx, batch, options);
 }
@@ -138,6 +138,8 @@ interface ChosenLease {
   userId: string;
   keyId: string;
 }
+/** A ChosenLease's columns, of `"Lease" l`. */
+const chosenColumns = Prisma.sql`l.id::text AS id, l."userId", l."keyId"::text AS "keyId"`;
 
 /** The leases `options` end: those matching its `where` whose status is in its `from`. */
 const matching = (options: EndLeasesOptions) => Prisma.sql`${options.where} AND ${statusIn(options.from)}`;
@@ -243,10 +245,10 @@ export interface ExpiryBatch {
  */
 export async function expireDueBatch(tx: Tx, now: Date, limit: number): Promise<ExpiryBatch> {
   const live = await tx.$queryRaw<(ChosenLease & { expiresAt: Date })[]>`
-    (SELECT l.id::text AS id, l."userId", l."keyId"::text AS "keyId", l."expiresAt" FROM "Lease" l
+    (SELECT ${chosenColumns}, l."expiresAt" FROM "Lease" l
      WHERE ${statusIn(EXPIRING)} AND l."expiresAt" <= ${now} ORDER BY l."expiresAt", l.id LIMIT ${limit + 1})
     UNION ALL
-    (SELECT l.id::text AS id, l."userId", l."keyId"::text AS "keyId", l."expiresAt" FROM "Lease" l
+    (SELECT ${chosenColumns}, l."expiresAt" FROM "Lease" l
      WHERE ${statusIn(EXPIRING)} AND l."expiresAt" > ${now} ORDER BY l."expiresAt", l.id LIMIT 1)`;
   const due = live.filter((l) => l.expiresAt <= now);
   const events = await endChosen(tx, due.slice(0, limit), expiring(now));
