@@ -82,6 +82,21 @@ function eventConditions(filter: EventFilter): Prisma.Sql[] {
   return conditions;
 }
 
+/**
+ * Runs a read of one user's or key's events so that it merges, never sorts. Their events come from
+ * each month partition's (userId|keyId, txId, id) index, merged in cursor order (a Merge Append,
+ * either direction), which stops after the page. On its estimates the planner may instead take every
+ * partition's rows for that user and sort them: cheaper only while the user has as few events as
+ * its statistics say. One with far more (a burst since the last ANALYZE, a heavy user the statistics
+ * do not name) then paid for all of them to read one page (2,348 rows for 500 in bench/README.md's
+ * kept 10M database). So no sort for this one statement, in a transaction of its own.
+ */
+async function mergedInCursorOrder<T>(db: Db, filter: EventFilter, read: Prisma.PrismaPromise<T>): Promise<T> {
+  if (filter.userId == null && filter.keyId == null) return read;
+  const [, rows] = await db.$transaction([db.$executeRaw`SET LOCAL enable_sort = off`, read]);
+  return rows;
+}
+
 /** Events after `after` (matching `filter`, if given), in cursor order, up to the safe horizon. */
 export async function readEvents(
   db: Db,
@@ -101,16 +116,7 @@ export async function readEvents(
     WHERE ${where}
     ORDER BY e."txId", e.id
     LIMIT ${limit}`;
-  // One user's or key's events come from each month partition's (userId|keyId, txId, id) index,
-  // merged in cursor order (a Merge Append), which stops after `limit` rows. On its estimates the
-  // planner may instead take every partition's rows for that user and sort them: cheaper only while
-  // the user has as few events as its statistics say. One with far more (a burst since the last
-  // ANALYZE, a heavy user the statistics do not name) then paid for all of them to read one page
-  // (2,348 rows for 500 in bench/README.md's kept 10M database). No sort for this one statement.
-  const rows =
-    filter.userId != null || filter.keyId != null
-      ? (await db.$transaction([db.$executeRaw`SET LOCAL enable_sort = off`, read]))[1]
-      : await read;
+  const rows = await mergedInCursorOrder(db, filter, read);
   const horizon = rows[0]?.horizon;
   const events: LoggedEvent[] = [];
   for (const { horizon: _h, ...row } of rows) {
@@ -159,11 +165,12 @@ export async function readRecentEvents(
 ): Promise<LoggedEvent[]> {
   const conditions = eventConditions(options);
   const where = conditions.length ? Prisma.sql`WHERE ${Prisma.join(conditions, ' AND ')}` : Prisma.empty;
-  return db.$queryRaw<LoggedEvent[]>`
+  const read = db.$queryRaw<LoggedEvent[]>`
     SELECT e.id, e."txId", e.type::text AS type, e.at, e."leaseId"::text AS "leaseId", e."userId",
            e."keyId"::text AS "keyId", e."agentId", e."stopAgent", e.details
     FROM "LeaseEvent" e
     ${where}
     ORDER BY e."txId" DESC, e.id DESC
     LIMIT ${options.limit}`;
+  return mergedInCursorOrder(db, options, read);
 }
