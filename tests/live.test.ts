@@ -147,6 +147,34 @@ describe('leaseEvents', () => {
       }
     },
   );
+
+  it.skipIf(!process.env.TEST_DATABASE_URL)(
+    'a long transaction in another database on the same server does not hold delivery back',
+    async () => {
+      const a = await user();
+      const stream = collect(client(admin), EVENTS, { keyId, types: ['GRANTED'] });
+      await settle();
+      const elsewhere = new URL(server.database.url);
+      elsewhere.pathname = '/postgres';
+      const other = new pg.Client({ connectionString: elsewhere.toString() });
+      await other.connect();
+      try {
+        // A write transaction (it holds a transaction id) open in another database: the server's
+        // oldest running transaction until it ends, and it never writes to this log.
+        await other.query('BEGIN');
+        await other.query('SELECT pg_current_xact_id()');
+        const later = await grant(a.token);
+        const started = Date.now();
+        while (!stream.items.some((e) => e.leaseEvents.leaseId === later.id) && Date.now() - started < 5000)
+          await settle(20);
+        expect(stream.items.map((e) => e.leaseEvents.leaseId)).toContain(later.id);
+      } finally {
+        await other.query('ROLLBACK').catch(() => {});
+        await other.end();
+        stream.dispose();
+      }
+    },
+  );
 });
 
 describe('keyUsage', () => {

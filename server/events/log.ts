@@ -3,7 +3,7 @@
 // Serial ids are handed out when rows are inserted, not when transactions commit, so "id > n"
 // could miss a row whose transaction commits after a later one. Instead the order is
 // (txId, id), and a reader takes only rows of transactions older than the oldest transaction
-// still running (the snapshot's xmin): every row it will ever see later sorts after them.
+// still running in this database (HORIZON): every row it will ever see later sorts after them.
 import { badInput, MpkError } from '../core/errors.js';
 import { type Db, Prisma } from '../db/client.js';
 import type { LeaseEventRecord } from './bus.js';
@@ -56,6 +56,28 @@ export async function assertCursorKept(db: Db, cursor: EventCursor): Promise<voi
       { field: 'after' },
     );
 }
+
+/**
+ * The safe horizon, as of the statement's snapshot: the oldest transaction that may still commit
+ * events here. The snapshot's xmin would do, but it is the oldest transaction on the whole
+ * PostgreSQL server: a bulk load in another database held every reader back until it ended. So it
+ * is the oldest of the snapshot's running transactions (`xip`) not known to belong to another
+ * database, else the snapshot's `xmax` (the newest finished one's successor: transactions from there
+ * on are unknown). A running transaction is excluded only on evidence: its backend, connected to
+ * another database for life, shows its id in pg_stat_activity (ids match on their low 32 bits,
+ * unique among running transactions; any role sees other sessions' datid and backend_xid). One it
+ * cannot place (a prepared transaction, one that ended meanwhile) is not: it holds back, as before.
+ * The activity is read only when the snapshot has running transactions.
+ */
+const HORIZON = Prisma.sql`(
+  SELECT coalesce(
+    (SELECT min(x::text::bigint) FROM pg_snapshot_xip(s.snap) x
+     WHERE x::text::bigint % 4294967296 NOT IN (
+       SELECT a.backend_xid::text::bigint FROM pg_stat_get_activity(NULL) a
+       WHERE a.backend_xid IS NOT NULL
+         AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))),
+    pg_snapshot_xmax(s.snap)::text::bigint)
+  FROM (SELECT pg_current_snapshot() AS snap) s)`;
 
 export interface LogPage {
   events: LoggedEvent[];
@@ -111,7 +133,7 @@ export async function readEvents(
   const read = db.$queryRaw<(LoggedEvent & { horizon: bigint })[]>`
     SELECT e.id, e."txId", e.type::text AS type, e.at, e."leaseId"::text AS "leaseId", e."userId",
            e."keyId"::text AS "keyId", e."agentId", e."stopAgent", e.details,
-           (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint AS horizon
+           ${HORIZON} AS horizon
     FROM "LeaseEvent" e
     WHERE ${where}
     ORDER BY e."txId", e.id
@@ -130,7 +152,7 @@ export async function readEvents(
 export async function headCursor(db: Db): Promise<EventCursor> {
   const [row] = await db.$queryRaw<EventCursor[]>`
     SELECT "txId", id FROM "LeaseEvent"
-    WHERE "txId" < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint
+    WHERE "txId" < ${HORIZON}
     ORDER BY "txId" DESC, id DESC LIMIT 1`;
   return row ?? START;
 }
