@@ -67,8 +67,8 @@ export async function assertCursorKept(db: Db, cursor: EventCursor): Promise<voi
  * for life, shows its id in pg_stat_activity (ids match on their low 32 bits, unique among running
  * transactions; any role sees other sessions' datid and backend_xid). The activity may be read
  * after the snapshot: a transaction that ended meanwhile is then not found, and holds back, as
- * does a prepared one. Reading the activity costs about 0.5 ms, so it is done only when the
- * snapshot's xmin holds something back.
+ * does a prepared one. Reading the activity costs about 0.5 ms, so readEvents asks for it only
+ * when the snapshot's xmin holds some of its rows back (headCursor, once per start, always).
  */
 const horizonOf = (snapshot: Prisma.Sql) => Prisma.sql`(
   SELECT coalesce(
