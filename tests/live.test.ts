@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databaseUrl } from './support/db.js';
 import { createKey, newUser, ok, Q, requestLease } from './support/fixtures.js';
 import { startTestServer, type TestServer, withTestServer } from './support/server.js';
 import { collect, settle, wsClient } from './support/ws.js';
@@ -154,9 +155,7 @@ describe('leaseEvents', () => {
       const a = await user();
       const stream = collect(client(admin), EVENTS, { keyId, types: ['GRANTED'] });
       await settle();
-      const elsewhere = new URL(server.database.url);
-      elsewhere.pathname = '/postgres';
-      const other = new pg.Client({ connectionString: elsewhere.toString() });
+      const other = new pg.Client({ connectionString: databaseUrl(server.database.url) });
       await other.connect();
       try {
         // A write transaction (it holds a transaction id) open in another database: the server's
