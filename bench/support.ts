@@ -9,10 +9,13 @@ import { startServerProcess } from '../tests/support/process.js';
 export const benchDatabase = () =>
   scratchDatabase(process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres', 'mpk_bench');
 
-/** MPK on `db` in its own process, its errors in this terminal; BENCH_SERVER_NODE_ARGS passes flags to its node. */
-export const startServer = (db: ScratchDatabase) =>
+/**
+ * MPK on `db` in its own process (with `env` besides), its errors in this terminal;
+ * BENCH_SERVER_NODE_ARGS passes flags to its node.
+ */
+export const startServer = (db: ScratchDatabase, env: Record<string, string> = {}) =>
   startServerProcess(
-    { DATABASE_URL: db.url },
+    { DATABASE_URL: db.url, ...env },
     { nodeArgs: process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean), stderr: 'inherit', timeoutMs: 120_000 },
   );
 
