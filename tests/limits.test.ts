@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import OpenAI, { RateLimitError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeUpstream, startFakeUpstream } from '../demo/fake-provider.js';
@@ -24,8 +25,6 @@ import {
 import { killServers, type ServerProcess, startServerProcess } from './support/process.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { wsClient } from './support/ws.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Resident memory of a process, in MiB. */
 async function rssMiB(pid: number) {

@@ -3,6 +3,7 @@
 // the whole time: the tailer must see every committed event once, in cursor order, and must not
 // wait for the other database's transaction to end.
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +13,6 @@ import { type EventCursor, readEvents, START } from './log.js';
 
 const WRITERS = 8;
 const TRANSACTIONS_EACH = 40;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(!process.env.TEST_DATABASE_URL)('readEvents under concurrent writers', () => {
   let database: TestDatabase;
@@ -33,7 +33,8 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('readEvents under concurrent wri
     await elsewhere.query('BEGIN');
     await elsewhere.query('SELECT pg_current_xact_id()');
 
-    let writing = true;
+    // When the writers finished (0 while they write).
+    let writersDone = 0;
     const writer = async () => {
       const client = new pg.Client({ connectionString: database.url });
       await client.connect();
@@ -61,14 +62,13 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('readEvents under concurrent wri
     const seen: bigint[] = [];
     let cursor: EventCursor = START;
     let seenWhileWriting = 0;
-    let writersDone = 0;
     const tail = async () => {
       for (;;) {
-        const done = !writing;
+        const done = writersDone > 0;
         const page = await readEvents(db, cursor, 25);
         for (const event of page.events) seen.push(event.id);
         if (page.events.length) cursor = page.events.at(-1)!;
-        if (writing) seenWhileWriting = seen.length;
+        if (!writersDone) seenWhileWriting = seen.length;
         if (done && !page.heldBack && page.events.length < 25) return;
         // Held back for good (by the other database's transaction): what was seen is checked below.
         if (done && Date.now() - writersDone > 5000) return;
@@ -80,7 +80,6 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('readEvents under concurrent wri
       const tailer = tail();
       await Promise.all(Array.from({ length: WRITERS }, writer));
       writersDone = Date.now();
-      writing = false;
       await tailer;
     } finally {
       await elsewhere.query('ROLLBACK');
